@@ -1,0 +1,1 @@
+//! Leptos components and the types shared by server and browser.

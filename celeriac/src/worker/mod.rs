@@ -1,0 +1,1 @@
+//! Stub: filled in by the engine work.

@@ -1,0 +1,3 @@
+//! The `celeriac` binary: dashboard, CLI, embedded worker and beat.
+
+fn main() {}
