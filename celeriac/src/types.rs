@@ -63,7 +63,10 @@ pub enum TaskState {
 impl TaskState {
     /// Celery's "ready" states: the task will not change state again.
     pub fn is_ready(self) -> bool {
-        matches!(self, TaskState::Success | TaskState::Failure | TaskState::Revoked)
+        matches!(
+            self,
+            TaskState::Success | TaskState::Failure | TaskState::Revoked
+        )
     }
 
     /// Celery's spelling of the state.
@@ -174,7 +177,11 @@ pub fn python_args_repr(args: &[serde_json::Value]) -> String {
 }
 
 fn python_string_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for character in text.chars() {
@@ -201,7 +208,10 @@ mod tests {
 
     #[test]
     fn states_serialize_as_celery_spells_them() {
-        assert_eq!(serde_json::to_string(&TaskState::Success).unwrap(), "\"SUCCESS\"");
+        assert_eq!(
+            serde_json::to_string(&TaskState::Success).unwrap(),
+            "\"SUCCESS\""
+        );
         let state: TaskState = serde_json::from_str("\"RETRY\"").unwrap();
         assert_eq!(state, TaskState::Retry);
     }
@@ -211,7 +221,13 @@ mod tests {
         assert_eq!(python_args_repr(&[json!(2), json!(3)]), "(2, 3)");
         assert_eq!(python_args_repr(&[json!("a")]), "('a',)");
         assert_eq!(python_args_repr(&[]), "()");
-        assert_eq!(python_repr(&json!({"x": 1, "y": null})), "{'x': 1, 'y': None}");
-        assert_eq!(ExceptionInfo::new("ValueError", "boom").repr(), "ValueError('boom')");
+        assert_eq!(
+            python_repr(&json!({"x": 1, "y": null})),
+            "{'x': 1, 'y': None}"
+        );
+        assert_eq!(
+            ExceptionInfo::new("ValueError", "boom").repr(),
+            "ValueError('boom')"
+        );
     }
 }
