@@ -1,1 +1,17 @@
-//! Stub: filled in by the engine work.
+//! The one place that reads the wall clock.
+//!
+//! ETAs, expiry, visibility timeouts and result timestamps all compare against this, so a test
+//! (or a later injected clock) has one seam to control, and clippy can ban `Utc::now`
+//! everywhere else.
+
+use chrono::{DateTime, Utc};
+
+/// The current time in UTC.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The current time as epoch seconds, the unit kombu scores `unacked_index` with.
+pub fn epoch_now() -> f64 {
+    crate::protocol::time::epoch_seconds(now())
+}

@@ -1,1 +1,55 @@
-//! Stub: filled in by the engine work.
+//! The result backend: where workers store task states and results, and where producers wait
+//! for them.
+//!
+//! Only Celery's Redis backend is implemented: `celery-task-meta-<id>` JSON with a TTL of
+//! `result_expires`, and a PUBLISH of the same document on the channel of the same name at every
+//! write, which is what `AsyncResult.get()` in Python (and here) waits on.
+
+mod async_result;
+mod redis;
+
+pub use async_result::AsyncResult;
+pub use self::redis::RedisBackend;
+
+/// Why a result-backend operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend URL could not be parsed.
+    #[error("invalid result backend url {url:?}")]
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// Redis refused a command or the connection failed.
+    #[error("redis command {command} failed")]
+    Redis {
+        /// Which operation.
+        command: &'static str,
+        /// What Redis said.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// The stored document is not Celery's result JSON.
+    #[error("result of task {task_id} is not a valid result document")]
+    InvalidDocument {
+        /// The task.
+        task_id: String,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No `result_backend` is configured, so results cannot be read.
+    #[error("no result backend is configured (set result_backend)")]
+    NotConfigured,
+    /// No ready state arrived within the timeout.
+    #[error("task {task_id} did not finish within {seconds} s")]
+    Timeout {
+        /// The task.
+        task_id: String,
+        /// How long we waited.
+        seconds: f64,
+    },
+}

@@ -1,1 +1,56 @@
-//! Stub: filled in by the engine work.
+//! The broker: kombu's Redis transport, shared with Python Celery.
+//!
+//! A queue is up to four Redis lists (one per priority step). Producers `LPUSH` envelopes;
+//! consumers take from the right end and record what they took in `unacked` until they ack.
+//! Messages a consumer took and never acked become visible again after the visibility timeout
+//! and are restored by whichever consumer (Python or Rust) sweeps first.
+
+pub mod keys;
+mod redis;
+mod scripts;
+
+pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
+pub use keys::Keys;
+
+/// A message handed to this consumer and recorded in `unacked`, not yet acked.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The key of the in-flight record.
+    pub delivery_tag: String,
+    /// The queue it was taken from (without the key prefix or priority suffix).
+    pub queue: String,
+    /// The envelope exactly as it was stored.
+    pub raw: String,
+}
+
+/// Why a broker operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker URL could not be parsed.
+    #[error("invalid broker url {url:?}")]
+    InvalidUrl {
+        /// The URL as configured (credentials are the user's own).
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// Redis refused a command or the connection failed; the operation did not take effect
+    /// (a publish that returns this was not enqueued).
+    #[error("redis command {command} failed")]
+    Redis {
+        /// Which operation.
+        command: &'static str,
+        /// What Redis said.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// A record in `unacked` is not kombu's `[envelope, exchange, routing_key]`.
+    #[error("unacked record {delivery_tag:?} is malformed: {reason}")]
+    MalformedRecord {
+        /// The record's key.
+        delivery_tag: String,
+        /// What was wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,162 @@
+//! [`RedisBackend`]: Celery's Redis result backend.
+//!
+//! A write is one script: read the stored state, skip the write when it is already SUCCESS
+//! (Celery's guard against a duplicate execution overwriting a success), else `SET … EX` and
+//! `PUBLISH` the document. Celery does the same with `GET` then `MULTI SETEX PUBLISH EXEC`.
+
+use super::BackendError;
+use crate::broker::Keys;
+use crate::protocol::ResultMeta;
+use ::redis::aio::ConnectionManager;
+use futures::StreamExt;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+static STORE: LazyLock<::redis::Script> = LazyLock::new(|| {
+    ::redis::Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, document = pcall(cjson.decode, current)
+  if ok and type(document) == 'table' and document['status'] == 'SUCCESS' then return 0 end
+end
+local ttl = tonumber(ARGV[2])
+if ttl and ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// Celery's Redis result backend.
+#[derive(Clone)]
+pub struct RedisBackend {
+    client: ::redis::Client,
+    connection: ConnectionManager,
+    result_expires: Option<Duration>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RedisBackend")
+            .field("result_expires", &self.result_expires)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> BackendError {
+    move |source| BackendError::Redis { command, source }
+}
+
+impl RedisBackend {
+    /// Connects to the backend at `url`; results live `result_expires` (None = forever).
+    pub async fn connect(url: &str, result_expires: Option<Duration>) -> Result<RedisBackend, BackendError> {
+        let client = ::redis::Client::open(url)
+            .map_err(|source| BackendError::InvalidUrl { url: url.to_owned(), source })?;
+        let connection =
+            ConnectionManager::new(client.clone()).await.map_err(redis_error("connect"))?;
+        Ok(RedisBackend { client, connection, result_expires })
+    }
+
+    /// Stores a task's state. Returns false when the write was skipped because the task had
+    /// already succeeded.
+    pub async fn store(&self, meta: &ResultMeta) -> Result<bool, BackendError> {
+        let ttl = self.result_expires.map(|ttl| ttl.as_secs().max(1)).unwrap_or(0);
+        let mut connection = self.connection.clone();
+        let written: i64 = STORE
+            .key(Keys::task_meta(&meta.task_id))
+            .arg(meta.to_json())
+            .arg(ttl)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(redis_error("store result script"))?;
+        Ok(written == 1)
+    }
+
+    /// The stored state of a task; None means PENDING (unknown or not yet stored).
+    pub async fn get(&self, task_id: &str) -> Result<Option<ResultMeta>, BackendError> {
+        let mut connection = self.connection.clone();
+        let raw: Option<Vec<u8>> = ::redis::cmd("GET")
+            .arg(Keys::task_meta(task_id))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("GET result"))?;
+        raw.map(|raw| {
+            ResultMeta::from_json(&raw)
+                .map_err(|source| BackendError::InvalidDocument { task_id: task_id.to_owned(), source })
+        })
+        .transpose()
+    }
+
+    /// Deletes a stored result (`AsyncResult.forget()`).
+    pub async fn forget(&self, task_id: &str) -> Result<(), BackendError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("DEL")
+            .arg(Keys::task_meta(task_id))
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("DEL result"))?;
+        Ok(())
+    }
+
+    /// Waits until the task reaches a ready state (SUCCESS, FAILURE, REVOKED) or `timeout`
+    /// passes. Subscribes first, then reads, so a result written in between is not missed
+    /// (wire doc §6.5).
+    pub async fn wait_ready(&self, task_id: &str, timeout: Duration) -> Result<ResultMeta, BackendError> {
+        let channel = Keys::task_meta(task_id);
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(redis_error("SUBSCRIBE"))?;
+        pubsub.subscribe(&channel).await.map_err(redis_error("SUBSCRIBE"))?;
+        if let Some(meta) = self.get(task_id).await? {
+            if meta.status.is_ready() {
+                return Ok(meta);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut messages = pubsub.on_message();
+        loop {
+            let next = tokio::time::timeout_at(deadline, messages.next()).await;
+            match next {
+                Err(_) => {
+                    return Err(BackendError::Timeout {
+                        task_id: task_id.to_owned(),
+                        seconds: timeout.as_secs_f64(),
+                    })
+                }
+                // The connection closed: fall back to polling the key until the deadline.
+                Ok(None) => return self.poll_ready(task_id, deadline, timeout).await,
+                Ok(Some(message)) => {
+                    let payload: Vec<u8> = message.get_payload().unwrap_or_default();
+                    if let Ok(meta) = ResultMeta::from_json(&payload) {
+                        if meta.status.is_ready() {
+                            return Ok(meta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn poll_ready(
+        &self,
+        task_id: &str,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<ResultMeta, BackendError> {
+        loop {
+            if let Some(meta) = self.get(task_id).await? {
+                if meta.status.is_ready() {
+                    return Ok(meta);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BackendError::Timeout { task_id: task_id.to_owned(), seconds: timeout.as_secs_f64() });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

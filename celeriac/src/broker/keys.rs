@@ -1,0 +1,115 @@
+//! The only place Redis key names of the broker and the result backend are spelled out.
+//!
+//! The names follow kombu's Redis transport exactly (wire doc §0, §3), so Python and Rust
+//! workers share queues, the in-flight record and the restore lock. `global_keyprefix` is put in
+//! front of every broker key as kombu does; result keys are not prefixed (Celery's backend has
+//! its own, separate prefix option, which we do not support yet).
+
+/// kombu's default separator for priority lists and binding members (`\x06\x16`).
+pub const SEP: &str = "\x06\x16";
+
+/// Builds broker key names under one `global_keyprefix`.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+    priority_steps: Vec<u8>,
+}
+
+impl Keys {
+    /// Keys under `prefix` (may be empty) with kombu's `priority_steps`.
+    pub fn new(prefix: impl Into<String>, priority_steps: Vec<u8>) -> Self {
+        let mut priority_steps = if priority_steps.is_empty() { vec![0] } else { priority_steps };
+        priority_steps.sort_unstable();
+        Keys { prefix: prefix.into(), priority_steps }
+    }
+
+    /// The key prefix (`global_keyprefix`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The priority steps, lowest (served first) first.
+    pub fn priority_steps(&self) -> &[u8] {
+        &self.priority_steps
+    }
+
+    /// The step a priority falls in: the largest step not above it (kombu's `_get_queue_for_priority`).
+    pub fn step_for(&self, priority: u8) -> u8 {
+        let priority = priority.min(9);
+        self.priority_steps.iter().copied().filter(|step| *step <= priority).max().unwrap_or(0)
+    }
+
+    /// The list holding `queue`'s messages of one priority step: `Q`, `Q\x06\x163`, ...
+    pub fn queue_bucket(&self, queue: &str, step: u8) -> String {
+        if step == 0 {
+            format!("{}{}", self.prefix, queue)
+        } else {
+            format!("{}{}{}{}", self.prefix, queue, SEP, step)
+        }
+    }
+
+    /// The list a message of `priority` is pushed to.
+    pub fn queue_for_priority(&self, queue: &str, priority: u8) -> String {
+        self.queue_bucket(queue, self.step_for(priority))
+    }
+
+    /// Every bucket of `queue`, highest priority (lowest number) first.
+    pub fn queue_buckets(&self, queue: &str) -> Vec<String> {
+        self.priority_steps.iter().map(|step| self.queue_bucket(queue, *step)).collect()
+    }
+
+    /// HASH delivery_tag → `[envelope, exchange, routing_key]` of messages handed out, not acked.
+    pub fn unacked(&self) -> String {
+        format!("{}unacked", self.prefix)
+    }
+
+    /// ZSET delivery_tag → epoch of delivery; the visibility-timeout sweep reads it.
+    pub fn unacked_index(&self) -> String {
+        format!("{}unacked_index", self.prefix)
+    }
+
+    /// The lock that makes one consumer at a time run the restore sweep.
+    pub fn unacked_mutex(&self) -> String {
+        format!("{}unacked_mutex", self.prefix)
+    }
+
+    /// SET of bindings of `exchange`: members `routing_key SEP pattern SEP queue`.
+    pub fn binding(&self, exchange: &str) -> String {
+        format!("{}_kombu.binding.{}", self.prefix, exchange)
+    }
+
+    /// A binding member as kombu writes it.
+    pub fn binding_member(routing_key: &str, pattern: &str, queue: &str) -> String {
+        format!("{routing_key}{SEP}{pattern}{SEP}{queue}")
+    }
+
+    /// LIST of messages that could not be processed, newest first, each with its reason.
+    /// Not a kombu key: Celery drops such messages, we keep them.
+    pub fn dead_letter(&self) -> String {
+        format!("{}celeriac.dead_letter", self.prefix)
+    }
+
+    /// The result-backend key (and PUB/SUB channel) of a task.
+    pub fn task_meta(task_id: &str) -> String {
+        format!("celery-task-meta-{task_id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_kombu() {
+        let keys = Keys::new("", vec![0, 3, 6, 9]);
+        assert_eq!(keys.queue_for_priority("celery", 0), "celery");
+        assert_eq!(keys.queue_for_priority("celery", 5), "celery\x06\x163");
+        assert_eq!(keys.queue_for_priority("celery", 9), "celery\x06\x169");
+        assert_eq!(keys.queue_for_priority("celery", 200), "celery\x06\x169");
+        assert_eq!(Keys::binding_member("celery", "", "celery"), "celery\x06\x16\x06\x16celery");
+        let prefixed = Keys::new("p:", vec![0, 3, 6, 9]);
+        assert_eq!(prefixed.unacked(), "p:unacked");
+        assert_eq!(prefixed.binding("celery"), "p:_kombu.binding.celery");
+        assert_eq!(prefixed.queue_buckets("q").len(), 4);
+    }
+}

@@ -1,0 +1,491 @@
+//! [`RedisBroker`]: publish, atomic fetch, ack, requeue, dead letters and the kombu-compatible
+//! visibility-timeout restore.
+//!
+//! All commands go through one [`ConnectionManager`], a multiplexed connection that reconnects
+//! by itself after Redis restarts; a command issued while Redis is down returns an error to the
+//! caller. Nothing here blocks on the server (no `BRPOP`): fetching is a script that pops and
+//! records atomically, and the consumer waits between empty fetches.
+
+use super::keys::Keys;
+use super::scripts::{DEAD_LETTER, FETCH, RELEASE_LOCK, RESTORE};
+use super::{BrokerError, Delivery};
+use crate::clock;
+use crate::protocol::envelope::{clamp_priority, mark_redelivered};
+use ::redis::aio::ConnectionManager;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Transport settings (Celery's `broker_transport_options`).
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// `global_keyprefix`: put in front of every key.
+    pub global_keyprefix: String,
+    /// Seconds before an unacked delivery may be restored by any consumer.
+    pub visibility_timeout: Duration,
+    /// kombu's `priority_steps`.
+    pub priority_steps: Vec<u8>,
+    /// How long the restore lock lives if its holder dies.
+    pub unacked_mutex_expire: Duration,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            global_keyprefix: String::new(),
+            visibility_timeout: Duration::from_secs(3600),
+            priority_steps: vec![0, 3, 6, 9],
+            unacked_mutex_expire: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What one fetch handed out.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A message now recorded in `unacked`, to be acked, requeued or dead-lettered.
+    Delivery(Delivery),
+    /// A message that could not be tracked (no delivery tag, not JSON); the fetch script
+    /// already moved it to the dead-letter list.
+    DeadLettered {
+        /// The queue it came from.
+        queue: String,
+        /// The raw text, for the log line.
+        raw: String,
+    },
+}
+
+/// One entry of the dead-letter list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Why the message could not be processed.
+    pub reason: String,
+    /// The queue it came from.
+    pub queue: Option<String>,
+    /// The task id, when the message had one.
+    pub task_id: Option<String>,
+    /// The raw envelope.
+    pub message: String,
+}
+
+/// kombu's Redis transport.
+#[derive(Clone)]
+pub struct RedisBroker {
+    connection: ConnectionManager,
+    keys: Keys,
+    options: BrokerOptions,
+    declared: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RedisBroker")
+            .field("keys", &self.keys)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> BrokerError {
+    move |source| BrokerError::Redis { command, source }
+}
+
+impl RedisBroker {
+    /// Connects to the broker at `url` (`redis://host:port/db`).
+    pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
+        let client = ::redis::Client::open(url)
+            .map_err(|source| BrokerError::InvalidUrl { url: url.to_owned(), source })?;
+        let connection = ConnectionManager::new(client).await.map_err(redis_error("connect"))?;
+        let keys = Keys::new(options.global_keyprefix.clone(), options.priority_steps.clone());
+        Ok(RedisBroker { connection, keys, options, declared: Arc::default() })
+    }
+
+    /// The key names this broker uses.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The transport options.
+    pub fn options(&self) -> &BrokerOptions {
+        &self.options
+    }
+
+    /// Declares `queue` as kombu does: a binding in `_kombu.binding.<queue>`. Not needed for
+    /// delivery through the anonymous exchange, but Python tools list queues from it. Cached, so
+    /// only the first publish to a queue pays for it.
+    pub async fn declare_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        let first = self.declared.lock().map(|mut set| set.insert(queue.to_owned())).unwrap_or(true);
+        if !first {
+            return Ok(());
+        }
+        let member = Keys::binding_member(queue, "", queue);
+        let mut connection = self.connection.clone();
+        ::redis::cmd("SADD")
+            .arg(self.keys.binding(queue))
+            .arg(member)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("SADD binding"))?;
+        Ok(())
+    }
+
+    /// Pushes one envelope to `queue`'s list for `priority`.
+    pub async fn publish(&self, queue: &str, priority: u8, raw: &str) -> Result<(), BrokerError> {
+        self.declare_queue(queue).await?;
+        let mut connection = self.connection.clone();
+        ::redis::cmd("LPUSH")
+            .arg(self.keys.queue_for_priority(queue, priority))
+            .arg(raw)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("LPUSH"))?;
+        Ok(())
+    }
+
+    /// Pushes many envelopes in one round trip (one `MULTI`): all or none are enqueued.
+    pub async fn publish_many(&self, messages: &[(String, u8, String)]) -> Result<(), BrokerError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let queues: HashSet<&str> = messages.iter().map(|(queue, _, _)| queue.as_str()).collect();
+        for queue in queues {
+            self.declare_queue(queue).await?;
+        }
+        let mut pipeline = ::redis::pipe();
+        pipeline.atomic();
+        for (queue, priority, raw) in messages {
+            pipeline.cmd("LPUSH").arg(self.keys.queue_for_priority(queue, *priority)).arg(raw).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("LPUSH batch"))?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` messages from `queues` (in the given order within each priority
+    /// step, highest priority first), recording each in `unacked` in the same atomic step.
+    pub async fn fetch(&self, queues: &[String], limit: usize) -> Result<Vec<Fetched>, BrokerError> {
+        if queues.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut invocation = FETCH.prepare_invoke();
+        invocation.key(self.keys.unacked()).key(self.keys.unacked_index()).key(self.keys.dead_letter());
+        invocation.arg(format!("{:.6}", clock::epoch_now())).arg(limit);
+        for step in self.keys.priority_steps() {
+            for queue in queues {
+                invocation.key(self.keys.queue_bucket(queue, *step));
+                invocation.arg(queue);
+            }
+        }
+        let mut connection = self.connection.clone();
+        let flat: Vec<Vec<u8>> =
+            invocation.invoke_async(&mut connection).await.map_err(redis_error("fetch script"))?;
+        let mut fetched = Vec::with_capacity(flat.len() / 3);
+        for triple in flat.chunks_exact(3) {
+            let tag = String::from_utf8_lossy(&triple[0]).into_owned();
+            let queue = String::from_utf8_lossy(&triple[1]).into_owned();
+            let raw = String::from_utf8_lossy(&triple[2]).into_owned();
+            if tag.is_empty() {
+                fetched.push(Fetched::DeadLettered { queue, raw });
+            } else {
+                fetched.push(Fetched::Delivery(Delivery { delivery_tag: tag, queue, raw }));
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// Acknowledges a delivery: its in-flight record is deleted (kombu's `basic_ack`).
+    pub async fn ack(&self, delivery_tag: &str) -> Result<(), BrokerError> {
+        let mut pipeline = ::redis::pipe();
+        pipeline
+            .atomic()
+            .cmd("ZREM")
+            .arg(self.keys.unacked_index())
+            .arg(delivery_tag)
+            .ignore()
+            .cmd("HDEL")
+            .arg(self.keys.unacked())
+            .arg(delivery_tag)
+            .ignore();
+        let mut connection = self.connection.clone();
+        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("ack"))
+    }
+
+    /// Puts a delivery back in its queue. `restore = true` is kombu's restore (consuming end,
+    /// flagged `redelivered`, delivered next); `false` is `reject(requeue=True)` (back of the
+    /// queue, unchanged). Returns false when the record was already gone (acked or restored by
+    /// someone else), in which case nothing is pushed.
+    pub async fn requeue(&self, delivery: &Delivery, restore: bool) -> Result<bool, BrokerError> {
+        let (raw, priority) = match serde_json::from_str::<Value>(&delivery.raw) {
+            Ok(mut envelope) => {
+                let priority = envelope_priority(&envelope);
+                if restore {
+                    mark_redelivered(&mut envelope);
+                }
+                (envelope.to_string(), priority)
+            }
+            Err(_) => (delivery.raw.clone(), 0),
+        };
+        let destination = self.keys.queue_for_priority(&delivery.queue, priority);
+        self.move_record(&delivery.delivery_tag, "", &raw, &destination, restore).await.map(|moved| moved == 1)
+    }
+
+    async fn move_record(
+        &self,
+        delivery_tag: &str,
+        expected: &str,
+        raw: &str,
+        destination: &str,
+        restore: bool,
+    ) -> Result<i64, BrokerError> {
+        let mut connection = self.connection.clone();
+        RESTORE
+            .key(self.keys.unacked())
+            .key(self.keys.unacked_index())
+            .key(destination)
+            .arg(delivery_tag)
+            .arg(expected)
+            .arg(raw)
+            .arg(if restore { "R" } else { "L" })
+            .invoke_async(&mut connection)
+            .await
+            .map_err(redis_error("restore script"))
+    }
+
+    /// Moves a delivery to the dead-letter list with `reason`, atomically with removing its
+    /// in-flight record, so the message is never in neither place.
+    pub async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        task_id: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let entry = json!({
+            "reason": reason,
+            "queue": delivery.queue,
+            "task_id": task_id,
+            "dead_lettered_at": clock::epoch_now(),
+            "message": delivery.raw,
+        });
+        let mut connection = self.connection.clone();
+        DEAD_LETTER
+            .key(self.keys.unacked())
+            .key(self.keys.unacked_index())
+            .key(self.keys.dead_letter())
+            .arg(&delivery.delivery_tag)
+            .arg(entry.to_string())
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("dead-letter script"))?;
+        Ok(())
+    }
+
+    /// The dead-letter list, newest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BrokerError> {
+        let mut connection = self.connection.clone();
+        let entries: Vec<String> = ::redis::cmd("LRANGE")
+            .arg(self.keys.dead_letter())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("LRANGE dead letters"))?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| match serde_json::from_str::<Value>(&entry) {
+                Ok(value) => DeadLetter {
+                    reason: value["reason"].as_str().unwrap_or_default().to_owned(),
+                    queue: value["queue"].as_str().map(str::to_owned),
+                    task_id: value["task_id"].as_str().map(str::to_owned),
+                    message: value["message"].as_str().unwrap_or_default().to_owned(),
+                },
+                Err(_) => DeadLetter {
+                    reason: "unreadable dead-letter entry".to_owned(),
+                    queue: None,
+                    task_id: None,
+                    message: entry,
+                },
+            })
+            .collect())
+    }
+
+    /// Moves the delivery time of live deliveries to now, so the restore sweep of any consumer
+    /// does not hand them to another worker while this one still holds them (long-running
+    /// `acks_late` tasks and held ETA tasks, the duplicate pitfall of wire doc §8.2). Only
+    /// existing entries are touched (`XX`): an acked tag is not brought back.
+    pub async fn refresh(&self, delivery_tags: &[String]) -> Result<(), BrokerError> {
+        if delivery_tags.is_empty() {
+            return Ok(());
+        }
+        let now = format!("{:.6}", clock::epoch_now());
+        let mut pipeline = ::redis::pipe();
+        for chunk in delivery_tags.chunks(500) {
+            let command = pipeline.cmd("ZADD").arg(self.keys.unacked_index()).arg("XX");
+            for tag in chunk {
+                command.arg(&now).arg(tag);
+            }
+            command.ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("ZADD XX refresh"))
+    }
+
+    /// kombu's `QoS.restore_visible`: under `unacked_mutex`, puts every delivery older than the
+    /// visibility timeout back at the consuming end of its queue, flagged `redelivered`. Works
+    /// on anyone's deliveries, Python's included. Returns how many were restored; 0 when another
+    /// consumer holds the lock.
+    pub async fn restore_visible(&self) -> Result<usize, BrokerError> {
+        let mut connection = self.connection.clone();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let expire_ms = self.options.unacked_mutex_expire.as_millis().max(1) as u64;
+        let acquired: Option<String> = ::redis::cmd("SET")
+            .arg(self.keys.unacked_mutex())
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(expire_ms)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("SET unacked_mutex"))?;
+        if acquired.is_none() {
+            return Ok(0);
+        }
+        let outcome = self.restore_expired(&mut connection).await;
+        let released = RELEASE_LOCK
+            .key(self.keys.unacked_mutex())
+            .arg(&token)
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("release unacked_mutex"));
+        let restored = outcome?;
+        released?;
+        Ok(restored)
+    }
+
+    async fn restore_expired(&self, connection: &mut ConnectionManager) -> Result<usize, BrokerError> {
+        let ceiling = clock::epoch_now() - self.options.visibility_timeout.as_secs_f64();
+        let tags: Vec<String> = ::redis::cmd("ZREVRANGEBYSCORE")
+            .arg(self.keys.unacked_index())
+            .arg(format!("{ceiling:.6}"))
+            .arg(0)
+            .query_async(connection)
+            .await
+            .map_err(redis_error("ZREVRANGEBYSCORE"))?;
+        let mut restored = 0;
+        for tag in tags {
+            let record: Option<String> = ::redis::cmd("HGET")
+                .arg(self.keys.unacked())
+                .arg(&tag)
+                .query_async(connection)
+                .await
+                .map_err(redis_error("HGET unacked"))?;
+            let Some(record) = record else {
+                ::redis::cmd("ZREM")
+                    .arg(self.keys.unacked_index())
+                    .arg(&tag)
+                    .query_async::<i64>(connection)
+                    .await
+                    .map_err(redis_error("ZREM"))?;
+                continue;
+            };
+            match self.restore_destination(&tag, &record, connection).await {
+                Ok((raw, destination)) => {
+                    if self.move_record(&tag, &record, &raw, &destination, true).await? == 1 {
+                        restored += 1;
+                        tracing::info!(delivery_tag = %tag, queue = %destination, "restored unacknowledged message");
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(delivery_tag = %tag, %error, "unacked record cannot be restored; dead-lettering it");
+                    let delivery = Delivery { delivery_tag: tag.clone(), queue: String::new(), raw: record };
+                    self.dead_letter(&delivery, &error.to_string(), None).await?;
+                }
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Works out where kombu would put a restored record back: the routing key for the
+    /// anonymous exchange, the binding table for a named one.
+    async fn restore_destination(
+        &self,
+        tag: &str,
+        record: &str,
+        connection: &mut ConnectionManager,
+    ) -> Result<(String, String), BrokerError> {
+        let malformed = |reason: &str| BrokerError::MalformedRecord {
+            delivery_tag: tag.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed: Value = serde_json::from_str(record).map_err(|_| malformed("not JSON"))?;
+        let Some([envelope, exchange, routing_key]) = parsed.as_array().map(Vec::as_slice).and_then(|items| <&[Value; 3]>::try_from(items).ok()) else {
+            return Err(malformed("not [envelope, exchange, routing_key]"));
+        };
+        let exchange = exchange.as_str().unwrap_or_default();
+        let routing_key = routing_key.as_str().ok_or_else(|| malformed("routing key is not a string"))?;
+        let queue = if exchange.is_empty() {
+            routing_key.to_owned()
+        } else {
+            let members: Vec<String> = ::redis::cmd("SMEMBERS")
+                .arg(self.keys.binding(exchange))
+                .query_async(connection)
+                .await
+                .map_err(redis_error("SMEMBERS binding"))?;
+            members
+                .iter()
+                .filter_map(|member| {
+                    let mut parts = member.split(super::keys::SEP);
+                    let key = parts.next()?;
+                    let _pattern = parts.next()?;
+                    let queue = parts.next()?;
+                    (key == routing_key || key.is_empty()).then(|| queue.to_owned())
+                })
+                .next()
+                .ok_or_else(|| malformed("no binding routes it to a queue"))?
+        };
+        let mut envelope = envelope.clone();
+        let priority = envelope_priority(&envelope);
+        mark_redelivered(&mut envelope);
+        Ok((envelope.to_string(), self.keys.queue_for_priority(&queue, priority)))
+    }
+
+    /// Number of messages waiting in `queue`, all priority lists together.
+    pub async fn queue_length(&self, queue: &str) -> Result<u64, BrokerError> {
+        let mut pipeline = ::redis::pipe();
+        for bucket in self.keys.queue_buckets(queue) {
+            pipeline.cmd("LLEN").arg(bucket);
+        }
+        let mut connection = self.connection.clone();
+        let lengths: Vec<u64> =
+            pipeline.query_async(&mut connection).await.map_err(redis_error("LLEN"))?;
+        Ok(lengths.iter().sum())
+    }
+
+    /// Number of deliveries recorded in `unacked`.
+    pub async fn unacked_count(&self) -> Result<u64, BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("HLEN")
+            .arg(self.keys.unacked())
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("HLEN unacked"))
+    }
+
+    /// Deletes every waiting message of `queue` (`celery purge`). Returns how many.
+    pub async fn purge(&self, queue: &str) -> Result<u64, BrokerError> {
+        let waiting = self.queue_length(queue).await?;
+        let mut pipeline = ::redis::pipe();
+        pipeline.atomic();
+        for bucket in self.keys.queue_buckets(queue) {
+            pipeline.cmd("DEL").arg(bucket).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("DEL queue"))?;
+        Ok(waiting)
+    }
+}
+
+fn envelope_priority(envelope: &Value) -> u8 {
+    clamp_priority(envelope.get("properties").and_then(|properties| properties.get("priority")).and_then(Value::as_i64))
+}

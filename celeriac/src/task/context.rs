@@ -1,0 +1,83 @@
+//! [`TaskContext`]: what a running task knows about its request (Celery's `self.request`) and
+//! the soft time limit it can watch.
+
+use super::outcome::RetryRequest;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The request a task is running for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestInfo {
+    /// The task id.
+    pub id: String,
+    /// The task name.
+    pub name: String,
+    /// Retries before this run.
+    pub retries: u32,
+    /// The node name of the worker running it.
+    pub hostname: String,
+    /// The queue it was delivered from.
+    pub queue: String,
+    /// The eta it was scheduled for, if any.
+    pub eta: Option<DateTime<Utc>>,
+    /// The parent task id.
+    pub parent_id: Option<String>,
+    /// The root task id.
+    pub root_id: Option<String>,
+    /// True when the message was restored after a worker died or shut down holding it.
+    pub redelivered: bool,
+}
+
+/// Handed to tasks registered with [`super::Task::with_context`].
+///
+/// The soft time limit is a `watch` channel: the executor holds the sender and flips it to
+/// true when the soft limit passes; it is dropped when the run ends.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    request: Arc<RequestInfo>,
+    soft_limit: watch::Receiver<bool>,
+}
+
+impl TaskContext {
+    /// A context for `request`, with the receiving end of the soft-limit signal.
+    pub fn new(request: RequestInfo, soft_limit: watch::Receiver<bool>) -> Self {
+        TaskContext { request: Arc::new(request), soft_limit }
+    }
+
+    /// The request (id, name, retries, …).
+    pub fn request(&self) -> &RequestInfo {
+        &self.request
+    }
+
+    /// The task id.
+    pub fn id(&self) -> &str {
+        &self.request.id
+    }
+
+    /// Retries before this run.
+    pub fn retries(&self) -> u32 {
+        self.request.retries
+    }
+
+    /// Starts an explicit retry (`self.retry()` in Celery); return it as the error.
+    pub fn retry(&self) -> RetryRequest {
+        RetryRequest::default()
+    }
+
+    /// True once the soft time limit has passed: clean up and return.
+    pub fn soft_time_limit_exceeded(&self) -> bool {
+        *self.soft_limit.borrow()
+    }
+
+    /// Resolves when the soft time limit passes (never, if the task has none). Use it in a
+    /// `tokio::select!` next to the work to stop cleanly, as Python tasks catch
+    /// `SoftTimeLimitExceeded`.
+    pub async fn soft_time_limit(&self) {
+        let mut receiver = self.soft_limit.clone();
+        if receiver.wait_for(|exceeded| *exceeded).await.is_err() {
+            // The sender is gone: the run has ended, so the limit can no longer pass.
+            std::future::pending::<()>().await;
+        }
+    }
+}
