@@ -1,12 +1,26 @@
 //! The engine's top-level error, wrapping one error enum per boundary.
 
+use crate::backend::BackendError;
+use crate::broker::BrokerError;
+use crate::config::ConfigError;
+use crate::protocol::ProtocolError;
+
 /// Every error the engine returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Placeholder until the boundaries exist.
-    #[error("not yet built")]
-    Unbuilt,
+    /// A message could not be encoded or decoded.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The broker failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The result backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// The engine's result type.

@@ -25,7 +25,7 @@ mod outcome;
 mod registry;
 
 pub use context::{RequestInfo, TaskContext};
-pub use handler::{ArgumentError, ContextHandler, Handler, RawArgs};
+pub use handler::{ArgumentError, BoxedRun as BoxedRunFuture, ContextHandler, Handler, RawArgs};
 pub use options::TaskOptions;
 pub use outcome::{IntoOutcome, Outcome, RetryRequest, TaskError};
 pub use registry::{Registry, Task};

@@ -1,1 +1,199 @@
-//! Stub: filled in by the engine work.
+//! The worker runtime: consumes task messages, runs Rust tasks, retries, stores results and
+//! acknowledges, sharing queues and in-flight bookkeeping with Python Celery workers.
+//!
+//! # How a message moves through a worker
+//! 1. The [`consumer`] fetches messages while fewer than `prefetch_multiplier × concurrency`
+//!    are reserved; one Redis script pops each message and records it in `unacked`.
+//! 2. The [`strategy`] (one tokio task per message) decodes it; bad input goes to the dead-letter
+//!    list with a FAILURE result, expired messages become REVOKED, ETA messages wait in memory
+//!    (still in `unacked`, without using a prefetch slot, as Celery does), rate-limited tasks
+//!    wait for a token.
+//! 3. The [`executor`] takes a pool slot (`concurrency`), acks early unless `acks_late`, runs the
+//!    body under its soft and hard time limits, and turns the [`crate::task::Outcome`] into a
+//!    result, a [`retry`] message, a requeue or a dead letter, then acks.
+//! 4. The [`visibility`] loop keeps our in-flight deliveries fresh in `unacked_index` and
+//!    restores anyone's deliveries older than the visibility timeout.
+//! 5. On shutdown the consumer stops, waiting messages are restored at once, running tasks get
+//!    `worker_soft_shutdown_timeout` to finish, and the rest are stopped and restored.
+
+pub mod backoff;
+mod consumer;
+mod executor;
+pub mod node_name;
+pub mod rate_limit;
+mod retry;
+pub mod shutdown;
+mod state;
+mod strategy;
+mod visibility;
+
+use crate::backend::RedisBackend;
+use crate::broker::RedisBroker;
+use crate::config::Config;
+use crate::producer::{broker_options, Producer};
+use crate::task::Registry;
+use crate::Error;
+use state::InFlight;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// How this worker consumes: Celery's `worker` command-line options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerOptions {
+    /// Queues to consume (`-Q a,b`).
+    pub queues: Vec<String>,
+    /// Tasks run at once (`-c N`).
+    pub concurrency: usize,
+    /// Node name, already expanded (`-n name@%h`).
+    pub node_name: String,
+    /// `worker_prefetch_multiplier` (0 = no limit).
+    pub prefetch_multiplier: u32,
+}
+
+impl WorkerOptions {
+    /// The options `config` implies: default queue, `worker_concurrency`, `celery@<hostname>`.
+    pub fn from_config(config: &Config) -> WorkerOptions {
+        WorkerOptions {
+            queues: vec![config.task_default_queue.clone()],
+            concurrency: config.worker_concurrency().max(1),
+            node_name: node_name::expand_node_name(None, &node_name::hostname()),
+            prefetch_multiplier: config.worker_prefetch_multiplier,
+        }
+    }
+
+    /// Messages reserved at once; 0 multiplier means "no limit", capped to stay bounded.
+    pub fn prefetch_limit(&self) -> usize {
+        match self.prefetch_multiplier {
+            0 => 10_000,
+            multiplier => (multiplier as usize).saturating_mul(self.concurrency).max(1),
+        }
+    }
+}
+
+/// Counters a worker reports (and `inspect stats` will).
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Tasks whose body ran to an outcome.
+    pub processed: AtomicU64,
+    /// Tasks that ended in FAILURE.
+    pub failed: AtomicU64,
+    /// Tasks retried.
+    pub retried: AtomicU64,
+    /// Messages moved to the dead-letter list.
+    pub dead_lettered: AtomicU64,
+    /// Messages revoked because they expired.
+    pub expired: AtomicU64,
+    /// Messages restored to their queue (shutdown, aborts).
+    pub restored: AtomicU64,
+}
+
+/// State shared by the consumer, strategy, executor and visibility loops.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) options: WorkerOptions,
+    pub(crate) registry: Registry,
+    pub(crate) broker: RedisBroker,
+    pub(crate) backend: Option<RedisBackend>,
+    pub(crate) producer: Producer,
+    pub(crate) in_flight: InFlight,
+    pub(crate) pool: Arc<Semaphore>,
+    pub(crate) rate_limits: Mutex<HashMap<String, rate_limit::TokenBucket>>,
+    pub(crate) counters: Arc<WorkerCounters>,
+    /// Flips to true when the worker stops fetching; waiting messages are restored.
+    pub(crate) stopping: watch::Receiver<bool>,
+    /// Flips to true when the grace period is over; running tasks are stopped and restored.
+    pub(crate) aborting: watch::Receiver<bool>,
+}
+
+/// A Celery-compatible worker.
+pub struct Worker {
+    shared: Arc<Shared>,
+    stop_sender: watch::Sender<bool>,
+    abort_sender: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Worker").field("options", &self.shared.options).finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// Connects to the broker and result backend of `config`.
+    pub async fn new(config: Config, registry: Registry, options: WorkerOptions) -> Result<Worker, Error> {
+        config.validate()?;
+        let broker = RedisBroker::connect(&config.broker_url, broker_options(&config)).await?;
+        let backend = match &config.result_backend {
+            Some(url) => Some(RedisBackend::connect(url, config.result_expires()).await?),
+            None => None,
+        };
+        let producer = Producer::from_parts(broker.clone(), backend.clone(), &config);
+        let (stop_sender, stopping) = watch::channel(false);
+        let (abort_sender, aborting) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            pool: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            config,
+            options,
+            registry,
+            broker,
+            backend,
+            producer,
+            in_flight: InFlight::default(),
+            rate_limits: Mutex::default(),
+            counters: Arc::default(),
+            stopping,
+            aborting,
+        });
+        Ok(Worker { shared, stop_sender, abort_sender })
+    }
+
+    /// The worker's counters, readable while it runs.
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        self.shared.counters.clone()
+    }
+
+    /// The worker's node name.
+    pub fn node_name(&self) -> &str {
+        &self.shared.options.node_name
+    }
+
+    /// Runs until `shutdown` resolves, then shuts down warmly (see the module docs).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let shared = self.shared.clone();
+        tracing::info!(
+            node = %shared.options.node_name,
+            queues = ?shared.options.queues,
+            concurrency = shared.options.concurrency,
+            prefetch = shared.options.prefetch_limit(),
+            tasks = ?shared.registry.names().collect::<Vec<_>>(),
+            "worker ready"
+        );
+        let visibility = tokio::spawn(visibility::run(shared.clone()));
+        let consumer = tokio::spawn(consumer::run(shared.clone()));
+        shutdown.await;
+        tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
+        let _ = self.stop_sender.send(true);
+        let grace = shared.config.worker_soft_shutdown_timeout();
+        let mut consumer = consumer;
+        let finished = tokio::time::timeout(grace, &mut consumer).await.is_ok();
+        if !finished {
+            tracing::warn!(grace_seconds = grace.as_secs_f64(), "tasks still running after the grace period; stopping and restoring them");
+            let _ = self.abort_sender.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
+        }
+        visibility.abort();
+        let leftover = shared.in_flight.snapshot();
+        for delivery in leftover {
+            match shared.broker.requeue(&delivery, true).await {
+                Ok(_) => {}
+                Err(error) => tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "could not restore message at shutdown; it stays in unacked for the visibility sweep"),
+            }
+        }
+        tracing::info!(node = %shared.options.node_name, processed = shared.counters.processed.load(Ordering::Relaxed), "worker stopped");
+        Ok(())
+    }
+}

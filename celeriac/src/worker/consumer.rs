@@ -1,0 +1,99 @@
+//! The consumer: fetches messages while prefetch slots are free and hands each to the
+//! [`super::strategy`] in its own tokio task.
+//!
+//! 1. Wait for at least one free prefetch slot (`prefetch_multiplier × concurrency` in all).
+//! 2. Take as many more slots as are free and fetch that many messages in one script call,
+//!    queues in round-robin order within each priority step, as kombu's `BRPOP` key order.
+//! 3. Nothing there: wait, doubling from 1 ms up to `polling_interval`, then try again. Redis
+//!    unreachable: log, wait a second, try again (the connection reconnects by itself).
+//! 4. On stop: fetch no more, then wait until every message handed out is finished or restored.
+//!
+//! Each handed-out message carries one prefetch permit; dropping it (when the task finished,
+//! or when an ETA message starts waiting) frees the slot.
+
+use super::{strategy, Shared};
+use crate::broker::Fetched;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const MAX_BATCH: usize = 256;
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let prefetch = Arc::new(Semaphore::new(shared.options.prefetch_limit()));
+    let mut queues = shared.options.queues.clone();
+    let mut handlers = JoinSet::new();
+    let mut stopping = shared.stopping.clone();
+    let max_idle = shared.config.broker_transport_options.polling_interval().max(Duration::from_millis(1));
+    let mut idle = Duration::from_millis(1);
+    loop {
+        while handlers.try_join_next().is_some() {}
+        if *stopping.borrow() {
+            break;
+        }
+        let first = tokio::select! {
+            permit = prefetch.clone().acquire_owned() => permit,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let Ok(first) = first else { break };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match prefetch.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let pause = match shared.broker.fetch(&queues, permits.len()).await {
+            Ok(fetched) if fetched.is_empty() => {
+                let pause = idle;
+                idle = (idle * 2).min(max_idle);
+                pause
+            }
+            Ok(fetched) => {
+                idle = Duration::from_millis(1);
+                if queues.len() > 1 {
+                    queues.rotate_left(1);
+                }
+                for item in fetched {
+                    match item {
+                        Fetched::Delivery(delivery) => {
+                            shared.in_flight.insert(&delivery);
+                            let permit = permits.pop();
+                            handlers.spawn(strategy::handle(shared.clone(), delivery, permit));
+                        }
+                        Fetched::DeadLettered { queue, raw } => {
+                            shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(
+                                queue = %queue,
+                                message = %truncate(&raw, 200),
+                                "untrackable message (no delivery tag, or not JSON) moved to the dead-letter list"
+                            );
+                        }
+                    }
+                }
+                Duration::ZERO
+            }
+            Err(error) => {
+                tracing::warn!(%error, "fetch failed; retrying in 1 s");
+                Duration::from_secs(1)
+            }
+        };
+        drop(permits);
+        if !pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopping.wait_for(|stop| *stop) => break,
+            }
+        }
+    }
+    while handlers.join_next().await.is_some() {}
+}
+
+pub(crate) fn truncate(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}

@@ -1,0 +1,170 @@
+//! What happens to a message between fetch and execution (Celery's `worker/strategy.py`).
+//!
+//! 1. Decode: a message that is not a valid Celery task message is dead-lettered with the reason
+//!    and, when it has an id, a FAILURE result; the worker carries on.
+//! 2. Look the task up: an unknown name is dead-lettered with a `NotRegistered` FAILURE, as
+//!    Celery stores one (Celery then drops the message; we keep it).
+//! 3. Expired: REVOKED with `TaskRevokedError('expired')`, acked, not run.
+//! 4. ETA in the future: wait in memory, still recorded in `unacked`, without a prefetch slot.
+//! 5. Rate limit: wait for a token of the task's bucket.
+//! 6. Take a pool slot and hand over to the [`super::executor`].
+//! If the worker starts stopping during 4–6, the message is restored to its queue at once.
+
+use super::consumer::truncate;
+use super::{executor, Shared};
+use crate::broker::Delivery;
+use crate::clock;
+use crate::protocol::{Envelope, TaskMessage};
+use crate::task::Task;
+use crate::types::ExceptionInfo;
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// A decoded message this worker holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) delivery: Delivery,
+    pub(crate) message: TaskMessage,
+    pub(crate) priority: u8,
+    pub(crate) redelivered: bool,
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_permit: Option<OwnedSemaphorePermit>) {
+    let request = match decode(&delivery) {
+        Ok(request) => request,
+        Err(reason) => {
+            let (task_id, _) = identify(&delivery.raw);
+            let exception = ExceptionInfo::new("InvalidTaskError", reason.clone()).in_module("celery.exceptions");
+            executor::dead_letter(&shared, &delivery, &reason, task_id.as_deref(), None, exception).await;
+            return;
+        }
+    };
+    let headers = &request.message.headers;
+    tracing::info!(task_id = %headers.id, task_name = %headers.task, queue = %delivery.queue, "Task {}[{}] received", headers.task, headers.id);
+    let Some(task) = shared.registry.get(&headers.task).cloned() else {
+        let reason = format!("Received unregistered task of type {:?}", headers.task);
+        let exception = ExceptionInfo {
+            exc_type: "NotRegistered".into(),
+            exc_message: vec![Value::String(headers.task.clone())],
+            exc_module: "celery.exceptions".into(),
+        };
+        executor::dead_letter(&shared, &delivery, &reason, Some(headers.id.as_str()), Some(&request), exception).await;
+        return;
+    };
+    if executor::revoke_if_expired(&shared, &request).await {
+        return;
+    }
+    let mut prefetch_permit = prefetch_permit;
+    if let Some(eta) = headers.eta {
+        let wait = (eta - clock::now()).to_std().unwrap_or(Duration::ZERO);
+        if !wait.is_zero() {
+            // Celery raises the prefetch limit by one per held ETA message; freeing our slot
+            // has the same effect.
+            drop(prefetch_permit.take());
+            if !wait_unless_stopping(&shared, wait).await {
+                restore(&shared, &request).await;
+                return;
+            }
+        }
+    }
+    if !wait_for_rate_limit(&shared, &task).await {
+        restore(&shared, &request).await;
+        return;
+    }
+    let mut stopping = shared.stopping.clone();
+    let slot = tokio::select! {
+        slot = shared.pool.clone().acquire_owned() => slot,
+        _ = stopping.wait_for(|stop| *stop) => {
+            restore(&shared, &request).await;
+            return;
+        }
+    };
+    let Ok(slot) = slot else {
+        restore(&shared, &request).await;
+        return;
+    };
+    executor::execute(&shared, request, &task).await;
+    drop(slot);
+    drop(prefetch_permit);
+}
+
+fn decode(delivery: &Delivery) -> Result<Request, String> {
+    let envelope = Envelope::from_json(delivery.raw.as_bytes()).map_err(|error| error.to_string())?;
+    let message = TaskMessage::decode(&envelope).map_err(|error| error.to_string())?;
+    let redelivered = envelope.properties.delivery_info.redelivered.unwrap_or(false)
+        || envelope.headers.get("redelivered").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Request { delivery: delivery.clone(), priority: envelope.priority(), redelivered, message })
+}
+
+/// Best effort at the id and name of a message that failed to decode, so its FAILURE result
+/// can be stored and the log line names it.
+fn identify(raw: &str) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_str::<Value>(raw) else { return (None, None) };
+    let headers = &value["headers"];
+    let text = |value: &Value| value.as_str().filter(|text| !text.is_empty()).map(str::to_owned);
+    (text(&headers["id"]), text(&headers["task"]))
+}
+
+async fn wait_unless_stopping(shared: &Shared, wait: Duration) -> bool {
+    let mut stopping = shared.stopping.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = stopping.wait_for(|stop| *stop) => false,
+    }
+}
+
+async fn wait_for_rate_limit(shared: &Shared, task: &Task) -> bool {
+    loop {
+        let wait = {
+            let Ok(mut buckets) = shared.rate_limits.lock() else { return true };
+            let Some(bucket) = bucket_for(shared, &mut buckets, task) else { return true };
+            match bucket.try_acquire(std::time::Instant::now()) {
+                Ok(()) => return true,
+                Err(wait) => wait,
+            }
+        };
+        if !wait_unless_stopping(shared, wait).await {
+            return false;
+        }
+    }
+}
+
+fn bucket_for<'a>(
+    shared: &Shared,
+    buckets: &'a mut std::collections::HashMap<String, super::rate_limit::TokenBucket>,
+    task: &Task,
+) -> Option<&'a mut super::rate_limit::TokenBucket> {
+    if !buckets.contains_key(task.name()) {
+        let text = task.options().rate_limit.clone().or_else(|| shared.config.task_default_rate_limit.clone())?;
+        let rate = match super::rate_limit::RateLimit::parse(&text) {
+            Ok(Some(rate)) => rate,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(task_name = task.name(), %error, "ignoring invalid rate limit");
+                return None;
+            }
+        };
+        buckets.insert(task.name().to_owned(), super::rate_limit::TokenBucket::new(rate, std::time::Instant::now()));
+    }
+    buckets.get_mut(task.name())
+}
+
+/// Puts a message we will not run back at the front of its queue (warm shutdown).
+pub(crate) async fn restore(shared: &Shared, request: &Request) {
+    match shared.broker.requeue(&request.delivery, true).await {
+        Ok(_) => {
+            shared.counters.restored.fetch_add(1, Ordering::Relaxed);
+            shared.in_flight.remove(&request.delivery.delivery_tag);
+            tracing::info!(task_id = %request.message.headers.id, "restored unstarted task to its queue");
+        }
+        Err(error) => tracing::error!(
+            task_id = %request.message.headers.id,
+            %error,
+            message = %truncate(&request.delivery.raw, 120),
+            "could not restore task; it stays in unacked for the visibility sweep"
+        ),
+    }
+}
