@@ -1,1 +1,6 @@
 //! Integration tests against real Redis and real Celery.
+//!
+//! One binary for the whole crate (matklad's "Delete Cargo Integration Tests"); each module
+//! covers one area. Run `scripts/python-venv.sh` first for the Python peer.
+
+mod testkit_selftest;

@@ -1,0 +1,241 @@
+//! Real Python Celery, driven from Rust tests.
+//!
+//! Wire compatibility is proven against the real thing, not against our reading of it: a
+//! [`CeleryPeer`] is a `celery worker` process running `tests/python/peer.py`, and
+//! [`CeleryPeer::cli`] runs `tests/python/peer_cli.py` to send tasks, read results and run
+//! kombu's own visibility-timeout restore. Both are configured only by the `PEER_*` variables
+//! of a [`TestEnv`], so they share the test's Redis server and key prefix.
+//!
+//! Python comes from `CELERIAC_TEST_PYTHON` or the workspace's `.venv-interop/` (made by
+//! `scripts/python-venv.sh`, with the Celery and kombu versions pinned in
+//! `tests/python/requirements.txt`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use super::env::TestEnv;
+use super::eventually::eventually_blocking;
+use super::watchdog::{Watchdog, STOP_GRACE};
+
+/// How long a Celery worker may take to log that it is ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What Celery logs (as `<node> ready.`) once the worker consumes.
+const READY_MARKER: &str = " ready.";
+
+/// A Python `celery worker` (solo pool) child process.
+///
+/// Owns the process: dropping the `CeleryPeer` stops it (SIGTERM, which is Celery's warm
+/// shutdown, then SIGKILL after 5 s) and deletes its log file, unless the thread is panicking,
+/// in which case the log's path and tail are printed to help explain the failure. The process
+/// also dies with the test process (see the watchdog in the module docs of `testkit`).
+#[derive(Debug)]
+pub struct CeleryPeer {
+    node_name: String,
+    watchdog: Watchdog,
+}
+
+impl CeleryPeer {
+    /// The Python interpreter with the pinned Celery: `CELERIAC_TEST_PYTHON` if set, else
+    /// `<workspace root>/.venv-interop/bin/python`.
+    ///
+    /// # Panics
+    /// If that file does not exist; the message says to run `scripts/python-venv.sh`.
+    pub fn python() -> PathBuf {
+        let python = match std::env::var_os("CELERIAC_TEST_PYTHON") {
+            Some(python) if !python.is_empty() => PathBuf::from(python),
+            _ => workspace_root().join(".venv-interop/bin/python"),
+        };
+        assert!(
+            python.exists(),
+            "no Python for the Celery peer at {}: run scripts/python-venv.sh \
+             (or set CELERIAC_TEST_PYTHON)",
+            python.display()
+        );
+        python
+    }
+
+    /// The directory holding `peer.py`, `peer_cli.py` and `requirements.txt`.
+    pub fn python_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
+    }
+
+    /// Starts `celery -A peer worker --pool=solo` consuming `queues` as node `node_name`
+    /// (Celery expands `%h` to the host name), and waits until it logs that it is ready.
+    ///
+    /// Mingle and gossip are off so that workers of other tests cannot slow start-up down.
+    ///
+    /// # Panics
+    /// If Python is missing or the worker is not ready within 30 s (the message includes the
+    /// end of its log).
+    pub fn worker(env: &TestEnv, queues: &[&str], node_name: &str) -> CeleryPeer {
+        let mut command = peer_command(env);
+        command
+            .args(["-m", "celery", "-A", "peer", "worker", "--pool=solo"])
+            .args(["-Q", &queues.join(","), "-n", node_name])
+            .args(["--without-mingle", "--without-gossip", "-l", "info"]);
+        let log_path = std::env::temp_dir().join(format!(
+            "celeriac-peer-{}-{}.log",
+            env.key_prefix
+                .trim_end_matches(':')
+                .replace(|character: char| !character.is_ascii_alphanumeric(), "-"),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let watchdog = Watchdog::spawn(&command, &log_path, None);
+        let ready = eventually_blocking(
+            READY_TIMEOUT,
+            &format!("Celery worker {node_name} to log that it is ready"),
+            || {
+                if watchdog.log().contains(READY_MARKER) {
+                    Some(true)
+                } else if !watchdog.is_running() {
+                    Some(false)
+                } else {
+                    None
+                }
+            },
+            || format!("log {}:\n{}", log_path.display(), watchdog.log_tail(40)),
+        );
+        assert!(
+            ready,
+            "Celery worker {node_name} exited during start-up; log {}:\n{}",
+            log_path.display(),
+            watchdog.log_tail(40)
+        );
+        CeleryPeer {
+            node_name: node_name.to_string(),
+            watchdog,
+        }
+    }
+
+    /// The node name the worker was started with (`-n`).
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The worker process's pid (for signals a test wants to send itself).
+    pub fn pid(&self) -> u32 {
+        self.watchdog.service_pid()
+    }
+
+    /// Everything the worker has logged so far.
+    pub fn log(&self) -> String {
+        self.watchdog.log()
+    }
+
+    /// Where the worker logs to (deleted on drop unless the thread is panicking).
+    pub fn log_path(&self) -> &Path {
+        self.watchdog.log_path()
+    }
+
+    /// Stops the worker with Celery's warm shutdown (SIGTERM: finish the running task, restore
+    /// prefetched messages), escalating to SIGKILL after 5 s, and waits until it has exited.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Kills the worker with SIGKILL, like a crash: no acks, nothing restored, messages it
+    /// holds stay in `unacked`. Waits until the process is gone.
+    pub fn kill(&mut self) {
+        self.watchdog.signal("KILL");
+        eventually_blocking(
+            STOP_GRACE,
+            &format!("the killed Celery worker {} to exit", self.node_name),
+            || (!self.watchdog.is_running()).then_some(()),
+            || self.watchdog.log_tail(20),
+        );
+    }
+
+    /// Runs `peer_cli.py <args>` and returns the JSON line it prints.
+    ///
+    /// Blocks the thread until the command finishes; inside a single-threaded tokio test that
+    /// also runs a Celeriac worker, use [`CeleryPeer::cli_async`] so the worker keeps running.
+    ///
+    /// # Panics
+    /// If the command fails or prints no JSON (the message includes its stderr).
+    pub fn cli(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+        let mut command = peer_cli_command(env, args);
+        let output = command
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run peer_cli.py {args:?}: {error}"));
+        parse_cli_output(args, &output)
+    }
+
+    /// [`CeleryPeer::cli`] without blocking the async runtime.
+    ///
+    /// # Panics
+    /// As [`CeleryPeer::cli`].
+    pub async fn cli_async(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+        let mut command = tokio::process::Command::from(peer_cli_command(env, args));
+        let output = command
+            .output()
+            .await
+            .unwrap_or_else(|error| panic!("cannot run peer_cli.py {args:?}: {error}"));
+        parse_cli_output(args, &output)
+    }
+}
+
+impl Drop for CeleryPeer {
+    #[allow(
+        clippy::print_stderr,
+        reason = "the test harness shows a failing test's stderr; the peer's log explains it"
+    )]
+    fn drop(&mut self) {
+        self.watchdog.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- Celery worker {} log ({}), last lines ---\n{}",
+                self.node_name,
+                self.watchdog.log_path().display(),
+                self.watchdog.log_tail(60)
+            );
+        } else {
+            // Best effort: a leftover log in the temp directory is harmless.
+            let _removed = std::fs::remove_file(self.watchdog.log_path());
+        }
+    }
+}
+
+/// `<workspace root>` = the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the celeriac crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// The Python interpreter, run from `tests/python` with the test's `PEER_*` variables.
+fn peer_command(env: &TestEnv) -> Command {
+    let mut command = Command::new(CeleryPeer::python());
+    command
+        .current_dir(CeleryPeer::python_dir())
+        .envs(env.peer_env())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
+
+fn peer_cli_command(env: &TestEnv, args: &[&str]) -> Command {
+    let mut command = peer_command(env);
+    command.arg("peer_cli.py").args(args);
+    command
+}
+
+/// The last non-empty stdout line, parsed as JSON.
+fn parse_cli_output(args: &[&str], output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "peer_cli.py {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let line = stdout.lines().rev().find(|line| !line.trim().is_empty());
+    line.and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "peer_cli.py {args:?} printed no JSON line:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            )
+        })
+}

@@ -1,0 +1,84 @@
+"""The Python Celery peer of Celeriac's interop tests.
+
+Configured only from environment variables, so a Rust test can point it at its own
+Redis server and key prefix:
+
+- PEER_BROKER_URL          broker URL (required), e.g. redis://127.0.0.1:6390/0
+- PEER_RESULT_BACKEND      result backend URL (required), e.g. redis://127.0.0.1:6390/1
+- PEER_KEYPREFIX           kombu transport option `global_keyprefix` (may be empty); the result
+                           backend is not prefixed (task ids are unique anyway)
+- PEER_VISIBILITY_TIMEOUT  kombu `visibility_timeout` in seconds (default 3600)
+- PEER_RESULT_EXTENDED     "1" turns on `result_extended`
+
+Run a worker with `python -m celery -A peer worker` from this directory.
+"""
+
+import os
+import time
+
+import redis
+from celery import Celery
+
+KEYPREFIX = os.environ.get("PEER_KEYPREFIX", "")
+
+app = Celery("peer")
+app.conf.update(
+    broker_url=os.environ["PEER_BROKER_URL"],
+    result_backend=os.environ["PEER_RESULT_BACKEND"],
+    broker_transport_options={
+        "global_keyprefix": KEYPREFIX,
+        "visibility_timeout": float(os.environ.get("PEER_VISIBILITY_TIMEOUT", "3600")),
+    },
+    result_extended=os.environ.get("PEER_RESULT_EXTENDED") == "1",
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_default_queue="celery",
+    broker_connection_retry_on_startup=True,
+)
+
+
+def broker_redis():
+    """A plain redis-py client on the broker database (keys are prefixed by hand)."""
+    return redis.Redis.from_url(app.conf.broker_url)
+
+
+@app.task(name="demo.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="demo.sleep")
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(name="demo.fail")
+def fail(message):
+    raise ValueError(message)
+
+
+@app.task(name="demo.echo")
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@app.task(name="demo.flaky", bind=True)
+def flaky(self, times):
+    """Fails `times` times (retrying itself after 1 s), then returns the attempt count."""
+    attempts = broker_redis().incr(f"{KEYPREFIX}flaky:{self.request.id}")
+    if attempts <= times:
+        raise self.retry(
+            exc=RuntimeError(f"flaky attempt {attempts} of {times}"),
+            countdown=1,
+            max_retries=None,
+        )
+    return attempts
+
+
+@app.task(name="demo.record")
+def record(token):
+    """Appends `token` to the list `<PEER_KEYPREFIX>record`, so tests can see this worker ran."""
+    broker_redis().rpush(f"{KEYPREFIX}record", token)
+    return token

@@ -1,0 +1,164 @@
+"""Command-line access to the Python Celery peer for Rust tests.
+
+Uses the same PEER_* environment variables as peer.py and prints exactly one JSON line
+on stdout:
+
+    send NAME [--args JSON] [--kwargs JSON] [--queue Q] [--countdown S] [--eta ISO]
+              [--expires S] [--priority N] [--task-id ID]   -> {"task_id": ...}
+    result ID [--timeout S]      -> {"status", "result", "traceback", "retries", "date_done"}
+                                    or {"status": "TIMEOUT", "last_status": ...}
+    meta ID                      -> app.backend.get_task_meta(ID), made JSON-able
+    restore                      -> one kombu visibility-timeout restore sweep: {"restored": true}
+    fetch_unacked QUEUE [--timeout S]
+                                 -> takes one message without acking it, prints
+                                    {"delivery_tag", "task_id"} and exits abruptly, leaving a
+                                    Python-side orphan in the `unacked` hash
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import AsyncResult
+
+from peer import app
+
+
+def exception_json(exception):
+    return {
+        "exc_type": type(exception).__name__,
+        "exc_module": type(exception).__module__,
+        "message": str(exception),
+        "args": [to_json(arg) for arg in exception.args],
+    }
+
+
+def to_json(value):
+    """Turns what Celery decoded (exceptions, datetimes, tuples) back into plain JSON values."""
+    if isinstance(value, BaseException):
+        return exception_json(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def emit(document):
+    sys.stdout.write(json.dumps(document) + "\n")
+    sys.stdout.flush()
+
+
+def send(options):
+    task_options = {
+        "args": json.loads(options.args),
+        "kwargs": json.loads(options.kwargs),
+        "queue": options.queue,
+        "countdown": options.countdown,
+        "expires": options.expires,
+        "priority": options.priority,
+        "task_id": options.task_id,
+    }
+    if options.eta is not None:
+        task_options["eta"] = datetime.datetime.fromisoformat(options.eta)
+    task_options = {key: value for key, value in task_options.items() if value is not None}
+    async_result = app.send_task(options.name, **task_options)
+    emit({"task_id": async_result.id})
+
+
+def result(options):
+    async_result = AsyncResult(options.task_id, app=app)
+    try:
+        value = async_result.get(timeout=options.timeout, propagate=False)
+    except CeleryTimeoutError:
+        emit({"status": "TIMEOUT", "last_status": async_result.state})
+        return
+    meta = app.backend.get_task_meta(options.task_id)
+    emit(
+        {
+            "status": async_result.state,
+            "result": to_json(value),
+            "traceback": async_result.traceback,
+            "retries": meta.get("retries"),
+            "date_done": to_json(meta.get("date_done")),
+        }
+    )
+
+
+def meta(options):
+    emit(to_json(app.backend.get_task_meta(options.task_id)))
+
+
+def restore(_options):
+    # kombu's own sweep (QoS.restore_visible takes the unacked_mutex lock). A fresh channel's
+    # throttle counter lets the first call through; num=None means no restore limit, as in
+    # a worker with the default unacked_restore_limit.
+    with app.connection_for_write() as connection:
+        connection.default_channel.qos.restore_visible(num=None)
+    emit({"restored": True})
+
+
+def fetch_unacked(options):
+    connection = app.connection_for_read()
+    channel = connection.default_channel
+    deadline = time.monotonic() + options.timeout
+    message = None
+    while message is None and time.monotonic() < deadline:
+        message = channel.basic_get(options.queue, no_ack=False)
+        if message is None:
+            time.sleep(0.05)
+    if message is None:
+        sys.stderr.write(f"fetch_unacked: no message in queue {options.queue!r}\n")
+        sys.exit(2)
+    emit({"delivery_tag": message.delivery_tag, "task_id": message.headers.get("id")})
+    # No ack and no channel close: closing would restore the message (restore_at_shutdown).
+    os._exit(0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    send_parser = commands.add_parser("send")
+    send_parser.add_argument("name")
+    send_parser.add_argument("--args", default="[]")
+    send_parser.add_argument("--kwargs", default="{}")
+    send_parser.add_argument("--queue")
+    send_parser.add_argument("--countdown", type=float)
+    send_parser.add_argument("--eta")
+    send_parser.add_argument("--expires", type=float)
+    send_parser.add_argument("--priority", type=int)
+    send_parser.add_argument("--task-id")
+    send_parser.set_defaults(handler=send)
+
+    result_parser = commands.add_parser("result")
+    result_parser.add_argument("task_id")
+    result_parser.add_argument("--timeout", type=float, default=10.0)
+    result_parser.set_defaults(handler=result)
+
+    meta_parser = commands.add_parser("meta")
+    meta_parser.add_argument("task_id")
+    meta_parser.set_defaults(handler=meta)
+
+    restore_parser = commands.add_parser("restore")
+    restore_parser.set_defaults(handler=restore)
+
+    fetch_parser = commands.add_parser("fetch_unacked")
+    fetch_parser.add_argument("queue")
+    fetch_parser.add_argument("--timeout", type=float, default=10.0)
+    fetch_parser.set_defaults(handler=fetch_unacked)
+
+    options = parser.parse_args()
+    options.handler(options)
+
+
+if __name__ == "__main__":
+    main()
