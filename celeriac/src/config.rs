@@ -1,1 +1,410 @@
-//! Stub: filled in by the engine work.
+//! Configuration: Celery's setting names and defaults, read from a TOML file and `CELERIAC_*`
+//! environment variables.
+//!
+//! Sources, later ones winning:
+//!
+//! 1. Celery's defaults ([`Config::default`]).
+//! 2. One TOML file: the path given to [`Config::load`], else the file named by
+//!    `CELERIAC_CONFIG`, else `celeriac.toml` in the working directory if it exists. Every
+//!    top-level key must be a known setting, so a typo is an error rather than a silently ignored
+//!    line.
+//! 3. `CELERIAC_<SETTING NAME IN UPPERCASE>` variables, one per top-level setting. Text settings
+//!    take the value as is; booleans accept `true/false/yes/no/on/off/1/0`; numbers and tables are
+//!    JSON, and a JSON object is merged key by key into the file's table, so
+//!    `CELERIAC_BROKER_TRANSPORT_OPTIONS='{"visibility_timeout": 10}'` keeps the file's
+//!    `global_keyprefix`. Other `CELERIAC_*` variables are ignored because they belong to other
+//!    tools (`CELERIAC_CONFIG`, `CELERIAC_LOG`) or to tests.
+//!
+//! Invariant: a [`Config`] returned by [`Config::load`] or [`Config::from_sources`] has passed
+//! [`Config::validate`]. Settings stay in Celery's units (seconds as `f64`); the accessor methods
+//! turn them into [`Duration`]s so the rest of the engine never handles bare seconds.
+
+mod source;
+
+use crate::routing::TaskRoutes;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file read when neither a path nor `CELERIAC_CONFIG` is given.
+const DEFAULT_FILE_NAME: &str = "celeriac.toml";
+
+/// The variable naming the configuration file; it is not a setting.
+const CONFIG_FILE_VARIABLE: &str = "CELERIAC_CONFIG";
+
+/// Where a `from_sources` file text came from, for error messages.
+const INLINE_ORIGIN: &str = "<config text>";
+
+/// Celeriac's settings, named and defaulted as Celery's (`celery/app/defaults.py`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where tasks are sent and fetched: a Redis URL, as kombu spells it.
+    pub broker_url: String,
+    /// Where task states and results are stored; `None` disables results.
+    pub result_backend: Option<String>,
+    /// The queue for tasks that no `task_routes` entry matches.
+    pub task_default_queue: String,
+    /// Ack after the task ran instead of before, so a crash redelivers the message.
+    pub task_acks_late: bool,
+    /// With `task_acks_late`, also ack tasks that failed or timed out (else they are rejected).
+    pub task_acks_on_failure_or_timeout: bool,
+    /// With `task_acks_late`, requeue a task whose worker process died instead of acking it.
+    pub task_reject_on_worker_lost: bool,
+    /// Do not store results of successful tasks.
+    pub task_ignore_result: bool,
+    /// Store a `STARTED` state when a worker starts a task.
+    pub task_track_started: bool,
+    /// Priority of messages that give none; `None` sends no priority (the highest on Redis).
+    pub task_default_priority: Option<u8>,
+    /// Hard time limit in seconds: the task is stopped when it is exceeded.
+    pub task_time_limit: Option<f64>,
+    /// Soft time limit in seconds: the task is told to finish when it is exceeded.
+    pub task_soft_time_limit: Option<f64>,
+    /// Rate limit for tasks without their own, in Celery's syntax (`"10/s"`).
+    pub task_default_rate_limit: Option<String>,
+    /// Task name or glob pattern to queue.
+    pub task_routes: TaskRoutes,
+    /// Seconds results are kept; `0` or `None` keeps them forever.
+    pub result_expires: Option<f64>,
+    /// Store the task's name, args, kwargs, worker, retries and queue with its result.
+    pub result_extended: bool,
+    /// Time zone for beat schedules and displayed times.
+    pub timezone: String,
+    /// Use UTC for message dates, as Celery does by default.
+    pub enable_utc: bool,
+    /// Messages a worker reserves per concurrency slot; `0` means no limit.
+    pub worker_prefetch_multiplier: u32,
+    /// How many tasks a worker runs at once; `None` (or `0`) means the number of CPUs.
+    pub worker_concurrency: Option<u32>,
+    /// Seconds running tasks get to finish on warm shutdown before they are stopped.
+    ///
+    /// Celery's default is `0.0`, where the setting is the grace period of its soft shutdown
+    /// (Celery 5.5); Celeriac defaults to 30 seconds for its warm shutdown.
+    pub worker_soft_shutdown_timeout: f64,
+    /// Options of the kombu Redis transport.
+    pub broker_transport_options: BrokerTransportOptions,
+    /// The SQL database for beat schedules.
+    pub database_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            broker_url: "redis://127.0.0.1:6379/0".to_owned(),
+            result_backend: None,
+            task_default_queue: "celery".to_owned(),
+            task_acks_late: false,
+            task_acks_on_failure_or_timeout: true,
+            task_reject_on_worker_lost: false,
+            task_ignore_result: false,
+            task_track_started: false,
+            task_default_priority: None,
+            task_time_limit: None,
+            task_soft_time_limit: None,
+            task_default_rate_limit: None,
+            task_routes: TaskRoutes::default(),
+            result_expires: Some(86400.0),
+            result_extended: false,
+            timezone: "UTC".to_owned(),
+            enable_utc: true,
+            worker_prefetch_multiplier: 4,
+            worker_concurrency: None,
+            worker_soft_shutdown_timeout: 30.0,
+            broker_transport_options: BrokerTransportOptions::default(),
+            database_url: "sqlite://celeriac.db".to_owned(),
+        }
+    }
+}
+
+/// The kombu Redis transport options Celeriac implements, with kombu's defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerTransportOptions {
+    /// Seconds before an unacked delivery is restored to its queue.
+    pub visibility_timeout: f64,
+    /// Prefix for every Redis key and channel, shared with Python peers.
+    pub global_keyprefix: String,
+    /// Priority buckets: each has its own Redis list.
+    pub priority_steps: Vec<u8>,
+    /// Seconds the `unacked_mutex` lock lives, so a crashed restorer cannot hold it forever.
+    pub unacked_mutex_expire: f64,
+    /// Seconds to wait at most between fetches when the queues are empty.
+    pub polling_interval: f64,
+}
+
+impl Default for BrokerTransportOptions {
+    fn default() -> Self {
+        BrokerTransportOptions {
+            visibility_timeout: 3600.0,
+            global_keyprefix: String::new(),
+            priority_steps: vec![0, 3, 6, 9],
+            unacked_mutex_expire: 300.0,
+            polling_interval: 0.05,
+        }
+    }
+}
+
+impl BrokerTransportOptions {
+    /// How long a delivery may stay unacked before it is restored.
+    pub fn visibility_timeout(&self) -> Duration {
+        duration_from_seconds(self.visibility_timeout)
+    }
+
+    /// How long the `unacked_mutex` lock lives.
+    pub fn unacked_mutex_expire(&self) -> Duration {
+        duration_from_seconds(self.unacked_mutex_expire)
+    }
+
+    /// The longest idle wait between fetches.
+    pub fn polling_interval(&self) -> Duration {
+        duration_from_seconds(self.polling_interval)
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("cannot parse config file {}", path.display())]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The configuration file has a key that is not a setting (probably a typo).
+    #[error("unknown setting {name} in config file {}", path.display())]
+    UnknownSetting {
+        /// The key as written.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A setting has a value of the wrong type or out of range.
+    #[error("{name}: invalid value {value}: {reason}")]
+    InvalidValue {
+        /// The setting (`broker_transport_options.visibility_timeout` for nested ones).
+        name: String,
+        /// The value as given, JSON-quoted if it is text.
+        value: String,
+        /// What is expected instead.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads the configuration file (see the module docs for which one) and the process's
+    /// `CELERIAC_*` variables, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        // Non-UTF-8 variables cannot be settings; skipping them avoids `env::vars` panicking.
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::load_from(path, env, Path::new("."))
+    }
+
+    /// [`Config::load`] with the environment and working directory passed in, for tests.
+    fn load_from(
+        path: Option<&Path>,
+        env: Vec<(String, String)>,
+        working_directory: &Path,
+    ) -> Result<Config, ConfigError> {
+        let from_env = env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == CONFIG_FILE_VARIABLE)
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(_, value)| PathBuf::from(value));
+        let file_path = match (path, from_env) {
+            (Some(path), _) => Some(path.to_path_buf()),
+            (None, Some(path)) => Some(path),
+            (None, None) => {
+                Some(working_directory.join(DEFAULT_FILE_NAME)).filter(|path| path.is_file())
+            }
+        };
+        let file_text = match &file_path {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let origin = file_path.unwrap_or_default();
+        Self::build(
+            file_text.as_deref().map(|text| (origin.as_path(), text)),
+            env,
+        )
+    }
+
+    /// Builds a validated configuration from a TOML text and environment pairs, without IO.
+    ///
+    /// ```
+    /// use celeriac::config::Config;
+    /// let env = [("CELERIAC_TASK_ACKS_LATE".to_owned(), "yes".to_owned())];
+    /// let config = Config::from_sources(Some("worker_prefetch_multiplier = 1"), env).unwrap();
+    /// assert!(config.task_acks_late);
+    /// assert_eq!(config.worker_prefetch_multiplier, 1);
+    /// ```
+    pub fn from_sources(
+        file_text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::build(file_text.map(|text| (Path::new(INLINE_ORIGIN), text)), env)
+    }
+
+    /// Merges the sources, deserializes the result and validates it.
+    fn build(
+        file: Option<(&Path, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let settings = source::merge(file, env)?;
+        let config = source::deserialize_settings(settings)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that have the right type but cannot work (the ranges Celery and kombu assume).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let options = &self.broker_transport_options;
+        positive(
+            "broker_transport_options.visibility_timeout",
+            options.visibility_timeout,
+        )?;
+        positive(
+            "broker_transport_options.unacked_mutex_expire",
+            options.unacked_mutex_expire,
+        )?;
+        positive(
+            "broker_transport_options.polling_interval",
+            options.polling_interval,
+        )?;
+        let steps = &options.priority_steps;
+        let increasing = steps.windows(2).all(|pair| pair[0] < pair[1]);
+        if steps.first() != Some(&0) || !increasing || steps.iter().any(|step| *step > 9) {
+            return Err(invalid(
+                "broker_transport_options.priority_steps",
+                &format!("{steps:?}"),
+                "expected increasing priorities from 0 to 9, starting at 0",
+            ));
+        }
+        if let Some(seconds) = self.task_time_limit {
+            positive("task_time_limit", seconds)?;
+        }
+        if let Some(seconds) = self.task_soft_time_limit {
+            positive("task_soft_time_limit", seconds)?;
+        }
+        if let Some(seconds) = self.result_expires {
+            not_negative("result_expires", seconds)?;
+        }
+        not_negative(
+            "worker_soft_shutdown_timeout",
+            self.worker_soft_shutdown_timeout,
+        )?;
+        if let Some(text) = &self.task_default_rate_limit {
+            crate::worker::rate_limit::RateLimit::parse(text).map_err(|error| {
+                invalid("task_default_rate_limit", &quoted(text), &error.to_string())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The hard time limit, if any.
+    pub fn task_time_limit(&self) -> Option<Duration> {
+        self.task_time_limit.map(duration_from_seconds)
+    }
+
+    /// The soft time limit, if any.
+    pub fn task_soft_time_limit(&self) -> Option<Duration> {
+        self.task_soft_time_limit.map(duration_from_seconds)
+    }
+
+    /// How long results are kept; `None` means forever (the setting is `None` or `0`).
+    pub fn result_expires(&self) -> Option<Duration> {
+        self.result_expires
+            .map(duration_from_seconds)
+            .filter(|duration| !duration.is_zero())
+    }
+
+    /// How many tasks run at once: the setting, or the number of CPUs when it is unset or `0`
+    /// (Celery falls back to `cpu_count()` for both).
+    pub fn worker_concurrency(&self) -> usize {
+        match self.worker_concurrency {
+            Some(concurrency) if concurrency > 0 => concurrency as usize,
+            _ => std::thread::available_parallelism().map_or(1, |count| count.get()),
+        }
+    }
+
+    /// How long running tasks get to finish on warm shutdown.
+    pub fn worker_soft_shutdown_timeout(&self) -> Duration {
+        duration_from_seconds(self.worker_soft_shutdown_timeout)
+    }
+}
+
+/// Text as it appears in error messages: JSON-quoted.
+fn quoted(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// An [`ConfigError::InvalidValue`].
+fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::InvalidValue {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Requires a finite number of seconds above zero.
+fn positive(name: &str, seconds: f64) -> Result<(), ConfigError> {
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            &seconds.to_string(),
+            "expected a number of seconds above 0",
+        ))
+    }
+}
+
+/// Requires a finite number of seconds, zero included.
+fn not_negative(name: &str, seconds: f64) -> Result<(), ConfigError> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            &seconds.to_string(),
+            "expected a number of seconds, 0 or more",
+        ))
+    }
+}
+
+/// Seconds as a [`Duration`]: negative or NaN becomes zero and huge values saturate, because
+/// [`Duration::from_secs_f64`] would panic (validated configurations never hit either case).
+fn duration_from_seconds(seconds: f64) -> Duration {
+    if seconds.is_nan() || seconds <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests;
