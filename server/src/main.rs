@@ -1,3 +1,97 @@
 //! The `celeriac` binary: dashboard, CLI, embedded worker and beat.
+//!
+//! `anyhow` lives only here, at the edge: the engine reports typed errors and this file turns
+//! them into a message and an exit code.
 
-fn main() {}
+mod cli;
+mod commands;
+mod dashboard;
+mod tasks;
+
+use anyhow::Context;
+use celeriac::config::Config;
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.loglevel);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let mut config = Config::load(cli.config.as_deref()).context("loading the configuration")?;
+    if config.task_routes.is_empty() {
+        config.task_routes = tasks::default_routes();
+    }
+    match cli.command {
+        Command::Worker(args) => commands::worker(config, &args).await.map(|()| true),
+        Command::Call(args) => commands::call(config, &args).await,
+        Command::Result(args) => commands::result(config, &args).await,
+        Command::DeadLetters => commands::dead_letters(config).await.map(|()| true),
+        Command::Serve(args) => serve(config, args).await.map(|()| true),
+    }
+}
+
+/// The dashboard plus, unless `--no-worker`, an embedded worker on the seed's queues; both stop
+/// together on SIGTERM/SIGINT.
+async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let worker = if args.no_worker {
+        None
+    } else {
+        let worker_args = cli::WorkerArgs {
+            queues: if args.queues.is_empty() {
+                vec![config.task_default_queue.clone(), "email".into(), "render".into()]
+            } else {
+                args.queues.clone()
+            },
+            concurrency: args.concurrency,
+            hostname: None,
+            prefetch_multiplier: None,
+        };
+        let options = commands::worker_options(&config, &worker_args)?;
+        let config = config.clone();
+        let stop = stopped(stop_receiver.clone());
+        Some(tokio::spawn(async move { commands::run_worker(config, options, stop).await }))
+    };
+    let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
+    let dashboard = tokio::spawn(dashboard::serve(dashboard_options, stopped(stop_receiver)));
+    celeriac::worker::shutdown::termination_signal().await;
+    let _ = stop_sender.send(true);
+    if let Some(worker) = worker {
+        worker.await.context("worker task")??;
+    }
+    dashboard.await.context("dashboard task")??;
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = std::env::var("CELERIAC_LOG")
+        .ok()
+        .and_then(|directives| tracing_subscriber::EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -34,8 +34,4 @@ impl InFlight {
     pub(crate) fn snapshot(&self) -> Vec<Delivery> {
         self.deliveries.lock().map(|deliveries| deliveries.values().cloned().collect()).unwrap_or_default()
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.deliveries.lock().map(|deliveries| deliveries.len()).unwrap_or_default()
-    }
 }

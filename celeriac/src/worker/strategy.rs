@@ -76,13 +76,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
     }
     let mut stopping = shared.stopping.clone();
     let slot = tokio::select! {
-        slot = shared.pool.clone().acquire_owned() => slot,
-        _ = stopping.wait_for(|stop| *stop) => {
-            restore(&shared, &request).await;
-            return;
-        }
+        slot = shared.pool.clone().acquire_owned() => slot.ok(),
+        _ = stopping.wait_for(|stop| *stop) => None,
     };
-    let Ok(slot) = slot else {
+    let Some(slot) = slot else {
         restore(&shared, &request).await;
         return;
     };

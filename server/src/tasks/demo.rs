@@ -1,0 +1,68 @@
+//! `demo.*`: small tasks with exact behaviour, used by tests and examples. Python's
+//! `tests/python/peer.py` defines the same names, so either side can run them.
+
+use celeriac::task::{RawArgs, Task, TaskContext, TaskError};
+use celeriac::ExceptionInfo;
+use serde_json::{json, Number, Value};
+use std::time::Duration;
+
+pub(super) fn tasks() -> Vec<Task> {
+    vec![
+        Task::new("demo.add", add).arg_names(["x", "y"]),
+        Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
+        Task::new("demo.fail", fail).arg_names(["message"]),
+        Task::with_context("demo.flaky", flaky).arg_names(["times"]).max_retries(None),
+        Task::raw("demo.echo", echo),
+    ]
+}
+
+async fn add(x: Number, y: Number) -> Result<Value, TaskError> {
+    match (x.as_i64(), y.as_i64()) {
+        (Some(x), Some(y)) => match x.checked_add(y) {
+            Some(sum) => Ok(json!(sum)),
+            None => Err(TaskError::new("OverflowError", "integer overflow")),
+        },
+        _ => {
+            let sum = x.as_f64().unwrap_or(f64::NAN) + y.as_f64().unwrap_or(f64::NAN);
+            Ok(json!(sum))
+        }
+    }
+}
+
+/// Sleeps, but stops at the soft time limit like a well-behaved Python task that catches
+/// `SoftTimeLimitExceeded`.
+async fn sleep(context: TaskContext, seconds: f64) -> Result<f64, TaskError> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(TaskError::new("ValueError", format!("cannot sleep {seconds} seconds")));
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs_f64(seconds.min(86_400.0))) => Ok(seconds),
+        _ = context.soft_time_limit() => Err(TaskError::Fail {
+            exception: ExceptionInfo::new("SoftTimeLimitExceeded", "soft time limit exceeded")
+                .in_module("billiard.exceptions"),
+            traceback: None,
+        }),
+    }
+}
+
+async fn fail(message: String) -> Result<Value, TaskError> {
+    Err(TaskError::new("ValueError", message))
+}
+
+/// Fails `times` times per task id, then succeeds with the number of attempts. Counting with
+/// the retries header makes it independent of which worker runs each attempt.
+async fn flaky(context: TaskContext, times: u32) -> Result<u32, TaskError> {
+    let attempt = context.retries() + 1;
+    if context.retries() < times {
+        return Err(context
+            .retry()
+            .countdown(Duration::from_millis(200))
+            .reason(ExceptionInfo::new("RuntimeError", format!("flaky attempt {attempt} of {}", times + 1)))
+            .into());
+    }
+    Ok(attempt)
+}
+
+async fn echo(_context: TaskContext, raw: RawArgs) -> Result<Value, TaskError> {
+    Ok(json!({"args": raw.args, "kwargs": raw.kwargs}))
+}

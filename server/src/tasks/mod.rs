@@ -1,0 +1,31 @@
+//! The tasks built into the `celeriac` binary: the seed's story (invoices, PDFs, carts) and
+//! small `demo.*` tasks the tests and the README use.
+//!
+//! They mirror what a Celery project would define, so `celeriac call orders.render_pdf` and a
+//! Python `send_task("orders.render_pdf", ...)` do the same thing.
+
+mod carts;
+mod demo;
+mod orders;
+
+use celeriac::routing::{Route, TaskRoutes};
+use celeriac::task::Registry;
+
+/// Every built-in task.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    for task in orders::tasks().into_iter().chain(carts::tasks()).chain(demo::tasks()) {
+        registry.register(task);
+    }
+    registry
+}
+
+/// The routes the seed uses when the configuration names none: invoices go to `email`, PDFs
+/// to `render`.
+pub fn default_routes() -> TaskRoutes {
+    TaskRoutes::new(vec![
+        ("orders.send_invoice_email".to_owned(), Route::queue("email")),
+        ("orders.render_pdf".to_owned(), Route::queue("render")),
+    ])
+    .expect("the built-in routes are plain task names")
+}
