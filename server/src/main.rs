@@ -93,5 +93,7 @@ fn init_logging(level: &str) {
             tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
         });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }

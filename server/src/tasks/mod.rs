@@ -5,7 +5,6 @@
 //! Python `send_task("orders.render_pdf", ...)` do the same thing.
 
 mod carts;
-mod demo;
 mod orders;
 
 use celeriac::routing::{Route, TaskRoutes};
@@ -14,7 +13,7 @@ use celeriac::task::Registry;
 /// Every built-in task.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
-    for task in orders::tasks().into_iter().chain(carts::tasks()).chain(demo::tasks()) {
+    for task in orders::tasks().into_iter().chain(carts::tasks()).chain(celeriac::demo::tasks()) {
         registry.register(task);
     }
     registry

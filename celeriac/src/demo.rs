@@ -1,12 +1,13 @@
-//! `demo.*`: small tasks with exact behaviour, used by tests and examples. Python's
-//! `tests/python/peer.py` defines the same names, so either side can run them.
+//! `demo.*`: small tasks with exact behaviour, used by tests, examples and the `celeriac`
+//! binary. Python's `tests/python/peer.py` defines the same names, so either side can run them.
 
-use celeriac::task::{RawArgs, Task, TaskContext, TaskError};
-use celeriac::ExceptionInfo;
+use crate::task::{RawArgs, Task, TaskContext, TaskError};
+use crate::ExceptionInfo;
 use serde_json::{json, Number, Value};
 use std::time::Duration;
 
-pub(super) fn tasks() -> Vec<Task> {
+/// `demo.add`, `demo.sleep`, `demo.fail`, `demo.flaky` and `demo.echo`.
+pub fn tasks() -> Vec<Task> {
     vec![
         Task::new("demo.add", add).arg_names(["x", "y"]),
         Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
