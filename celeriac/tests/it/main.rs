@@ -3,6 +3,7 @@
 //! One binary for the whole crate (matklad's "Delete Cargo Integration Tests"); each module
 //! covers one area. Run `scripts/python-venv.sh` first for the Python peer.
 
+mod bad_input;
 mod support;
 mod testkit_selftest;
 mod worker;
