@@ -8,6 +8,7 @@
 //! 4. ETA in the future: wait in memory, still recorded in `unacked`, without a prefetch slot.
 //! 5. Rate limit: wait for a token of the task's bucket.
 //! 6. Take a pool slot and hand over to the [`super::executor`].
+//!
 //! If the worker starts stopping during 4–6, the message is restored to its queue at once.
 
 use super::consumer::truncate;

@@ -7,4 +7,5 @@ mod bad_input;
 mod interop;
 mod support;
 mod testkit_selftest;
+mod tidy;
 mod worker;

@@ -12,14 +12,16 @@ use tokio::task::JoinHandle;
 
 /// A config pointing at the env's Redis, prefix and visibility timeout, with results on.
 pub fn config(env: &TestEnv) -> Config {
-    let mut config = Config::default();
-    config.broker_url = env.redis_url.clone();
-    config.result_backend = Some(env.backend_url.clone());
-    config.result_extended = env.result_extended;
+    let mut config = Config {
+        broker_url: env.redis_url.clone(),
+        result_backend: Some(env.backend_url.clone()),
+        result_extended: env.result_extended,
+        worker_soft_shutdown_timeout: 10.0,
+        ..Config::default()
+    };
     config.broker_transport_options.global_keyprefix = env.key_prefix.clone();
     config.broker_transport_options.visibility_timeout = env.visibility_timeout.as_secs_f64();
     config.broker_transport_options.polling_interval = 0.01;
-    config.worker_soft_shutdown_timeout = 10.0;
     config
 }
 

@@ -34,7 +34,7 @@ fn round_trip(name: &str, captured: &Value) {
         priority: envelope.priority(),
         reply_to: envelope.properties.reply_to.clone().unwrap(),
     };
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let encoded = message.to_envelope(&target, envelope.properties.delivery_tag.clone(), now);
     let encoded_json = serde_json::to_value(&encoded).unwrap();
 
