@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job: the dashboard with an embedded worker on Redis at 127.0.0.1:6379, at
+# http://127.0.0.1:8000 (override with CELERIAC_ADDR). Installs and starts what is missing.
+# Uses ./celeriac.toml when present, else the shipped celeriac.example.toml.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+scripts/setup.sh
+scripts/build-site.sh --release
+echo "==> cargo build --release -p server"
+cargo build --release -p server --bin celeriac
+if [[ -z "${CELERIAC_CONFIG:-}" && ! -f celeriac.toml ]]; then
+    export CELERIAC_CONFIG="$repo_root/celeriac.example.toml"
+fi
+export LEPTOS_SITE_ROOT="$repo_root/target/site"
+addr="${CELERIAC_ADDR:-127.0.0.1:8000}"
+echo "==> celeriac serve --addr $addr (config: ${CELERIAC_CONFIG:-celeriac.toml})"
+echo "    try: target/release/celeriac call orders.render_pdf --args '[42]' --wait"
+exec target/release/celeriac serve --addr "$addr"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what Celeriac needs on a fresh Debian machine that has only Rust, and starts the
+# local Redis when it is not running. Idempotent and quick when everything is there.
+#
+#   scripts/setup.sh            what the dashboard needs (Redis, the WASM toolchain)
+#   scripts/setup.sh --test     also what the tests need (Chromium, the Python Celery venv,
+#                               the Playwright packages)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+for_tests=false
+[[ "${1:-}" == "--test" ]] && for_tests=true
+
+sudo_command=()
+if [[ "$(id -u)" -ne 0 ]]; then sudo_command=(sudo); fi
+
+apt_updated=false
+need_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        echo "==> apt-get install ${missing[*]}"
+        if [[ "$apt_updated" == false ]]; then
+            "${sudo_command[@]}" apt-get update -qq
+            apt_updated=true
+        fi
+        DEBIAN_FRONTEND=noninteractive "${sudo_command[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+need_packages redis-server curl python3 python3-venv
+if [[ "$for_tests" == true ]]; then
+    need_packages chromium nodejs npm
+fi
+
+# The dashboard's browser code: the WASM target and a wasm-bindgen CLI equal to the crate's
+# pinned version (toolchain.md: they must match exactly; no --locked, the registry lacks one
+# locked dependency).
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "==> rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
+wasm_bindgen_version="0.2.130"
+if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen ${wasm_bindgen_version}" ]]; then
+    echo "==> cargo install wasm-bindgen-cli ${wasm_bindgen_version} (about 4 minutes, once per machine)"
+    cargo install wasm-bindgen-cli --version "${wasm_bindgen_version}"
+fi
+
+# The local Redis the dashboard and the CLI use by default (tests start private ones).
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "==> starting redis-server on 127.0.0.1:6379"
+    mkdir -p /tmp/celeriac-redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp/celeriac-redis --logfile /tmp/celeriac-redis/redis.log
+    for _ in $(seq 1 50); do
+        redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+fi
+
+if [[ "$for_tests" == true ]]; then
+    scripts/python-venv.sh >/dev/null
+    if [[ ! -d end2end/node_modules ]]; then
+        echo "==> npm ci (end2end, playwright-core only; no browser download)"
+        (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+    fi
+fi
+echo "==> setup complete"
