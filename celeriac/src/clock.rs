@@ -7,7 +7,10 @@
 use chrono::{DateTime, Utc};
 
 /// The current time in UTC.
-#[expect(clippy::disallowed_methods, reason = "this is the one place that reads the wall clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place that reads the wall clock"
+)]
 pub fn now() -> DateTime<Utc> {
     Utc::now()
 }

@@ -12,7 +12,9 @@ pub fn tasks() -> Vec<Task> {
         Task::new("demo.add", add).arg_names(["x", "y"]),
         Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
         Task::new("demo.fail", fail).arg_names(["message"]),
-        Task::with_context("demo.flaky", flaky).arg_names(["times"]).max_retries(None),
+        Task::with_context("demo.flaky", flaky)
+            .arg_names(["times"])
+            .max_retries(None),
         Task::raw("demo.echo", echo),
     ]
 }
@@ -34,7 +36,10 @@ async fn add(x: Number, y: Number) -> Result<Value, TaskError> {
 /// `SoftTimeLimitExceeded`.
 async fn sleep(context: TaskContext, seconds: f64) -> Result<f64, TaskError> {
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(TaskError::new("ValueError", format!("cannot sleep {seconds} seconds")));
+        return Err(TaskError::new(
+            "ValueError",
+            format!("cannot sleep {seconds} seconds"),
+        ));
     }
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_secs_f64(seconds.min(86_400.0))) => Ok(seconds),
@@ -58,7 +63,10 @@ async fn flaky(context: TaskContext, times: u32) -> Result<u32, TaskError> {
         return Err(context
             .retry()
             .countdown(Duration::from_millis(200))
-            .reason(ExceptionInfo::new("RuntimeError", format!("flaky attempt {attempt} of {}", times + 1)))
+            .reason(ExceptionInfo::new(
+                "RuntimeError",
+                format!("flaky attempt {attempt} of {}", times + 1),
+            ))
             .into());
     }
     Ok(attempt)

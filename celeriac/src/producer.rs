@@ -45,7 +45,10 @@ pub struct TaskRef<Args> {
 impl<Args> TaskRef<Args> {
     /// A handle on the task registered as `name`.
     pub const fn new(name: &'static str) -> Self {
-        TaskRef { name, arguments: PhantomData }
+        TaskRef {
+            name,
+            arguments: PhantomData,
+        }
     }
 
     /// The task's name.
@@ -117,7 +120,9 @@ impl SendOptions {
 
     /// Expire `after` from now.
     pub fn expires_in(mut self, after: Duration) -> Self {
-        self.expires = chrono::Duration::from_std(after).ok().map(|after| clock::now() + after);
+        self.expires = chrono::Duration::from_std(after)
+            .ok()
+            .map(|after| clock::now() + after);
         self
     }
 
@@ -178,7 +183,11 @@ impl Producer {
     }
 
     /// A producer over existing connections (the worker shares its own).
-    pub fn from_parts(broker: RedisBroker, backend: Option<RedisBackend>, config: &Config) -> Producer {
+    pub fn from_parts(
+        broker: RedisBroker,
+        backend: Option<RedisBackend>,
+        config: &Config,
+    ) -> Producer {
         let host = crate::worker::node_name::hostname();
         Producer {
             broker,
@@ -222,7 +231,11 @@ impl Producer {
     }
 
     /// Sends a typed Rust task with default options (Celery's `delay`).
-    pub async fn delay<Args: Serialize>(&self, task: &TaskRef<Args>, args: Args) -> Result<AsyncResult, Error> {
+    pub async fn delay<Args: Serialize>(
+        &self,
+        task: &TaskRef<Args>,
+        args: Args,
+    ) -> Result<AsyncResult, Error> {
         self.apply_async(task, args, SendOptions::new()).await
     }
 
@@ -238,9 +251,11 @@ impl Producer {
             Ok(Value::Null) => Vec::new(),
             Ok(single) => vec![single],
             Err(error) => {
-                return Err(Error::Protocol(crate::protocol::ProtocolError::Unpublishable {
-                    reason: format!("arguments do not serialize to JSON: {error}"),
-                }))
+                return Err(Error::Protocol(
+                    crate::protocol::ProtocolError::Unpublishable {
+                        reason: format!("arguments do not serialize to JSON: {error}"),
+                    },
+                ))
             }
         };
         self.send_task(task.name, args, Map::new(), options).await
@@ -251,7 +266,8 @@ impl Producer {
         let mut messages = Vec::with_capacity(calls.len());
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
-            let (queue, priority, raw, task_id) = self.prepare(&call.name, call.args, call.kwargs, &call.options)?;
+            let (queue, priority, raw, task_id) =
+                self.prepare(&call.name, call.args, call.kwargs, &call.options)?;
             messages.push((queue, priority, raw));
             results.push(self.async_result(task_id));
         }
@@ -260,7 +276,12 @@ impl Producer {
     }
 
     /// Publishes an already built message (retries reuse the original's headers).
-    pub async fn publish_message(&self, message: &TaskMessage, queue: &str, priority: u8) -> Result<(), Error> {
+    pub async fn publish_message(
+        &self,
+        message: &TaskMessage,
+        queue: &str,
+        priority: u8,
+    ) -> Result<(), Error> {
         message.validate_for_publish()?;
         let raw = self.envelope_json(message, queue, priority);
         self.broker.publish(queue, priority, &raw).await?;
@@ -275,7 +296,10 @@ impl Producer {
         kwargs: Map<String, Value>,
         options: &SendOptions,
     ) -> Result<(String, u8, String, String), Error> {
-        let task_id = options.task_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let task_id = options
+            .task_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let route = self.routes.route(name);
         let queue = options
             .queue
@@ -291,7 +315,9 @@ impl Producer {
         let headers = &mut message.headers;
         headers.eta = match (options.eta, options.countdown) {
             (Some(eta), _) => Some(eta),
-            (None, Some(countdown)) => chrono::Duration::from_std(countdown).ok().map(|countdown| clock::now() + countdown),
+            (None, Some(countdown)) => chrono::Duration::from_std(countdown)
+                .ok()
+                .map(|countdown| clock::now() + countdown),
             (None, None) => None,
         };
         headers.expires = options.expires;
@@ -319,7 +345,9 @@ impl Producer {
             priority,
             reply_to: self.reply_to.clone(),
         };
-        message.to_envelope(&target, uuid::Uuid::new_v4().to_string(), clock::now()).to_json()
+        message
+            .to_envelope(&target, uuid::Uuid::new_v4().to_string(), clock::now())
+            .to_json()
     }
 }
 

@@ -15,7 +15,12 @@ use std::time::Duration;
 pub fn worker_options(config: &Config, args: &WorkerArgs) -> anyhow::Result<WorkerOptions> {
     let mut options = WorkerOptions::from_config(config);
     if !args.queues.is_empty() {
-        options.queues = args.queues.iter().map(|queue| queue.trim().to_owned()).filter(|queue| !queue.is_empty()).collect();
+        options.queues = args
+            .queues
+            .iter()
+            .map(|queue| queue.trim().to_owned())
+            .filter(|queue| !queue.is_empty())
+            .collect();
     }
     if let Some(concurrency) = args.concurrency {
         if concurrency == 0 {
@@ -40,8 +45,14 @@ pub async fn worker(config: Config, args: &WorkerArgs) -> anyhow::Result<()> {
 }
 
 /// Runs a worker with the built-in tasks until `stop` resolves.
-pub async fn run_worker(config: Config, options: WorkerOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let worker = Worker::new(config, crate::tasks::registry(), options).await.context("starting the worker")?;
+pub async fn run_worker(
+    config: Config,
+    options: WorkerOptions,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let worker = Worker::new(config, crate::tasks::registry(), options)
+        .await
+        .context("starting the worker")?;
     worker.run(stop).await.context("running the worker")?;
     Ok(())
 }
@@ -50,9 +61,14 @@ pub async fn run_worker(config: Config, options: WorkerOptions, stop: impl Futur
 /// fails unless the task succeeded.
 pub async fn call(config: Config, args: &CallArgs) -> anyhow::Result<bool> {
     let positional: Value = serde_json::from_str(&args.args).context("--args is not valid JSON")?;
-    let Value::Array(positional) = positional else { bail!("--args must be a JSON array, e.g. [2, 3]") };
-    let keywords: Value = serde_json::from_str(&args.kwargs).context("--kwargs is not valid JSON")?;
-    let Value::Object(keywords) = keywords else { bail!("--kwargs must be a JSON object, e.g. {{\"x\": 1}}") };
+    let Value::Array(positional) = positional else {
+        bail!("--args must be a JSON array, e.g. [2, 3]")
+    };
+    let keywords: Value =
+        serde_json::from_str(&args.kwargs).context("--kwargs is not valid JSON")?;
+    let Value::Object(keywords) = keywords else {
+        bail!("--kwargs must be a JSON object, e.g. {{\"x\": 1}}")
+    };
     let mut options = SendOptions::new();
     options.queue = args.queue.clone();
     options.priority = args.priority;
@@ -61,14 +77,19 @@ pub async fn call(config: Config, args: &CallArgs) -> anyhow::Result<bool> {
         options.countdown = Some(seconds("--countdown", countdown)?);
     }
     if let Some(eta) = &args.eta {
-        let eta = chrono::DateTime::parse_from_rfc3339(eta).with_context(|| format!("--eta {eta:?} is not an RFC 3339 time"))?;
+        let eta = chrono::DateTime::parse_from_rfc3339(eta)
+            .with_context(|| format!("--eta {eta:?} is not an RFC 3339 time"))?;
         options.eta = Some(eta.with_timezone(&chrono::Utc));
     }
     if let Some(expires) = args.expires {
         options = options.expires_in(seconds("--expires", expires)?);
     }
-    let producer = Producer::connect(&config).await.context("connecting to the broker")?;
-    let result = producer.send_task(&args.name, positional, keywords, options).await?;
+    let producer = Producer::connect(&config)
+        .await
+        .context("connecting to the broker")?;
+    let result = producer
+        .send_task(&args.name, positional, keywords, options)
+        .await?;
     println!("{}", result.id);
     if !args.wait {
         return Ok(true);
@@ -113,5 +134,6 @@ pub async fn dead_letters(config: Config) -> anyhow::Result<()> {
 }
 
 fn seconds(option: &str, value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{option} must be a non-negative number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{option} must be a non-negative number of seconds"))
 }

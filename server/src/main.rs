@@ -61,7 +61,11 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     } else {
         let worker_args = cli::WorkerArgs {
             queues: if args.queues.is_empty() {
-                vec![config.task_default_queue.clone(), "email".into(), "render".into()]
+                vec![
+                    config.task_default_queue.clone(),
+                    "email".into(),
+                    "render".into(),
+                ]
             } else {
                 args.queues.clone()
             },
@@ -72,7 +76,9 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         let options = commands::worker_options(&config, &worker_args)?;
         let config = config.clone();
         let stop = stopped(stop_receiver.clone());
-        Some(tokio::spawn(async move { commands::run_worker(config, options, stop).await }))
+        Some(tokio::spawn(async move {
+            commands::run_worker(config, options, stop).await
+        }))
     };
     let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
     let dashboard = tokio::spawn(dashboard::serve(dashboard_options, stopped(stop_receiver)));
@@ -95,5 +101,9 @@ fn init_logging(level: &str) {
         });
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }

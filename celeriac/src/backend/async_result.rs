@@ -21,7 +21,11 @@ impl AsyncResult {
 
     /// The current state; PENDING when nothing is stored or no backend is configured.
     pub async fn state(&self) -> Result<TaskState, BackendError> {
-        Ok(self.meta().await?.map(|meta| meta.status).unwrap_or(TaskState::Pending))
+        Ok(self
+            .meta()
+            .await?
+            .map(|meta| meta.status)
+            .unwrap_or(TaskState::Pending))
     }
 
     /// The stored document, if any.

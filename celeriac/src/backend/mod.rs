@@ -8,8 +8,8 @@
 mod async_result;
 mod redis;
 
-pub use async_result::AsyncResult;
 pub use self::redis::RedisBackend;
+pub use async_result::AsyncResult;
 
 /// Why a result-backend operation failed.
 #[derive(Debug, thiserror::Error)]

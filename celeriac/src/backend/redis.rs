@@ -55,18 +55,31 @@ fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> Bac
 
 impl RedisBackend {
     /// Connects to the backend at `url`; results live `result_expires` (None = forever).
-    pub async fn connect(url: &str, result_expires: Option<Duration>) -> Result<RedisBackend, BackendError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|source| BackendError::InvalidUrl { url: url.to_owned(), source })?;
-        let connection =
-            ConnectionManager::new(client.clone()).await.map_err(redis_error("connect"))?;
-        Ok(RedisBackend { client, connection, result_expires })
+    pub async fn connect(
+        url: &str,
+        result_expires: Option<Duration>,
+    ) -> Result<RedisBackend, BackendError> {
+        let client = ::redis::Client::open(url).map_err(|source| BackendError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
+        let connection = ConnectionManager::new(client.clone())
+            .await
+            .map_err(redis_error("connect"))?;
+        Ok(RedisBackend {
+            client,
+            connection,
+            result_expires,
+        })
     }
 
     /// Stores a task's state. Returns false when the write was skipped because the task had
     /// already succeeded.
     pub async fn store(&self, meta: &ResultMeta) -> Result<bool, BackendError> {
-        let ttl = self.result_expires.map(|ttl| ttl.as_secs().max(1)).unwrap_or(0);
+        let ttl = self
+            .result_expires
+            .map(|ttl| ttl.as_secs().max(1))
+            .unwrap_or(0);
         let mut connection = self.connection.clone();
         let written: i64 = STORE
             .key(Keys::task_meta(&meta.task_id))
@@ -87,8 +100,10 @@ impl RedisBackend {
             .await
             .map_err(redis_error("GET result"))?;
         raw.map(|raw| {
-            ResultMeta::from_json(&raw)
-                .map_err(|source| BackendError::InvalidDocument { task_id: task_id.to_owned(), source })
+            ResultMeta::from_json(&raw).map_err(|source| BackendError::InvalidDocument {
+                task_id: task_id.to_owned(),
+                source,
+            })
         })
         .transpose()
     }
@@ -107,10 +122,21 @@ impl RedisBackend {
     /// Waits until the task reaches a ready state (SUCCESS, FAILURE, REVOKED) or `timeout`
     /// passes. Subscribes first, then reads, so a result written in between is not missed
     /// (wire doc §6.5).
-    pub async fn wait_ready(&self, task_id: &str, timeout: Duration) -> Result<ResultMeta, BackendError> {
+    pub async fn wait_ready(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<ResultMeta, BackendError> {
         let channel = Keys::task_meta(task_id);
-        let mut pubsub = self.client.get_async_pubsub().await.map_err(redis_error("SUBSCRIBE"))?;
-        pubsub.subscribe(&channel).await.map_err(redis_error("SUBSCRIBE"))?;
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(redis_error("SUBSCRIBE"))?;
+        pubsub
+            .subscribe(&channel)
+            .await
+            .map_err(redis_error("SUBSCRIBE"))?;
         if let Some(meta) = self.get(task_id).await? {
             if meta.status.is_ready() {
                 return Ok(meta);
@@ -154,7 +180,10 @@ impl RedisBackend {
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Timeout { task_id: task_id.to_owned(), seconds: timeout.as_secs_f64() });
+                return Err(BackendError::Timeout {
+                    task_id: task_id.to_owned(),
+                    seconds: timeout.as_secs_f64(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

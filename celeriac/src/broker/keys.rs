@@ -18,9 +18,16 @@ pub struct Keys {
 impl Keys {
     /// Keys under `prefix` (may be empty) with kombu's `priority_steps`.
     pub fn new(prefix: impl Into<String>, priority_steps: Vec<u8>) -> Self {
-        let mut priority_steps = if priority_steps.is_empty() { vec![0] } else { priority_steps };
+        let mut priority_steps = if priority_steps.is_empty() {
+            vec![0]
+        } else {
+            priority_steps
+        };
         priority_steps.sort_unstable();
-        Keys { prefix: prefix.into(), priority_steps }
+        Keys {
+            prefix: prefix.into(),
+            priority_steps,
+        }
     }
 
     /// The key prefix (`global_keyprefix`).
@@ -36,7 +43,12 @@ impl Keys {
     /// The step a priority falls in: the largest step not above it (kombu's `_get_queue_for_priority`).
     pub fn step_for(&self, priority: u8) -> u8 {
         let priority = priority.min(9);
-        self.priority_steps.iter().copied().filter(|step| *step <= priority).max().unwrap_or(0)
+        self.priority_steps
+            .iter()
+            .copied()
+            .filter(|step| *step <= priority)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The list holding `queue`'s messages of one priority step: `Q`, `Q\x06\x163`, ...
@@ -55,7 +67,10 @@ impl Keys {
 
     /// Every bucket of `queue`, highest priority (lowest number) first.
     pub fn queue_buckets(&self, queue: &str) -> Vec<String> {
-        self.priority_steps.iter().map(|step| self.queue_bucket(queue, *step)).collect()
+        self.priority_steps
+            .iter()
+            .map(|step| self.queue_bucket(queue, *step))
+            .collect()
     }
 
     /// HASH delivery_tag → `[envelope, exchange, routing_key]` of messages handed out, not acked.
@@ -106,7 +121,10 @@ mod tests {
         assert_eq!(keys.queue_for_priority("celery", 5), "celery\x06\x163");
         assert_eq!(keys.queue_for_priority("celery", 9), "celery\x06\x169");
         assert_eq!(keys.queue_for_priority("celery", 200), "celery\x06\x169");
-        assert_eq!(Keys::binding_member("celery", "", "celery"), "celery\x06\x16\x06\x16celery");
+        assert_eq!(
+            Keys::binding_member("celery", "", "celery"),
+            "celery\x06\x16\x06\x16celery"
+        );
         let prefixed = Keys::new("p:", vec![0, 3, 6, 9]);
         assert_eq!(prefixed.unacked(), "p:unacked");
         assert_eq!(prefixed.binding("celery"), "p:_kombu.binding.celery");

@@ -95,11 +95,23 @@ fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> Bro
 impl RedisBroker {
     /// Connects to the broker at `url` (`redis://host:port/db`).
     pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|source| BrokerError::InvalidUrl { url: url.to_owned(), source })?;
-        let connection = ConnectionManager::new(client).await.map_err(redis_error("connect"))?;
-        let keys = Keys::new(options.global_keyprefix.clone(), options.priority_steps.clone());
-        Ok(RedisBroker { connection, keys, options, declared: Arc::default() })
+        let client = ::redis::Client::open(url).map_err(|source| BrokerError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
+        let connection = ConnectionManager::new(client)
+            .await
+            .map_err(redis_error("connect"))?;
+        let keys = Keys::new(
+            options.global_keyprefix.clone(),
+            options.priority_steps.clone(),
+        );
+        Ok(RedisBroker {
+            connection,
+            keys,
+            options,
+            declared: Arc::default(),
+        })
     }
 
     /// The key names this broker uses.
@@ -116,7 +128,11 @@ impl RedisBroker {
     /// delivery through the anonymous exchange, but Python tools list queues from it. Cached, so
     /// only the first publish to a queue pays for it.
     pub async fn declare_queue(&self, queue: &str) -> Result<(), BrokerError> {
-        let first = self.declared.lock().map(|mut set| set.insert(queue.to_owned())).unwrap_or(true);
+        let first = self
+            .declared
+            .lock()
+            .map(|mut set| set.insert(queue.to_owned()))
+            .unwrap_or(true);
         if !first {
             return Ok(());
         }
@@ -149,29 +165,48 @@ impl RedisBroker {
         if messages.is_empty() {
             return Ok(());
         }
-        let queues: HashSet<&str> = messages.iter().map(|(queue, _, _)| queue.as_str()).collect();
+        let queues: HashSet<&str> = messages
+            .iter()
+            .map(|(queue, _, _)| queue.as_str())
+            .collect();
         for queue in queues {
             self.declare_queue(queue).await?;
         }
         let mut pipeline = ::redis::pipe();
         pipeline.atomic();
         for (queue, priority, raw) in messages {
-            pipeline.cmd("LPUSH").arg(self.keys.queue_for_priority(queue, *priority)).arg(raw).ignore();
+            pipeline
+                .cmd("LPUSH")
+                .arg(self.keys.queue_for_priority(queue, *priority))
+                .arg(raw)
+                .ignore();
         }
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("LPUSH batch"))?;
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("LPUSH batch"))?;
         Ok(())
     }
 
     /// Takes up to `limit` messages from `queues` (in the given order within each priority
     /// step, highest priority first), recording each in `unacked` in the same atomic step.
-    pub async fn fetch(&self, queues: &[String], limit: usize) -> Result<Vec<Fetched>, BrokerError> {
+    pub async fn fetch(
+        &self,
+        queues: &[String],
+        limit: usize,
+    ) -> Result<Vec<Fetched>, BrokerError> {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         let mut invocation = FETCH.prepare_invoke();
-        invocation.key(self.keys.unacked()).key(self.keys.unacked_index()).key(self.keys.dead_letter());
-        invocation.arg(format!("{:.6}", clock::epoch_now())).arg(limit);
+        invocation
+            .key(self.keys.unacked())
+            .key(self.keys.unacked_index())
+            .key(self.keys.dead_letter());
+        invocation
+            .arg(format!("{:.6}", clock::epoch_now()))
+            .arg(limit);
         for step in self.keys.priority_steps() {
             for queue in queues {
                 invocation.key(self.keys.queue_bucket(queue, *step));
@@ -179,8 +214,10 @@ impl RedisBroker {
             }
         }
         let mut connection = self.connection.clone();
-        let flat: Vec<Vec<u8>> =
-            invocation.invoke_async(&mut connection).await.map_err(redis_error("fetch script"))?;
+        let flat: Vec<Vec<u8>> = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(redis_error("fetch script"))?;
         let mut fetched = Vec::with_capacity(flat.len() / 3);
         for triple in flat.chunks_exact(3) {
             let tag = String::from_utf8_lossy(&triple[0]).into_owned();
@@ -189,7 +226,11 @@ impl RedisBroker {
             if tag.is_empty() {
                 fetched.push(Fetched::DeadLettered { queue, raw });
             } else {
-                fetched.push(Fetched::Delivery(Delivery { delivery_tag: tag, queue, raw }));
+                fetched.push(Fetched::Delivery(Delivery {
+                    delivery_tag: tag,
+                    queue,
+                    raw,
+                }));
             }
         }
         Ok(fetched)
@@ -209,7 +250,10 @@ impl RedisBroker {
             .arg(delivery_tag)
             .ignore();
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("ack"))
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("ack"))
     }
 
     /// Puts a delivery back in its queue. `restore = true` is kombu's restore (consuming end,
@@ -228,7 +272,9 @@ impl RedisBroker {
             Err(_) => (delivery.raw.clone(), 0),
         };
         let destination = self.keys.queue_for_priority(&delivery.queue, priority);
-        self.move_record(&delivery.delivery_tag, "", &raw, &destination, restore).await.map(|moved| moved == 1)
+        self.move_record(&delivery.delivery_tag, "", &raw, &destination, restore)
+            .await
+            .map(|moved| moved == 1)
     }
 
     async fn move_record(
@@ -321,14 +367,20 @@ impl RedisBroker {
         let now = format!("{:.6}", clock::epoch_now());
         let mut pipeline = ::redis::pipe();
         for chunk in delivery_tags.chunks(500) {
-            let command = pipeline.cmd("ZADD").arg(self.keys.unacked_index()).arg("XX");
+            let command = pipeline
+                .cmd("ZADD")
+                .arg(self.keys.unacked_index())
+                .arg("XX");
             for tag in chunk {
                 command.arg(&now).arg(tag);
             }
             command.ignore();
         }
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("ZADD XX refresh"))
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("ZADD XX refresh"))
     }
 
     /// kombu's `QoS.restore_visible`: under `unacked_mutex`, puts every delivery older than the
@@ -363,7 +415,10 @@ impl RedisBroker {
         Ok(restored)
     }
 
-    async fn restore_expired(&self, connection: &mut ConnectionManager) -> Result<usize, BrokerError> {
+    async fn restore_expired(
+        &self,
+        connection: &mut ConnectionManager,
+    ) -> Result<usize, BrokerError> {
         let ceiling = clock::epoch_now() - self.options.visibility_timeout.as_secs_f64();
         let tags: Vec<String> = ::redis::cmd("ZREVRANGEBYSCORE")
             .arg(self.keys.unacked_index())
@@ -391,15 +446,24 @@ impl RedisBroker {
             };
             match self.restore_destination(&tag, &record, connection).await {
                 Ok((raw, destination)) => {
-                    if self.move_record(&tag, &record, &raw, &destination, true).await? == 1 {
+                    if self
+                        .move_record(&tag, &record, &raw, &destination, true)
+                        .await?
+                        == 1
+                    {
                         restored += 1;
                         tracing::info!(delivery_tag = %tag, queue = %destination, "restored unacknowledged message");
                     }
                 }
                 Err(error) => {
                     tracing::error!(delivery_tag = %tag, %error, "unacked record cannot be restored; dead-lettering it");
-                    let delivery = Delivery { delivery_tag: tag.clone(), queue: String::new(), raw: record };
-                    self.dead_letter(&delivery, &error.to_string(), None).await?;
+                    let delivery = Delivery {
+                        delivery_tag: tag.clone(),
+                        queue: String::new(),
+                        raw: record,
+                    };
+                    self.dead_letter(&delivery, &error.to_string(), None)
+                        .await?;
                 }
             }
         }
@@ -419,11 +483,17 @@ impl RedisBroker {
             reason: reason.to_owned(),
         };
         let parsed: Value = serde_json::from_str(record).map_err(|_| malformed("not JSON"))?;
-        let Some([envelope, exchange, routing_key]) = parsed.as_array().map(Vec::as_slice).and_then(|items| <&[Value; 3]>::try_from(items).ok()) else {
+        let Some([envelope, exchange, routing_key]) = parsed
+            .as_array()
+            .map(Vec::as_slice)
+            .and_then(|items| <&[Value; 3]>::try_from(items).ok())
+        else {
             return Err(malformed("not [envelope, exchange, routing_key]"));
         };
         let exchange = exchange.as_str().unwrap_or_default();
-        let routing_key = routing_key.as_str().ok_or_else(|| malformed("routing key is not a string"))?;
+        let routing_key = routing_key
+            .as_str()
+            .ok_or_else(|| malformed("routing key is not a string"))?;
         let queue = if exchange.is_empty() {
             routing_key.to_owned()
         } else {
@@ -447,7 +517,10 @@ impl RedisBroker {
         let mut envelope = envelope.clone();
         let priority = envelope_priority(&envelope);
         mark_redelivered(&mut envelope);
-        Ok((envelope.to_string(), self.keys.queue_for_priority(&queue, priority)))
+        Ok((
+            envelope.to_string(),
+            self.keys.queue_for_priority(&queue, priority),
+        ))
     }
 
     /// Number of messages waiting in `queue`, all priority lists together.
@@ -457,8 +530,10 @@ impl RedisBroker {
             pipeline.cmd("LLEN").arg(bucket);
         }
         let mut connection = self.connection.clone();
-        let lengths: Vec<u64> =
-            pipeline.query_async(&mut connection).await.map_err(redis_error("LLEN"))?;
+        let lengths: Vec<u64> = pipeline
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("LLEN"))?;
         Ok(lengths.iter().sum())
     }
 
@@ -481,11 +556,19 @@ impl RedisBroker {
             pipeline.cmd("DEL").arg(bucket).ignore();
         }
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(redis_error("DEL queue"))?;
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("DEL queue"))?;
         Ok(waiting)
     }
 }
 
 fn envelope_priority(envelope: &Value) -> u8 {
-    clamp_priority(envelope.get("properties").and_then(|properties| properties.get("priority")).and_then(Value::as_i64))
+    clamp_priority(
+        envelope
+            .get("properties")
+            .and_then(|properties| properties.get("priority"))
+            .and_then(Value::as_i64),
+    )
 }

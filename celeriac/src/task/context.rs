@@ -42,7 +42,10 @@ pub struct TaskContext {
 impl TaskContext {
     /// A context for `request`, with the receiving end of the soft-limit signal.
     pub fn new(request: RequestInfo, soft_limit: watch::Receiver<bool>) -> Self {
-        TaskContext { request: Arc::new(request), soft_limit }
+        TaskContext {
+            request: Arc::new(request),
+            soft_limit,
+        }
     }
 
     /// The request (id, name, retries, …).

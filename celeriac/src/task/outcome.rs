@@ -95,7 +95,10 @@ impl TaskError {
     /// A failure with a Python-style exception type and message, e.g.
     /// `TaskError::new("ValueError", "bad order id")`. `autoretry_for` matches on the type.
     pub fn new(exc_type: impl Into<String>, message: impl Into<String>) -> Self {
-        TaskError::Fail { exception: ExceptionInfo::new(exc_type, message), traceback: None }
+        TaskError::Fail {
+            exception: ExceptionInfo::new(exc_type, message),
+            traceback: None,
+        }
     }
 
     /// Starts an explicit retry request; convert it with `.into()` or `?`.
@@ -131,7 +134,10 @@ impl From<RetryRequest> for TaskError {
 
 impl From<ExceptionInfo> for TaskError {
     fn from(exception: ExceptionInfo) -> Self {
-        TaskError::Fail { exception, traceback: None }
+        TaskError::Fail {
+            exception,
+            traceback: None,
+        }
     }
 }
 
@@ -178,7 +184,13 @@ impl<T: Serialize, E: Into<TaskError>> IntoOutcome for Result<T, E> {
                 },
             },
             Err(error) => match error.into() {
-                TaskError::Fail { exception, traceback } => Outcome::Fail { exception, traceback },
+                TaskError::Fail {
+                    exception,
+                    traceback,
+                } => Outcome::Fail {
+                    exception,
+                    traceback,
+                },
                 TaskError::Retry(request) => Outcome::Retry(request),
                 TaskError::Reject { requeue } => Outcome::Reject { requeue },
                 TaskError::Ignore => Outcome::Ignore,

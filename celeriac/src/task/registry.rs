@@ -175,10 +175,20 @@ impl Task {
                 ),
             });
         }
-        (self.starter)(context, RawArgs { args: positional, kwargs: Map::new() })
+        (self.starter)(
+            context,
+            RawArgs {
+                args: positional,
+                kwargs: Map::new(),
+            },
+        )
     }
 
-    fn bind_keywords(&self, mut args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Vec<Value>, ArgumentError> {
+    fn bind_keywords(
+        &self,
+        mut args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Vec<Value>, ArgumentError> {
         if kwargs.is_empty() {
             return Ok(args);
         }
@@ -281,35 +291,69 @@ mod tests {
     #[tokio::test]
     async fn binds_positional_and_keyword_arguments() {
         let task = Task::new("demo.add", add).arg_names(["x", "y"]);
-        let run = task.start(context(), vec![json!(2)], json!({"y": 3}).as_object().unwrap().clone()).unwrap();
+        let run = task
+            .start(
+                context(),
+                vec![json!(2)],
+                json!({"y": 3}).as_object().unwrap().clone(),
+            )
+            .unwrap();
         assert_eq!(run.await, Outcome::Success(json!(5)));
     }
 
     #[tokio::test]
     async fn wrong_arguments_are_errors_with_python_wording() {
         let task = Task::new("demo.add", add).arg_names(["x", "y"]);
-        let error = task.start(context(), vec![json!(1), json!(2), json!(3)], Map::new()).err().unwrap();
-        assert_eq!(error.message, "demo.add() takes 2 positional arguments but 3 were given");
-        let error = task.start(context(), vec![json!("a"), json!(2)], Map::new()).err().unwrap();
-        assert!(error.message.contains("wrong type"), "{}", error.message);
         let error = task
-            .start(context(), vec![], json!({"z": 1}).as_object().unwrap().clone())
+            .start(context(), vec![json!(1), json!(2), json!(3)], Map::new())
             .err()
             .unwrap();
-        assert_eq!(error.message, "demo.add() got an unexpected keyword argument 'z'");
+        assert_eq!(
+            error.message,
+            "demo.add() takes 2 positional arguments but 3 were given"
+        );
+        let error = task
+            .start(context(), vec![json!("a"), json!(2)], Map::new())
+            .err()
+            .unwrap();
+        assert!(error.message.contains("wrong type"), "{}", error.message);
+        let error = task
+            .start(
+                context(),
+                vec![],
+                json!({"z": 1}).as_object().unwrap().clone(),
+            )
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.message,
+            "demo.add() got an unexpected keyword argument 'z'"
+        );
     }
 
     #[tokio::test]
     async fn context_tasks_and_raw_tasks() {
-        let task = Task::with_context("demo.id", |context: TaskContext, suffix: String| async move {
-            Ok::<_, TaskError>(format!("{}{suffix}", context.id()))
-        });
+        let task = Task::with_context(
+            "demo.id",
+            |context: TaskContext, suffix: String| async move {
+                Ok::<_, TaskError>(format!("{}{suffix}", context.id()))
+            },
+        );
         let run = task.start(context(), vec![json!("!")], Map::new()).unwrap();
         assert_eq!(run.await, Outcome::Success(json!("id!")));
         let echo = Task::raw("demo.echo", |_context, raw: RawArgs| async move {
             Ok::<_, TaskError>(json!({"args": raw.args, "kwargs": raw.kwargs}))
         });
-        let run = echo.start(context(), vec![json!(1)], json!({"k": 2}).as_object().unwrap().clone()).unwrap();
-        assert_eq!(run.await, Outcome::Success(json!({"args": [1], "kwargs": {"k": 2}})));
+        let run = echo
+            .start(
+                context(),
+                vec![json!(1)],
+                json!({"k": 2}).as_object().unwrap().clone(),
+            )
+            .unwrap();
+        assert_eq!(
+            run.await,
+            Outcome::Success(json!({"args": [1], "kwargs": {"k": 2}}))
+        );
     }
 }

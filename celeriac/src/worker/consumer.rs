@@ -26,7 +26,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut queues = shared.options.queues.clone();
     let mut handlers = JoinSet::new();
     let mut stopping = shared.stopping.clone();
-    let max_idle = shared.config.broker_transport_options.polling_interval().max(Duration::from_millis(1));
+    let max_idle = shared
+        .config
+        .broker_transport_options
+        .polling_interval()
+        .max(Duration::from_millis(1));
     let mut idle = Duration::from_millis(1);
     loop {
         while handlers.try_join_next().is_some() {}
@@ -64,7 +68,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             handlers.spawn(strategy::handle(shared.clone(), delivery, permit));
                         }
                         Fetched::DeadLettered { queue, raw } => {
-                            shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                            shared
+                                .counters
+                                .dead_lettered
+                                .fetch_add(1, Ordering::Relaxed);
                             tracing::error!(
                                 queue = %queue,
                                 message = %truncate(&raw, 200),

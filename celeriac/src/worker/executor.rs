@@ -49,15 +49,30 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
         },
         soft_receiver,
     );
-    let run = match task.start(context, request.message.args.clone(), request.message.kwargs.clone()) {
+    let run = match task.start(
+        context,
+        request.message.args.clone(),
+        request.message.kwargs.clone(),
+    ) {
         Ok(run) => run,
         Err(error) => {
             let exception = ExceptionInfo::new("TypeError", error.message.clone());
-            dead_letter(shared, &request.delivery, &error.message, Some(headers.id.as_str()), Some(&request), exception).await;
+            dead_letter(
+                shared,
+                &request.delivery,
+                &error.message,
+                Some(headers.id.as_str()),
+                Some(&request),
+                exception,
+            )
+            .await;
             return;
         }
     };
-    let acks_late = task.options().acks_late.unwrap_or(shared.config.task_acks_late);
+    let acks_late = task
+        .options()
+        .acks_late
+        .unwrap_or(shared.config.task_acks_late);
     let mut acked = false;
     if !acks_late {
         acked = ack(shared, &request.delivery).await;
@@ -79,10 +94,25 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                 ack(shared, &request.delivery).await;
             }
         }
-        Ending::Finished(Outcome::Fail { exception, traceback }) => {
+        Ending::Finished(Outcome::Fail {
+            exception,
+            traceback,
+        }) => {
             if task.options().autoretries(&exception.exc_type) {
-                let retry_request = RetryRequest { reason: Some(exception), ..RetryRequest::default() };
-                retry::retry(shared, &request, task, retry_request, traceback, true, acked).await;
+                let retry_request = RetryRequest {
+                    reason: Some(exception),
+                    ..RetryRequest::default()
+                };
+                retry::retry(
+                    shared,
+                    &request,
+                    task,
+                    retry_request,
+                    traceback,
+                    true,
+                    acked,
+                )
+                .await;
             } else {
                 fail(shared, &request, task, exception, traceback, acked, runtime).await;
             }
@@ -99,8 +129,17 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                     tracing::error!(task_id = %headers.id, %error, "could not requeue rejected task");
                 }
             } else {
-                let exception = ExceptionInfo::new("Reject", "rejected by the task").in_module("celery.exceptions");
-                dead_letter(shared, &request.delivery, "rejected by the task (requeue=False)", Some(headers.id.as_str()), Some(&request), exception).await;
+                let exception = ExceptionInfo::new("Reject", "rejected by the task")
+                    .in_module("celery.exceptions");
+                dead_letter(
+                    shared,
+                    &request.delivery,
+                    "rejected by the task (requeue=False)",
+                    Some(headers.id.as_str()),
+                    Some(&request),
+                    exception,
+                )
+                .await;
             }
         }
         Ending::Finished(Outcome::Ignore) => {
@@ -176,11 +215,23 @@ async fn supervise(
 
 /// Hard and soft limits: the message's `timelimit` header, else the task's options, else the
 /// `task_time_limit` / `task_soft_time_limit` settings.
-fn time_limits(shared: &Shared, request: &Request, task: &Task) -> (Option<Duration>, Option<Duration>) {
+fn time_limits(
+    shared: &Shared,
+    request: &Request,
+    task: &Task,
+) -> (Option<Duration>, Option<Duration>) {
     let (header_hard, header_soft) = request.message.headers.timelimit;
-    let seconds = |value: Option<f64>| value.filter(|seconds| *seconds > 0.0).map(Duration::from_secs_f64);
-    let hard = seconds(header_hard).or(task.options().time_limit).or_else(|| shared.config.task_time_limit());
-    let soft = seconds(header_soft).or(task.options().soft_time_limit).or_else(|| shared.config.task_soft_time_limit());
+    let seconds = |value: Option<f64>| {
+        value
+            .filter(|seconds| *seconds > 0.0)
+            .map(Duration::from_secs_f64)
+    };
+    let hard = seconds(header_hard)
+        .or(task.options().time_limit)
+        .or_else(|| shared.config.task_time_limit());
+    let soft = seconds(header_soft)
+        .or(task.options().soft_time_limit)
+        .or_else(|| shared.config.task_soft_time_limit());
     (hard, soft)
 }
 
@@ -198,22 +249,43 @@ async fn fail(
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     tracing::error!(task_id = %headers.id, task_name = %headers.task, runtime, exc_type = %exception.exc_type, "Task {}[{}] raised unexpected: {}", headers.task, headers.id, exception.repr());
     let traceback = traceback_text(request, &exception, traceback);
-    store(shared, request, task, TaskState::Failure, json!(exception), Some(traceback)).await;
+    store(
+        shared,
+        request,
+        task,
+        TaskState::Failure,
+        json!(exception),
+        Some(traceback),
+    )
+    .await;
     if acked {
         return;
     }
     if shared.config.task_acks_on_failure_or_timeout {
         ack(shared, &request.delivery).await;
     } else {
-        dead_letter_only(shared, &request.delivery, &format!("task failed: {}", exception.repr()), Some(headers.id.as_str())).await;
+        dead_letter_only(
+            shared,
+            &request.delivery,
+            &format!("task failed: {}", exception.repr()),
+            Some(headers.id.as_str()),
+        )
+        .await;
     }
 }
 
 /// Python readers show `traceback` verbatim; a Rust task has no Python frames, so we say
 /// where it ran and what it raised, plus any detail the task supplied.
-pub(crate) fn traceback_text(request: &Request, exception: &ExceptionInfo, detail: Option<String>) -> String {
+pub(crate) fn traceback_text(
+    request: &Request,
+    exception: &ExceptionInfo,
+    detail: Option<String>,
+) -> String {
     let headers = &request.message.headers;
-    let mut text = format!("Traceback (most recent call last):\n  Rust task {}[{}]\n", headers.task, headers.id);
+    let mut text = format!(
+        "Traceback (most recent call last):\n  Rust task {}[{}]\n",
+        headers.task, headers.id
+    );
     if let Some(detail) = detail {
         text.push_str(&detail);
         text.push('\n');
@@ -227,9 +299,18 @@ async fn stop_and_restore(shared: &Shared, request: &Request, acked: bool) {
     let restored = if acked {
         // Acked early, so the broker no longer has it: publish the same envelope again,
         // flagged redelivered, so the stopped run is not lost.
-        let mut envelope: Value = serde_json::from_str(&request.delivery.raw).unwrap_or(Value::Null);
+        let mut envelope: Value =
+            serde_json::from_str(&request.delivery.raw).unwrap_or(Value::Null);
         crate::protocol::envelope::mark_redelivered(&mut envelope);
-        shared.broker.publish(&request.delivery.queue, request.priority, &envelope.to_string()).await.is_ok()
+        shared
+            .broker
+            .publish(
+                &request.delivery.queue,
+                request.priority,
+                &envelope.to_string(),
+            )
+            .await
+            .is_ok()
     } else {
         shared.broker.requeue(&request.delivery, true).await.is_ok()
     };
@@ -264,7 +345,10 @@ pub(crate) async fn store(
     traceback: Option<String>,
 ) {
     let ignore = request.message.headers.ignore_result
-        || task.options().ignore_result.unwrap_or(shared.config.task_ignore_result);
+        || task
+            .options()
+            .ignore_result
+            .unwrap_or(shared.config.task_ignore_result);
     if ignore && status != TaskState::Started {
         return;
     }
@@ -273,7 +357,9 @@ pub(crate) async fn store(
 }
 
 async fn write(shared: &Shared, meta: &ResultMeta) {
-    let Some(backend) = &shared.backend else { return };
+    let Some(backend) = &shared.backend else {
+        return;
+    };
     if let Err(error) = backend.store(meta).await {
         tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result");
     }
@@ -308,7 +394,9 @@ pub(crate) fn result_meta(
 /// Revokes an expired message (REVOKED result, ack) and says whether it did.
 pub(crate) async fn revoke_if_expired(shared: &Shared, request: &Request) -> bool {
     let headers = &request.message.headers;
-    let Some(expires) = headers.expires else { return false };
+    let Some(expires) = headers.expires else {
+        return false;
+    };
     if expires > clock::now() {
         return false;
     }
@@ -337,7 +425,13 @@ pub(crate) async fn dead_letter(
     let meta = match request {
         Some(request) => {
             let traceback = traceback_text(request, &exception, None);
-            result_meta(shared, request, TaskState::Failure, json!(exception), Some(traceback))
+            result_meta(
+                shared,
+                request,
+                TaskState::Failure,
+                json!(exception),
+                Some(traceback),
+            )
         }
         None => {
             let mut meta = ResultMeta::new(task_id, TaskState::Failure, json!(exception));
@@ -349,8 +443,16 @@ pub(crate) async fn dead_letter(
     write(shared, &meta).await;
 }
 
-async fn dead_letter_only(shared: &Shared, delivery: &Delivery, reason: &str, task_id: Option<&str>) {
-    shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+async fn dead_letter_only(
+    shared: &Shared,
+    delivery: &Delivery,
+    reason: &str,
+    task_id: Option<&str>,
+) {
+    shared
+        .counters
+        .dead_lettered
+        .fetch_add(1, Ordering::Relaxed);
     tracing::error!(
         delivery_tag = %delivery.delivery_tag,
         queue = %delivery.queue,

@@ -69,7 +69,9 @@ impl WorkerOptions {
     pub fn prefetch_limit(&self) -> usize {
         match self.prefetch_multiplier {
             0 => 10_000,
-            multiplier => (multiplier as usize).saturating_mul(self.concurrency).max(1),
+            multiplier => (multiplier as usize)
+                .saturating_mul(self.concurrency)
+                .max(1),
         }
     }
 }
@@ -118,13 +120,20 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Worker").field("options", &self.shared.options).finish_non_exhaustive()
+        formatter
+            .debug_struct("Worker")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
     }
 }
 
 impl Worker {
     /// Connects to the broker and result backend of `config`.
-    pub async fn new(config: Config, registry: Registry, options: WorkerOptions) -> Result<Worker, Error> {
+    pub async fn new(
+        config: Config,
+        registry: Registry,
+        options: WorkerOptions,
+    ) -> Result<Worker, Error> {
         config.validate()?;
         let broker = RedisBroker::connect(&config.broker_url, broker_options(&config)).await?;
         let backend = match &config.result_backend {
@@ -148,7 +157,11 @@ impl Worker {
             stopping,
             aborting,
         });
-        Ok(Worker { shared, stop_sender, abort_sender })
+        Ok(Worker {
+            shared,
+            stop_sender,
+            abort_sender,
+        })
     }
 
     /// The worker's counters, readable while it runs.
@@ -181,7 +194,10 @@ impl Worker {
         let mut consumer = consumer;
         let finished = tokio::time::timeout(grace, &mut consumer).await.is_ok();
         if !finished {
-            tracing::warn!(grace_seconds = grace.as_secs_f64(), "tasks still running after the grace period; stopping and restoring them");
+            tracing::warn!(
+                grace_seconds = grace.as_secs_f64(),
+                "tasks still running after the grace period; stopping and restoring them"
+            );
             let _ = self.abort_sender.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
         }
@@ -190,7 +206,9 @@ impl Worker {
         for delivery in leftover {
             match shared.broker.requeue(&delivery, true).await {
                 Ok(_) => {}
-                Err(error) => tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "could not restore message at shutdown; it stays in unacked for the visibility sweep"),
+                Err(error) => {
+                    tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "could not restore message at shutdown; it stays in unacked for the visibility sweep")
+                }
             }
         }
         tracing::info!(node = %shared.options.node_name, processed = shared.counters.processed.load(Ordering::Relaxed), "worker stopped");

@@ -73,7 +73,11 @@ pub(crate) async fn retry(
         message.headers.parent_id = Some(headers.id.0.clone());
     }
     message.headers.extra.remove("redelivered");
-    if let Err(error) = shared.producer.publish_message(&message, &request.delivery.queue, request.priority).await {
+    if let Err(error) = shared
+        .producer
+        .publish_message(&message, &request.delivery.queue, request.priority)
+        .await
+    {
         tracing::error!(task_id = %headers.id, %error, "could not publish retry; restoring the original message");
         if !acked {
             restore(shared, request).await;
@@ -87,7 +91,15 @@ pub(crate) async fn retry(
     shared.counters.retried.fetch_add(1, Ordering::Relaxed);
     tracing::info!(task_id = %headers.id, task_name = %headers.task, retries = next, countdown = seconds, "Task {}[{}] retry: Retry in {seconds}s: {}", headers.task, headers.id, reason.repr());
     let traceback = traceback_text(request, &reason, traceback);
-    store(shared, request, task, TaskState::Retry, json!(reason), Some(traceback)).await;
+    store(
+        shared,
+        request,
+        task,
+        TaskState::Retry,
+        json!(reason),
+        Some(traceback),
+    )
+    .await;
     if !acked {
         ack(shared, &request.delivery).await;
     }
@@ -106,7 +118,15 @@ async fn give_up(
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, exception.repr());
     let traceback = traceback_text(request, &exception, traceback);
-    store(shared, request, task, TaskState::Failure, json!(exception), Some(traceback)).await;
+    store(
+        shared,
+        request,
+        task,
+        TaskState::Failure,
+        json!(exception),
+        Some(traceback),
+    )
+    .await;
     if !acked {
         ack(shared, &request.delivery).await;
     }

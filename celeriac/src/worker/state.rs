@@ -28,10 +28,16 @@ impl InFlight {
     }
 
     pub(crate) fn tags(&self) -> Vec<String> {
-        self.deliveries.lock().map(|deliveries| deliveries.keys().cloned().collect()).unwrap_or_default()
+        self.deliveries
+            .lock()
+            .map(|deliveries| deliveries.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Delivery> {
-        self.deliveries.lock().map(|deliveries| deliveries.values().cloned().collect()).unwrap_or_default()
+        self.deliveries
+            .lock()
+            .map(|deliveries| deliveries.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

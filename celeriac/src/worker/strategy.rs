@@ -33,13 +33,26 @@ pub(crate) struct Request {
     pub(crate) redelivered: bool,
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_permit: Option<OwnedSemaphorePermit>) {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    delivery: Delivery,
+    prefetch_permit: Option<OwnedSemaphorePermit>,
+) {
     let request = match decode(&delivery) {
         Ok(request) => request,
         Err(reason) => {
             let (task_id, _) = identify(&delivery.raw);
-            let exception = ExceptionInfo::new("InvalidTaskError", reason.clone()).in_module("celery.exceptions");
-            executor::dead_letter(&shared, &delivery, &reason, task_id.as_deref(), None, exception).await;
+            let exception = ExceptionInfo::new("InvalidTaskError", reason.clone())
+                .in_module("celery.exceptions");
+            executor::dead_letter(
+                &shared,
+                &delivery,
+                &reason,
+                task_id.as_deref(),
+                None,
+                exception,
+            )
+            .await;
             return;
         }
     };
@@ -52,7 +65,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
             exc_message: vec![Value::String(headers.task.clone())],
             exc_module: "celery.exceptions".into(),
         };
-        executor::dead_letter(&shared, &delivery, &reason, Some(headers.id.as_str()), Some(&request), exception).await;
+        executor::dead_letter(
+            &shared,
+            &delivery,
+            &reason,
+            Some(headers.id.as_str()),
+            Some(&request),
+            exception,
+        )
+        .await;
         return;
     };
     if executor::revoke_if_expired(&shared, &request).await {
@@ -90,19 +111,40 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
 }
 
 fn decode(delivery: &Delivery) -> Result<Request, String> {
-    let envelope = Envelope::from_json(delivery.raw.as_bytes()).map_err(|error| error.to_string())?;
+    let envelope =
+        Envelope::from_json(delivery.raw.as_bytes()).map_err(|error| error.to_string())?;
     let message = TaskMessage::decode(&envelope).map_err(|error| error.to_string())?;
-    let redelivered = envelope.properties.delivery_info.redelivered.unwrap_or(false)
-        || envelope.headers.get("redelivered").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Request { delivery: delivery.clone(), priority: envelope.priority(), redelivered, message })
+    let redelivered = envelope
+        .properties
+        .delivery_info
+        .redelivered
+        .unwrap_or(false)
+        || envelope
+            .headers
+            .get("redelivered")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    Ok(Request {
+        delivery: delivery.clone(),
+        priority: envelope.priority(),
+        redelivered,
+        message,
+    })
 }
 
 /// Best effort at the id and name of a message that failed to decode, so its FAILURE result
 /// can be stored and the log line names it.
 fn identify(raw: &str) -> (Option<String>, Option<String>) {
-    let Ok(value) = serde_json::from_str::<Value>(raw) else { return (None, None) };
+    let Ok(value) = serde_json::from_str::<Value>(raw) else {
+        return (None, None);
+    };
     let headers = &value["headers"];
-    let text = |value: &Value| value.as_str().filter(|text| !text.is_empty()).map(str::to_owned);
+    let text = |value: &Value| {
+        value
+            .as_str()
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
     (text(&headers["id"]), text(&headers["task"]))
 }
 
@@ -117,8 +159,12 @@ async fn wait_unless_stopping(shared: &Shared, wait: Duration) -> bool {
 async fn wait_for_rate_limit(shared: &Shared, task: &Task) -> bool {
     loop {
         let wait = {
-            let Ok(mut buckets) = shared.rate_limits.lock() else { return true };
-            let Some(bucket) = bucket_for(shared, &mut buckets, task) else { return true };
+            let Ok(mut buckets) = shared.rate_limits.lock() else {
+                return true;
+            };
+            let Some(bucket) = bucket_for(shared, &mut buckets, task) else {
+                return true;
+            };
             match bucket.try_acquire(std::time::Instant::now()) {
                 Ok(()) => return true,
                 Err(wait) => wait,
@@ -136,7 +182,11 @@ fn bucket_for<'a>(
     task: &Task,
 ) -> Option<&'a mut super::rate_limit::TokenBucket> {
     if !buckets.contains_key(task.name()) {
-        let text = task.options().rate_limit.clone().or_else(|| shared.config.task_default_rate_limit.clone())?;
+        let text = task
+            .options()
+            .rate_limit
+            .clone()
+            .or_else(|| shared.config.task_default_rate_limit.clone())?;
         let rate = match super::rate_limit::RateLimit::parse(&text) {
             Ok(Some(rate)) => rate,
             Ok(None) => return None,
@@ -145,7 +195,10 @@ fn bucket_for<'a>(
                 return None;
             }
         };
-        buckets.insert(task.name().to_owned(), super::rate_limit::TokenBucket::new(rate, std::time::Instant::now()));
+        buckets.insert(
+            task.name().to_owned(),
+            super::rate_limit::TokenBucket::new(rate, std::time::Instant::now()),
+        );
     }
     buckets.get_mut(task.name())
 }

@@ -23,8 +23,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         match shared.broker.restore_visible().await {
             Ok(0) => {}
             Ok(restored) => {
-                shared.counters.restored.fetch_add(restored as u64, Ordering::Relaxed);
-                tracing::warn!(restored, "restored messages whose worker stopped holding them (visibility timeout)");
+                shared
+                    .counters
+                    .restored
+                    .fetch_add(restored as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    restored,
+                    "restored messages whose worker stopped holding them (visibility timeout)"
+                );
             }
             Err(error) => tracing::warn!(%error, "visibility-timeout sweep failed"),
         }

@@ -22,7 +22,10 @@ async fn python_send(env: &TestEnv, args: &[&str]) -> String {
     let mut command = vec!["send"];
     command.extend_from_slice(args);
     let sent = python(env, &command).await;
-    sent["task_id"].as_str().expect("peer_cli prints the task id").to_owned()
+    sent["task_id"]
+        .as_str()
+        .expect("peer_cli prints the task id")
+        .to_owned()
 }
 
 async fn python_result(env: &TestEnv, task_id: &str) -> Value {
@@ -39,14 +42,33 @@ async fn python_producer_to_our_worker_and_python_reads_the_result() {
     let queue = env.queue("q");
     let worker = RunningWorker::start(config(&env), None, &[&queue], 2).await;
     let add = python_send(&env, &["demo.add", "--args", "[2, 3]", "--queue", &queue]).await;
-    let echo = python_send(&env, &["demo.echo", "--args", "[1, \"two\"]", "--kwargs", "{\"k\": [3]}", "--queue", &queue]).await;
+    let echo = python_send(
+        &env,
+        &[
+            "demo.echo",
+            "--args",
+            "[1, \"two\"]",
+            "--kwargs",
+            "{\"k\": [3]}",
+            "--queue",
+            &queue,
+        ],
+    )
+    .await;
     let result = python_result(&env, &add).await;
     assert_eq!(result["status"], json!("SUCCESS"));
     assert_eq!(result["result"], json!(5));
     let result = python_result(&env, &echo).await;
-    assert_eq!(result["result"], json!({"args": [1, "two"], "kwargs": {"k": [3]}}));
+    assert_eq!(
+        result["result"],
+        json!({"args": [1, "two"], "kwargs": {"k": [3]}})
+    );
     let meta = python(&env, &["meta", &add]).await;
-    assert_eq!(meta["name"], json!("demo.add"), "Python reads result_extended fields: {meta}");
+    assert_eq!(
+        meta["name"],
+        json!("demo.add"),
+        "Python reads result_extended fields: {meta}"
+    );
     assert_eq!(meta["queue"], json!(queue));
     worker.stop().await;
 }
@@ -58,19 +80,61 @@ async fn our_producer_to_python_worker_and_we_read_the_result() {
     let _python_worker = CeleryPeer::worker(&env, &[&queue], "py-rs-to-py@%h");
     let config = config(&env);
     let producer = producer(&config).await;
-    let add = producer.send_task("demo.add", vec![json!(20), json!(22)], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let add = producer
+        .send_task(
+            "demo.add",
+            vec![json!(20), json!(22)],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let mut kwargs = Map::new();
     kwargs.insert("flag".into(), json!(true));
-    let echo = producer.send_task("demo.echo", vec![json!("x")], kwargs, SendOptions::new().queue(&queue)).await.unwrap();
-    let fail = producer.send_task("demo.fail", vec![json!("from python")], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
-    let flaky = producer.send_task("demo.flaky", vec![json!(1)], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let echo = producer
+        .send_task(
+            "demo.echo",
+            vec![json!("x")],
+            kwargs,
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    let fail = producer
+        .send_task(
+            "demo.fail",
+            vec![json!("from python")],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    let flaky = producer
+        .send_task(
+            "demo.flaky",
+            vec![json!(1)],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     assert_eq!(add.get(WAIT).await.unwrap().result, json!(42));
-    assert_eq!(echo.get(WAIT).await.unwrap().result, json!({"args": ["x"], "kwargs": {"flag": true}}));
+    assert_eq!(
+        echo.get(WAIT).await.unwrap().result,
+        json!({"args": ["x"], "kwargs": {"flag": true}})
+    );
     let failure = fail.get(WAIT).await.unwrap();
     assert_eq!(failure.status, TaskState::Failure);
-    assert_eq!(failure.exception().unwrap().repr(), "ValueError('from python')");
+    assert_eq!(
+        failure.exception().unwrap().repr(),
+        "ValueError('from python')"
+    );
     let retried = flaky.get(WAIT).await.unwrap();
-    assert_eq!(retried.status, TaskState::Success, "a Python retry is read as Celery stores it");
+    assert_eq!(
+        retried.status,
+        TaskState::Success,
+        "a Python retry is read as Celery stores it"
+    );
     assert_eq!(retried.result, json!(2));
 }
 
@@ -79,14 +143,64 @@ async fn python_countdown_eta_priority_queue_and_expires_are_honoured_by_our_wor
     let env = TestEnv::new("py-options");
     let queue = env.queue("q");
     let sent = celeriac::clock::now();
-    let countdown = python_send(&env, &["demo.add", "--args", "[1, 1]", "--queue", &queue, "--countdown", "1"]).await;
+    let countdown = python_send(
+        &env,
+        &[
+            "demo.add",
+            "--args",
+            "[1, 1]",
+            "--queue",
+            &queue,
+            "--countdown",
+            "1",
+        ],
+    )
+    .await;
     let eta_time = (sent + chrono::Duration::milliseconds(1500)).to_rfc3339();
-    let eta = python_send(&env, &["demo.add", "--args", "[2, 2]", "--queue", &queue, "--eta", &eta_time]).await;
-    let expired = python_send(&env, &["demo.add", "--args", "[3, 3]", "--queue", &queue, "--countdown", "2", "--expires", "1"]).await;
-    let priority = python_send(&env, &["demo.add", "--args", "[4, 4]", "--queue", &queue, "--priority", "9"]).await;
+    let eta = python_send(
+        &env,
+        &[
+            "demo.add", "--args", "[2, 2]", "--queue", &queue, "--eta", &eta_time,
+        ],
+    )
+    .await;
+    let expired = python_send(
+        &env,
+        &[
+            "demo.add",
+            "--args",
+            "[3, 3]",
+            "--queue",
+            &queue,
+            "--countdown",
+            "2",
+            "--expires",
+            "1",
+        ],
+    )
+    .await;
+    let priority = python_send(
+        &env,
+        &[
+            "demo.add",
+            "--args",
+            "[4, 4]",
+            "--queue",
+            &queue,
+            "--priority",
+            "9",
+        ],
+    )
+    .await;
     let mut redis = env.redis().await;
-    let in_bucket: i64 = redis.llen(format!("{}{}\x06\x169", env.key_prefix, queue)).await.unwrap();
-    assert_eq!(in_bucket, 1, "Python's priority-9 message sits in the Q\\x06\\x169 list");
+    let in_bucket: i64 = redis
+        .llen(format!("{}{}\x06\x169", env.key_prefix, queue))
+        .await
+        .unwrap();
+    assert_eq!(
+        in_bucket, 1,
+        "Python's priority-9 message sits in the Q\\x06\\x169 list"
+    );
     let worker = RunningWorker::start(config(&env), None, &[&queue], 4).await;
     let result = python_result(&env, &priority).await;
     assert_eq!(result["result"], json!(8));
@@ -94,10 +208,17 @@ async fn python_countdown_eta_priority_queue_and_expires_are_honoured_by_our_wor
         let result = python_result(&env, &task_id).await;
         assert_eq!(result["status"], json!("SUCCESS"));
         let waited = (done_at(&result) - sent).num_milliseconds();
-        assert!(waited >= delay - 50, "ran {waited} ms after sending, eta was {delay} ms");
+        assert!(
+            waited >= delay - 50,
+            "ran {waited} ms after sending, eta was {delay} ms"
+        );
     }
     let result = python_result(&env, &expired).await;
-    assert_eq!(result["status"], json!("REVOKED"), "expired before its countdown: {result}");
+    assert_eq!(
+        result["status"],
+        json!("REVOKED"),
+        "expired before its countdown: {result}"
+    );
     assert_eq!(result["result"]["exc_type"], json!("TaskRevokedError"));
     worker.stop().await;
 }
@@ -109,16 +230,58 @@ async fn our_countdown_eta_priority_queue_and_expires_are_honoured_by_python() {
     let config = config(&env);
     let producer = producer(&config).await;
     let sent = celeriac::clock::now();
-    let countdown = producer.send_task("demo.add", vec![json!(1), json!(1)], Map::new(), SendOptions::new().queue(&queue).countdown(Duration::from_secs(1))).await.unwrap();
-    let eta = producer.send_task("demo.add", vec![json!(2), json!(2)], Map::new(), SendOptions::new().queue(&queue).eta(sent + chrono::Duration::milliseconds(1500))).await.unwrap();
-    let expired = producer
-        .send_task("demo.add", vec![json!(3), json!(3)], Map::new(), SendOptions::new().queue(&queue).countdown(Duration::from_secs(2)).expires_in(Duration::from_secs(1)))
+    let countdown = producer
+        .send_task(
+            "demo.add",
+            vec![json!(1), json!(1)],
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .countdown(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
-    let priority = producer.send_task("demo.add", vec![json!(4), json!(4)], Map::new(), SendOptions::new().queue(&queue).priority(5)).await.unwrap();
+    let eta = producer
+        .send_task(
+            "demo.add",
+            vec![json!(2), json!(2)],
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .eta(sent + chrono::Duration::milliseconds(1500)),
+        )
+        .await
+        .unwrap();
+    let expired = producer
+        .send_task(
+            "demo.add",
+            vec![json!(3), json!(3)],
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .countdown(Duration::from_secs(2))
+                .expires_in(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    let priority = producer
+        .send_task(
+            "demo.add",
+            vec![json!(4), json!(4)],
+            Map::new(),
+            SendOptions::new().queue(&queue).priority(5),
+        )
+        .await
+        .unwrap();
     let mut redis = env.redis().await;
-    let in_bucket: i64 = redis.llen(format!("{}{}\x06\x163", env.key_prefix, queue)).await.unwrap();
-    assert_eq!(in_bucket, 1, "our priority-5 message sits in the Q\\x06\\x163 list");
+    let in_bucket: i64 = redis
+        .llen(format!("{}{}\x06\x163", env.key_prefix, queue))
+        .await
+        .unwrap();
+    assert_eq!(
+        in_bucket, 1,
+        "our priority-5 message sits in the Q\\x06\\x163 list"
+    );
     let _python_worker = CeleryPeer::worker(&env, &[&queue], "py-options@%h");
     assert_eq!(priority.get(WAIT).await.unwrap().result, json!(8));
     for (result, delay) in [(countdown, 1000), (eta, 1500)] {
@@ -126,10 +289,17 @@ async fn our_countdown_eta_priority_queue_and_expires_are_honoured_by_python() {
         assert_eq!(meta.status, TaskState::Success);
         let done = parse_iso(meta.date_done.as_deref().unwrap()).unwrap();
         let waited = (done - sent).num_milliseconds();
-        assert!(waited >= delay - 50, "Python ran it {waited} ms after sending, eta was {delay} ms");
+        assert!(
+            waited >= delay - 50,
+            "Python ran it {waited} ms after sending, eta was {delay} ms"
+        );
     }
     let meta = expired.get(WAIT).await.unwrap();
-    assert_eq!(meta.status, TaskState::Revoked, "Python honours our expires");
+    assert_eq!(
+        meta.status,
+        TaskState::Revoked,
+        "Python honours our expires"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,14 +308,22 @@ async fn our_retries_and_failures_read_correctly_by_python() {
     let queue = env.queue("q");
     let worker = RunningWorker::start(config(&env), None, &[&queue], 2).await;
     let flaky = python_send(&env, &["demo.flaky", "--args", "[2]", "--queue", &queue]).await;
-    let fail = python_send(&env, &["demo.fail", "--args", "[\"kaput\"]", "--queue", &queue]).await;
+    let fail = python_send(
+        &env,
+        &["demo.fail", "--args", "[\"kaput\"]", "--queue", &queue],
+    )
+    .await;
     let result = python_result(&env, &flaky).await;
     assert_eq!(result["status"], json!("SUCCESS"));
     assert_eq!(result["result"], json!(3));
     assert_eq!(result["retries"], json!(2));
     let result = python_result(&env, &fail).await;
     assert_eq!(result["status"], json!("FAILURE"));
-    assert_eq!(result["result"]["exc_type"], json!("ValueError"), "Python rebuilt the exception: {result}");
+    assert_eq!(
+        result["result"]["exc_type"],
+        json!("ValueError"),
+        "Python rebuilt the exception: {result}"
+    );
     assert_eq!(result["result"]["message"], json!("kaput"));
     assert!(result["traceback"].as_str().unwrap().contains("kaput"));
     worker.stop().await;
@@ -159,9 +337,17 @@ async fn our_worker_restores_a_python_orphan() {
     let orphan = python(&env, &["fetch_unacked", &queue]).await;
     assert_eq!(orphan["task_id"], json!(task_id));
     let producer = producer(&config(&env)).await;
-    assert_eq!(producer.broker().unacked_count().await.unwrap(), 1, "kombu left it in unacked");
+    assert_eq!(
+        producer.broker().unacked_count().await.unwrap(),
+        1,
+        "kombu left it in unacked"
+    );
     let worker = RunningWorker::start(config(&env), None, &[&queue], 1).await;
-    let meta = producer.async_result(task_id.as_str()).get(WAIT).await.unwrap();
+    let meta = producer
+        .async_result(task_id.as_str())
+        .get(WAIT)
+        .await
+        .unwrap();
     assert_eq!(meta.result, json!(11));
     assert_eq!(producer.broker().unacked_count().await.unwrap(), 0);
     worker.stop().await;
@@ -173,9 +359,25 @@ async fn python_restores_our_orphan() {
     let queue = env.queue("q");
     let config = config(&env);
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.add", vec![json!(7), json!(8)], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "demo.add",
+            vec![json!(7), json!(8)],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     // Our consumer takes it and dies without acking.
-    assert_eq!(producer.broker().fetch(std::slice::from_ref(&queue), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        producer
+            .broker()
+            .fetch(std::slice::from_ref(&queue), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(producer.broker().queue_length(&queue).await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let restored = python(&env, &["restore"]).await;
@@ -188,8 +390,15 @@ async fn python_restores_our_orphan() {
     })
     .await;
     let mut redis = env.redis().await;
-    let raw: Vec<String> = redis.lrange(format!("{}{}", env.key_prefix, queue), 0, -1).await.unwrap();
-    assert!(raw[0].contains("\"redelivered\": true"), "kombu flags it redelivered: {}", raw[0]);
+    let raw: Vec<String> = redis
+        .lrange(format!("{}{}", env.key_prefix, queue), 0, -1)
+        .await
+        .unwrap();
+    assert!(
+        raw[0].contains("\"redelivered\": true"),
+        "kombu flags it redelivered: {}",
+        raw[0]
+    );
     let _python_worker = CeleryPeer::worker(&env, &[&queue], "py-restore@%h");
     assert_eq!(result.get(WAIT).await.unwrap().result, json!(15));
 }

@@ -34,7 +34,12 @@ pub struct RunningWorker {
 
 impl RunningWorker {
     /// Starts a worker on `queues` with `registry` (defaults to the demo tasks).
-    pub async fn start(config: Config, registry: Option<Registry>, queues: &[&str], concurrency: usize) -> RunningWorker {
+    pub async fn start(
+        config: Config,
+        registry: Option<Registry>,
+        queues: &[&str],
+        concurrency: usize,
+    ) -> RunningWorker {
         let registry = registry.unwrap_or_else(demo_registry);
         let options = WorkerOptions {
             queues: queues.iter().map(|queue| queue.to_string()).collect(),
@@ -42,13 +47,19 @@ impl RunningWorker {
             node_name: format!("rust-{}@test", queues.first().copied().unwrap_or("celery")),
             prefetch_multiplier: config.worker_prefetch_multiplier,
         };
-        let worker = Worker::new(config, registry, options).await.expect("worker starts");
+        let worker = Worker::new(config, registry, options)
+            .await
+            .expect("worker starts");
         let counters = worker.counters();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(worker.run(async move {
             let _ = stopped.await;
         }));
-        RunningWorker { stop: Some(stop), handle, counters }
+        RunningWorker {
+            stop: Some(stop),
+            handle,
+            counters,
+        }
     }
 
     /// Warm shutdown; waits until the worker has stopped.

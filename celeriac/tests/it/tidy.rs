@@ -5,17 +5,29 @@
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("celeriac sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("celeriac sits in the workspace")
+        .to_path_buf()
 }
 
 fn rust_files() -> Vec<PathBuf> {
     let root = workspace_root();
     let mut files = Vec::new();
-    let mut stack: Vec<PathBuf> = ["celeriac/src", "celeriac/tests", "celeriac/benches", "celeriac/examples", "server/src", "server/tests", "app/src", "frontend/src"]
-        .iter()
-        .map(|directory| root.join(directory))
-        .filter(|directory| directory.exists())
-        .collect();
+    let mut stack: Vec<PathBuf> = [
+        "celeriac/src",
+        "celeriac/tests",
+        "celeriac/benches",
+        "celeriac/examples",
+        "server/src",
+        "server/tests",
+        "app/src",
+        "frontend/src",
+    ]
+    .iter()
+    .map(|directory| root.join(directory))
+    .filter(|directory| directory.exists())
+    .collect();
     while let Some(directory) = stack.pop() {
         for entry in std::fs::read_dir(&directory).unwrap() {
             let path = entry.unwrap().path();
@@ -34,7 +46,12 @@ fn rust_files() -> Vec<PathBuf> {
 fn every_file_starts_with_a_module_doc() {
     let missing: Vec<_> = rust_files()
         .into_iter()
-        .filter(|path| !std::fs::read_to_string(path).unwrap().trim_start().starts_with("//!"))
+        .filter(|path| {
+            !std::fs::read_to_string(path)
+                .unwrap()
+                .trim_start()
+                .starts_with("//!")
+        })
         .collect();
     assert!(missing.is_empty(), "files without a //! doc: {missing:?}");
 }
@@ -64,10 +81,18 @@ fn no_todo_or_unimplemented() {
 
 #[test]
 fn redis_key_names_live_in_keys_rs() {
-    let keys = [concat!("\"unacked", "\""), concat!("\"unacked_", "index\""), concat!("\"celery-task", "-meta-"), concat!("\"_kombu", ".binding")];
+    let keys = [
+        concat!("\"unacked", "\""),
+        concat!("\"unacked_", "index\""),
+        concat!("\"celery-task", "-meta-"),
+        concat!("\"_kombu", ".binding"),
+    ];
     let offenders: Vec<_> = rust_files()
         .into_iter()
-        .filter(|path| !path.ends_with("broker/keys.rs") && path.starts_with(workspace_root().join("celeriac/src")))
+        .filter(|path| {
+            !path.ends_with("broker/keys.rs")
+                && path.starts_with(workspace_root().join("celeriac/src"))
+        })
         .filter(|path| {
             let text = std::fs::read_to_string(path).unwrap();
             text.lines()
@@ -75,5 +100,8 @@ fn redis_key_names_live_in_keys_rs() {
                 .any(|line| keys.iter().any(|key| line.contains(key)))
         })
         .collect();
-    assert!(offenders.is_empty(), "Redis key names spelled outside broker/keys.rs: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "Redis key names spelled outside broker/keys.rs: {offenders:?}"
+    );
 }

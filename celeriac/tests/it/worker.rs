@@ -26,7 +26,15 @@ async fn success_is_stored_with_celery_fields() {
     let config = config(&env);
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.add", args(json!([2, 3])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "demo.add",
+            args(json!([2, 3])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let meta = result.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Success);
     assert_eq!(meta.result, json!(5));
@@ -36,8 +44,14 @@ async fn success_is_stored_with_celery_fields() {
     assert_eq!(meta.queue.as_deref(), Some(queue.as_str()));
     assert_eq!(meta.retries, Some(0));
     let mut redis = env.backend_redis().await;
-    let ttl: i64 = redis.ttl(Keys::task_meta(result.id.as_str())).await.unwrap();
-    assert!(ttl > 86_000 && ttl <= 86_400, "result_expires defaults to one day, ttl {ttl}");
+    let ttl: i64 = redis
+        .ttl(Keys::task_meta(result.id.as_str()))
+        .await
+        .unwrap();
+    assert!(
+        ttl > 86_000 && ttl <= 86_400,
+        "result_expires defaults to one day, ttl {ttl}"
+    );
     worker.stop().await;
 }
 
@@ -48,10 +62,21 @@ async fn failure_stores_the_exception_and_a_traceback() {
     let config = config(&env);
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.fail", args(json!(["boom"])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "demo.fail",
+            args(json!(["boom"])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let meta = result.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Failure);
-    assert_eq!(meta.result, json!({"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"}));
+    assert_eq!(
+        meta.result,
+        json!({"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"})
+    );
     assert!(meta.traceback.unwrap().contains("ValueError: boom"));
     worker.stop().await;
 }
@@ -63,27 +88,48 @@ async fn autoretry_backs_off_stores_retry_and_fails_after_max_retries() {
     let config = config(&env);
     let mut registry = demo_registry();
     registry.register(
-        Task::new("test.smtp", || async { Err::<(), _>(TaskError::new("SMTPError", "421 try later")) })
-            .autoretry_for(["SMTPError"])
-            .retry_backoff(1.0)
-            .retry_backoff_max(1)
-            .retry_jitter(false)
-            .max_retries(Some(2)),
+        Task::new("test.smtp", || async {
+            Err::<(), _>(TaskError::new("SMTPError", "421 try later"))
+        })
+        .autoretry_for(["SMTPError"])
+        .retry_backoff(1.0)
+        .retry_backoff_max(1)
+        .retry_jitter(false)
+        .max_retries(Some(2)),
     );
     let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 1).await;
     let producer = producer(&config).await;
     let started = Instant::now();
-    let result = producer.send_task("test.smtp", vec![], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "test.smtp",
+            vec![],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let retry = eventually(WAIT, "RETRY state stored", || async {
-        result.meta().await.unwrap().filter(|meta| meta.status == TaskState::Retry)
+        result
+            .meta()
+            .await
+            .unwrap()
+            .filter(|meta| meta.status == TaskState::Retry)
     })
     .await;
     assert_eq!(retry.result["exc_type"], json!("SMTPError"));
     let meta = result.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Failure);
-    assert_eq!(meta.result["exc_type"], json!("SMTPError"), "the last error is the final FAILURE");
+    assert_eq!(
+        meta.result["exc_type"],
+        json!("SMTPError"),
+        "the last error is the final FAILURE"
+    );
     assert_eq!(meta.retries, Some(2), "max_retries=2 means three runs");
-    assert!(started.elapsed() >= Duration::from_secs(2), "two backoff countdowns of 1 s each");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "two backoff countdowns of 1 s each"
+    );
     worker.stop().await;
 }
 
@@ -94,7 +140,15 @@ async fn explicit_retry_keeps_the_id_and_counts_retries() {
     let config = config(&env);
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.flaky", args(json!([2])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "demo.flaky",
+            args(json!([2])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let meta = result.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Success);
     assert_eq!(meta.result, json!(3));
@@ -126,23 +180,56 @@ async fn soft_time_limit_is_observable_and_hard_limit_aborts_without_stopping_th
 
     let mut soft = SendOptions::new().queue(&queue);
     soft.soft_time_limit = Some(Duration::from_millis(200));
-    let sleeper = producer.send_task("demo.sleep", args(json!([30])), Map::new(), soft).await.unwrap();
+    let sleeper = producer
+        .send_task("demo.sleep", args(json!([30])), Map::new(), soft)
+        .await
+        .unwrap();
     let meta = sleeper.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Failure);
     assert_eq!(meta.result["exc_type"], json!("SoftTimeLimitExceeded"));
 
     let mut hard = SendOptions::new().queue(&queue);
     hard.time_limit = Some(Duration::from_millis(300));
-    let stubborn = producer.send_task("test.stubborn", vec![], Map::new(), hard).await.unwrap();
+    let stubborn = producer
+        .send_task("test.stubborn", vec![], Map::new(), hard)
+        .await
+        .unwrap();
     let meta = stubborn.get(WAIT).await.unwrap();
     assert_eq!(meta.status, TaskState::Failure);
-    assert_eq!(meta.result, json!({"exc_type": "TimeLimitExceeded", "exc_message": [0.3], "exc_module": "billiard.exceptions"}));
+    assert_eq!(
+        meta.result,
+        json!({"exc_type": "TimeLimitExceeded", "exc_message": [0.3], "exc_module": "billiard.exceptions"})
+    );
 
-    let limited = producer.send_task("test.limited", vec![], Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
-    assert_eq!(limited.get(WAIT).await.unwrap().result["exc_type"], json!("TimeLimitExceeded"), "per-task option");
+    let limited = producer
+        .send_task(
+            "test.limited",
+            vec![],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        limited.get(WAIT).await.unwrap().result["exc_type"],
+        json!("TimeLimitExceeded"),
+        "per-task option"
+    );
 
-    let after = producer.send_task("demo.add", args(json!([1, 1])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
-    assert_eq!(after.get(WAIT).await.unwrap().result, json!(2), "the worker keeps serving");
+    let after = producer
+        .send_task(
+            "demo.add",
+            args(json!([1, 1])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.get(WAIT).await.unwrap().result,
+        json!(2),
+        "the worker keeps serving"
+    );
     worker.stop().await;
 }
 
@@ -154,8 +241,19 @@ async fn global_time_limit_setting_applies() {
     config.task_time_limit = Some(0.3);
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.sleep", args(json!([30])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
-    assert_eq!(result.get(WAIT).await.unwrap().result["exc_type"], json!("TimeLimitExceeded"));
+    let result = producer
+        .send_task(
+            "demo.sleep",
+            args(json!([30])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result.get(WAIT).await.unwrap().result["exc_type"],
+        json!("TimeLimitExceeded")
+    );
     worker.stop().await;
 }
 
@@ -166,7 +264,14 @@ async fn expired_tasks_are_revoked_not_run() {
     let config = config(&env);
     let producer = producer(&config).await;
     let expired = producer
-        .send_task("demo.add", args(json!([1, 2])), Map::new(), SendOptions::new().queue(&queue).expires_in(Duration::from_millis(1)))
+        .send_task(
+            "demo.add",
+            args(json!([1, 2])),
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .expires_in(Duration::from_millis(1)),
+        )
         .await
         .unwrap();
     // Expires before its countdown is reached: revoked at execution time.
@@ -175,7 +280,10 @@ async fn expired_tasks_are_revoked_not_run() {
             "demo.add",
             args(json!([1, 2])),
             Map::new(),
-            SendOptions::new().queue(&queue).countdown(Duration::from_millis(800)).expires_in(Duration::from_millis(400)),
+            SendOptions::new()
+                .queue(&queue)
+                .countdown(Duration::from_millis(800))
+                .expires_in(Duration::from_millis(400)),
         )
         .await
         .unwrap();
@@ -184,7 +292,10 @@ async fn expired_tasks_are_revoked_not_run() {
     for result in [expired, late] {
         let meta = result.get(WAIT).await.unwrap();
         assert_eq!(meta.status, TaskState::Revoked);
-        assert_eq!(meta.result, json!({"exc_type": "TaskRevokedError", "exc_message": ["expired"], "exc_module": "celery.exceptions"}));
+        assert_eq!(
+            meta.result,
+            json!({"exc_type": "TaskRevokedError", "exc_message": ["expired"], "exc_module": "celery.exceptions"})
+        );
     }
     worker.stop().await;
 }
@@ -198,19 +309,39 @@ async fn countdown_and_eta_are_never_early() {
     let producer = producer(&config).await;
     let sent = celeriac::clock::now();
     let countdown = producer
-        .send_task("demo.add", args(json!([1, 1])), Map::new(), SendOptions::new().queue(&queue).countdown(Duration::from_secs(1)))
+        .send_task(
+            "demo.add",
+            args(json!([1, 1])),
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .countdown(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     let eta = producer
-        .send_task("demo.add", args(json!([2, 2])), Map::new(), SendOptions::new().queue(&queue).eta(sent + chrono::Duration::milliseconds(1500)))
+        .send_task(
+            "demo.add",
+            args(json!([2, 2])),
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .eta(sent + chrono::Duration::milliseconds(1500)),
+        )
         .await
         .unwrap();
     for (result, delay) in [(countdown, 1000), (eta, 1500)] {
         let meta = result.get(WAIT).await.unwrap();
         let done = celeriac::protocol::time::parse_iso(meta.date_done.as_deref().unwrap()).unwrap();
         let waited = (done - sent).num_milliseconds();
-        assert!(waited >= delay, "ran after {waited} ms, expected at least {delay} ms");
-        assert!(waited < delay + 3000, "ran {waited} ms after sending, far past its eta");
+        assert!(
+            waited >= delay,
+            "ran after {waited} ms, expected at least {delay} ms"
+        );
+        assert!(
+            waited < delay + 3000,
+            "ran {waited} ms after sending, far past its eta"
+        );
     }
     worker.stop().await;
 }
@@ -233,19 +364,50 @@ async fn lower_priority_numbers_are_served_first_and_queues_are_selected() {
     }));
     let producer = producer(&config).await;
     for (label, priority) in [("low", 9), ("mid", 5), ("high", 0)] {
-        producer.send_task("test.record", args(json!([label])), Map::new(), SendOptions::new().queue(&queue).priority(priority)).await.unwrap();
+        producer
+            .send_task(
+                "test.record",
+                args(json!([label])),
+                Map::new(),
+                SendOptions::new().queue(&queue).priority(priority),
+            )
+            .await
+            .unwrap();
     }
-    producer.send_task("test.record", args(json!(["other-queue"])), Map::new(), SendOptions::new().queue(&other)).await.unwrap();
+    producer
+        .send_task(
+            "test.record",
+            args(json!(["other-queue"])),
+            Map::new(),
+            SendOptions::new().queue(&other),
+        )
+        .await
+        .unwrap();
     let mut redis = env.redis().await;
-    let nine: i64 = redis.llen(format!("{}{}\x06\x169", env.key_prefix, queue)).await.unwrap();
-    assert_eq!(nine, 1, "priority 9 goes to the Q\\x06\\x169 list as kombu does");
+    let nine: i64 = redis
+        .llen(format!("{}{}\x06\x169", env.key_prefix, queue))
+        .await
+        .unwrap();
+    assert_eq!(
+        nine, 1,
+        "priority 9 goes to the Q\\x06\\x169 list as kombu does"
+    );
     let mut worker_config = config.clone();
     worker_config.worker_prefetch_multiplier = 1;
     let worker = RunningWorker::start(worker_config, Some(registry), &[&queue], 1).await;
-    eventually(WAIT, "three tasks ran", || async { (order.lock().unwrap().len() == 3).then_some(()) }).await;
+    eventually(WAIT, "three tasks ran", || async {
+        (order.lock().unwrap().len() == 3).then_some(())
+    })
+    .await;
     assert_eq!(*order.lock().unwrap(), vec!["high", "mid", "low"]);
-    let waiting: i64 = redis.llen(format!("{}{}", env.key_prefix, other)).await.unwrap();
-    assert_eq!(waiting, 1, "a queue the worker does not consume is left alone");
+    let waiting: i64 = redis
+        .llen(format!("{}{}", env.key_prefix, other))
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting, 1,
+        "a queue the worker does not consume is left alone"
+    );
     worker.stop().await;
 }
 
@@ -256,18 +418,49 @@ async fn task_routes_pick_the_queue() {
     let email = env.queue("email");
     let render = env.queue("render");
     config.task_routes = TaskRoutes::new(vec![
-        ("orders.send_invoice_email".into(), Route::queue(email.clone())),
+        (
+            "orders.send_invoice_email".into(),
+            Route::queue(email.clone()),
+        ),
         ("orders.*".into(), Route::queue(render.clone())),
     ])
     .unwrap();
     let producer = producer(&config).await;
-    producer.send_task("orders.send_invoice_email", args(json!([1])), Map::new(), SendOptions::new()).await.unwrap();
-    producer.send_task("orders.render_pdf", args(json!([1])), Map::new(), SendOptions::new()).await.unwrap();
-    producer.send_task("orders.render_pdf", args(json!([1])), Map::new(), SendOptions::new().queue("explicit")).await.unwrap();
+    producer
+        .send_task(
+            "orders.send_invoice_email",
+            args(json!([1])),
+            Map::new(),
+            SendOptions::new(),
+        )
+        .await
+        .unwrap();
+    producer
+        .send_task(
+            "orders.render_pdf",
+            args(json!([1])),
+            Map::new(),
+            SendOptions::new(),
+        )
+        .await
+        .unwrap();
+    producer
+        .send_task(
+            "orders.render_pdf",
+            args(json!([1])),
+            Map::new(),
+            SendOptions::new().queue("explicit"),
+        )
+        .await
+        .unwrap();
     let broker = producer.broker();
     assert_eq!(broker.queue_length(&email).await.unwrap(), 1);
     assert_eq!(broker.queue_length(&render).await.unwrap(), 1);
-    assert_eq!(broker.queue_length("explicit").await.unwrap(), 1, "an explicit queue wins over routes");
+    assert_eq!(
+        broker.queue_length("explicit").await.unwrap(),
+        1,
+        "an explicit queue wins over routes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,12 +483,25 @@ async fn rate_limit_spaces_task_starts() {
     );
     let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 4).await;
     let producer = producer(&config).await;
-    let calls = (0..6).map(|_| TaskCall { name: "test.limited".into(), args: vec![], kwargs: Map::new(), options: SendOptions::new().queue(&queue) }).collect();
+    let calls = (0..6)
+        .map(|_| TaskCall {
+            name: "test.limited".into(),
+            args: vec![],
+            kwargs: Map::new(),
+            options: SendOptions::new().queue(&queue),
+        })
+        .collect();
     producer.send_batch(calls).await.unwrap();
-    eventually(WAIT, "six tasks ran", || async { (starts.lock().unwrap().len() == 6).then_some(()) }).await;
+    eventually(WAIT, "six tasks ran", || async {
+        (starts.lock().unwrap().len() == 6).then_some(())
+    })
+    .await;
     let starts = starts.lock().unwrap().clone();
     let spread = *starts.last().unwrap() - *starts.first().unwrap();
-    assert!(spread >= Duration::from_millis(450), "10/s over six tasks takes at least 0.5 s, took {spread:?}");
+    assert!(
+        spread >= Duration::from_millis(450),
+        "10/s over six tasks takes at least 0.5 s, took {spread:?}"
+    );
     worker.stop().await;
 }
 
@@ -307,7 +513,15 @@ async fn acks_late_keeps_the_message_in_unacked_until_the_task_ends() {
     config.task_acks_late = true;
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let result = producer.send_task("demo.sleep", args(json!([1.0])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let result = producer
+        .send_task(
+            "demo.sleep",
+            args(json!([1.0])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let mut redis = env.redis().await;
     let unacked_key = format!("{}unacked", env.key_prefix);
     eventually(WAIT, "running task recorded in unacked", || {
@@ -323,7 +537,10 @@ async fn acks_late_keeps_the_message_in_unacked_until_the_task_ends() {
         async move { (redis.hlen::<_, i64>(key).await.unwrap() == 0).then_some(()) }
     })
     .await;
-    let index: i64 = redis.zcard(format!("{}unacked_index", env.key_prefix)).await.unwrap();
+    let index: i64 = redis
+        .zcard(format!("{}unacked_index", env.key_prefix))
+        .await
+        .unwrap();
     assert_eq!(index, 0);
     worker.stop().await;
 }
@@ -337,10 +554,28 @@ async fn warm_shutdown_finishes_running_tasks_and_restores_reserved_ones() {
     config.worker_prefetch_multiplier = 4;
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let long = producer.send_task("demo.sleep", args(json!([1.0])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let long = producer
+        .send_task(
+            "demo.sleep",
+            args(json!([1.0])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let mut waiting = Vec::new();
     for number in 0..3 {
-        waiting.push(producer.send_task("demo.add", args(json!([number, 1])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap());
+        waiting.push(
+            producer
+                .send_task(
+                    "demo.add",
+                    args(json!([number, 1])),
+                    Map::new(),
+                    SendOptions::new().queue(&queue),
+                )
+                .await
+                .unwrap(),
+        );
     }
     let broker = producer.broker().clone();
     eventually(WAIT, "all four reserved", || {
@@ -350,12 +585,28 @@ async fn warm_shutdown_finishes_running_tasks_and_restores_reserved_ones() {
     })
     .await;
     worker.stop().await;
-    assert_eq!(long.meta().await.unwrap().map(|meta| meta.status), Some(TaskState::Success), "the running task finished");
-    assert_eq!(broker.queue_length(&queue).await.unwrap(), 3, "reserved tasks are back in the queue");
+    assert_eq!(
+        long.meta().await.unwrap().map(|meta| meta.status),
+        Some(TaskState::Success),
+        "the running task finished"
+    );
+    assert_eq!(
+        broker.queue_length(&queue).await.unwrap(),
+        3,
+        "reserved tasks are back in the queue"
+    );
     assert_eq!(broker.unacked_count().await.unwrap(), 0);
     let mut redis = env.redis().await;
-    let restored: Vec<String> = redis.lrange(format!("{}{}", env.key_prefix, queue), 0, -1).await.unwrap();
-    assert!(restored.iter().all(|raw| raw.contains("\"redelivered\":true")), "restored messages are flagged redelivered");
+    let restored: Vec<String> = redis
+        .lrange(format!("{}{}", env.key_prefix, queue), 0, -1)
+        .await
+        .unwrap();
+    assert!(
+        restored
+            .iter()
+            .all(|raw| raw.contains("\"redelivered\":true")),
+        "restored messages are flagged redelivered"
+    );
     let next = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     for result in waiting {
         assert_eq!(result.get(WAIT).await.unwrap().status, TaskState::Success);
@@ -372,17 +623,35 @@ async fn shutdown_grace_period_stops_long_tasks_and_requeues_them() {
     config.worker_soft_shutdown_timeout = 0.3;
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
-    let long = producer.send_task("demo.sleep", args(json!([30])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let long = producer
+        .send_task(
+            "demo.sleep",
+            args(json!([30])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     let broker = producer.broker().clone();
     eventually(WAIT, "long task started", || {
         let broker = broker.clone();
-        async move { (broker.unacked_count().await.unwrap() == 1 && broker.queue_length("x").await.is_ok()).then_some(()) }
+        async move {
+            (broker.unacked_count().await.unwrap() == 1 && broker.queue_length("x").await.is_ok())
+                .then_some(())
+        }
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     worker.stop().await;
-    assert_eq!(broker.queue_length(&queue).await.unwrap(), 1, "the stopped task is back in its queue");
-    assert!(long.meta().await.unwrap().is_none(), "no result was stored for the stopped run");
+    assert_eq!(
+        broker.queue_length(&queue).await.unwrap(),
+        1,
+        "the stopped task is back in its queue"
+    );
+    assert!(
+        long.meta().await.unwrap().is_none(),
+        "no result was stored for the stopped run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,7 +661,12 @@ async fn batched_send_enqueues_everything_at_once() {
     let config = config(&env);
     let producer = producer(&config).await;
     let calls: Vec<TaskCall> = (0..500)
-        .map(|number| TaskCall { name: "demo.add".into(), args: args(json!([number, 1])), kwargs: Map::new(), options: SendOptions::new().queue(&queue) })
+        .map(|number| TaskCall {
+            name: "demo.add".into(),
+            args: args(json!([number, 1])),
+            kwargs: Map::new(),
+            options: SendOptions::new().queue(&queue),
+        })
         .collect();
     let results = producer.send_batch(calls).await.unwrap();
     assert_eq!(producer.broker().queue_length(&queue).await.unwrap(), 500);
@@ -400,7 +674,12 @@ async fn batched_send_enqueues_everything_at_once() {
     let last = results.last().unwrap();
     assert_eq!(last.get(WAIT).await.unwrap().result, json!(500));
     eventually(WAIT, "all processed", || async {
-        (worker.counters.processed.load(std::sync::atomic::Ordering::Relaxed) == 500).then_some(())
+        (worker
+            .counters
+            .processed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 500)
+            .then_some(())
     })
     .await;
     worker.stop().await;
@@ -415,8 +694,19 @@ async fn ignore_result_stores_nothing() {
     let producer = producer(&config).await;
     let mut options = SendOptions::new().queue(&queue);
     options.ignore_result = true;
-    let ignored = producer.send_task("demo.add", args(json!([1, 1])), Map::new(), options).await.unwrap();
-    let stored = producer.send_task("demo.add", args(json!([1, 2])), Map::new(), SendOptions::new().queue(&queue)).await.unwrap();
+    let ignored = producer
+        .send_task("demo.add", args(json!([1, 1])), Map::new(), options)
+        .await
+        .unwrap();
+    let stored = producer
+        .send_task(
+            "demo.add",
+            args(json!([1, 2])),
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
     assert_eq!(stored.get(WAIT).await.unwrap().result, json!(3));
     assert!(ignored.meta().await.unwrap().is_none());
     worker.stop().await;
@@ -433,7 +723,10 @@ async fn typed_delay_and_apply_async() {
     let worker = RunningWorker::start(config.clone(), None, &[&queue], 1).await;
     let producer = producer(&config).await;
     let delayed = producer.delay(&ADD, (20, 22)).await.unwrap();
-    let applied = producer.apply_async(&ADD, (1, 2), SendOptions::new().task_id("my-own-id")).await.unwrap();
+    let applied = producer
+        .apply_async(&ADD, (1, 2), SendOptions::new().task_id("my-own-id"))
+        .await
+        .unwrap();
     assert_eq!(applied.id.as_str(), "my-own-id");
     assert_eq!(delayed.get(WAIT).await.unwrap().result, json!(42));
     assert_eq!(applied.get(WAIT).await.unwrap().result, json!(3));

@@ -4,7 +4,10 @@ use celeriac::task::{Task, TaskError};
 use serde_json::{json, Value};
 
 pub(super) fn tasks() -> Vec<Task> {
-    vec![Task::new("carts.cleanup_expired_carts", cleanup_expired_carts)]
+    vec![Task::new(
+        "carts.cleanup_expired_carts",
+        cleanup_expired_carts,
+    )]
 }
 
 async fn cleanup_expired_carts() -> Result<Value, TaskError> {

@@ -13,7 +13,11 @@ use celeriac::task::Registry;
 /// Every built-in task.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
-    for task in orders::tasks().into_iter().chain(carts::tasks()).chain(celeriac::demo::tasks()) {
+    for task in orders::tasks()
+        .into_iter()
+        .chain(carts::tasks())
+        .chain(celeriac::demo::tasks())
+    {
         registry.register(task);
     }
     registry
@@ -23,7 +27,10 @@ pub fn registry() -> Registry {
 /// to `render`.
 pub fn default_routes() -> TaskRoutes {
     TaskRoutes::new(vec![
-        ("orders.send_invoice_email".to_owned(), Route::queue("email")),
+        (
+            "orders.send_invoice_email".to_owned(),
+            Route::queue("email"),
+        ),
         ("orders.render_pdf".to_owned(), Route::queue("render")),
     ])
     .expect("the built-in routes are plain task names")

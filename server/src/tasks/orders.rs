@@ -25,7 +25,10 @@ async fn send_invoice_email(context: TaskContext, order_id: i64) -> Result<Value
     let transient_failure = rand::thread_rng().gen_bool(1.0 / 3.0);
     tokio::time::sleep(Duration::from_millis(50)).await;
     if transient_failure {
-        return Err(TaskError::new("SMTPError", format!("421 service not available (order {order_id})")));
+        return Err(TaskError::new(
+            "SMTPError",
+            format!("421 service not available (order {order_id})"),
+        ));
     }
     Ok(json!({
         "order_id": order_id,
