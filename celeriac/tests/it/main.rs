@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod interop;
+mod lifecycle;
 mod support;
 mod testkit_selftest;
 mod tidy;
