@@ -10,6 +10,8 @@
 
 mod options;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 
