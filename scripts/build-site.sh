@@ -14,9 +14,16 @@ cd "$repo_root"
 
 profile="dev"
 profile_dir="debug"
+bindgen_size_flags=()
 for argument in "$@"; do
   case "$argument" in
-    --release) profile="wasm-release"; profile_dir="wasm-release" ;;
+    --release)
+      profile="wasm-release"
+      profile_dir="wasm-release"
+      # Symbol names are about half of a release WASM. Dropping them here rather than with the
+      # profile's `strip = true` keeps the `target_features` section wasm-bindgen reads.
+      bindgen_size_flags=(--remove-name-section)
+      ;;
     *) echo "build-site.sh: unknown argument: $argument (usage: build-site.sh [--release])" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +58,7 @@ fi
 echo "==> wasm-bindgen --target web -> $package_dir"
 mkdir -p "$package_dir"
 rm -f "$package_dir/$OUTPUT_NAME.js" "$package_dir/${OUTPUT_NAME}_bg.wasm"
-wasm-bindgen --target web --no-typescript \
+wasm-bindgen --target web --no-typescript "${bindgen_size_flags[@]}" \
   --out-dir "$package_dir" --out-name "$OUTPUT_NAME" "$wasm_file"
 
 cp style/main.css "$package_dir/$OUTPUT_NAME.css"
