@@ -1,26 +1,78 @@
-//! Placeholder until the dashboard shell lands.
-use std::net::SocketAddr;
-use std::path::PathBuf;
-/// Placeholder.
-#[derive(Debug)]
-pub struct DashboardOptions {
-    pub addr: SocketAddr,
-    pub site_root: PathBuf,
-    pub url_prefix: String,
+//! The web dashboard: an axum server that renders `app` with Leptos and serves the browser bundle.
+//!
+//! # Layout
+//! - [`options`]: [`DashboardOptions`], where to listen and where the built site lives.
+//! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
+//!
+//! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
+//! built here: `scripts/build-site.sh` or `cargo leptos` writes it into the site root first.
+//! Without it pages still render but never hydrate, so [`serve`] warns when it is missing.
+
+mod options;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+
+use anyhow::Context as _;
+
+pub use options::DashboardOptions;
+
+/// The bundle name `HydrationScripts` asks for; `scripts/build-site.sh` passes the same name
+/// to `wasm-bindgen --out-name`, and `[[workspace.metadata.leptos]]` uses it as `output-name`.
+const OUTPUT_NAME: &str = "celeriac";
+
+/// Serves the dashboard on `options.addr` until `shutdown` completes.
+///
+/// In-flight requests are allowed to finish after `shutdown` resolves (axum's graceful
+/// shutdown); the function returns once they have.
+pub async fn serve(
+    options: DashboardOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if !options.url_prefix.is_empty() {
+        tracing::warn!(
+            url_prefix = %options.url_prefix,
+            "url_prefix is not supported yet; serving at the root"
+        );
+    }
+    warn_if_bundle_missing(&options);
+
+    let router = routes::router(&options);
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("binding the dashboard to {}", options.addr))?;
+    let local_addr = listener
+        .local_addr()
+        .context("reading the dashboard's bound address")?;
+    tracing::info!(
+        addr = %local_addr,
+        site_root = %options.site_root.display(),
+        "dashboard listening on http://{local_addr}"
+    );
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the dashboard")?;
+    tracing::info!("dashboard stopped");
+    Ok(())
 }
-impl DashboardOptions {
-    pub fn from_env(addr: Option<SocketAddr>) -> Self {
-        DashboardOptions {
-            addr: addr.unwrap_or(([127, 0, 0, 1], 8000).into()),
-            site_root: PathBuf::from("target/site"),
-            url_prefix: String::new(),
+
+/// A missing bundle is the classic silent failure: the HTML renders and nothing is interactive.
+fn warn_if_bundle_missing(options: &DashboardOptions) {
+    let package_dir = options.site_root.join("pkg");
+    for file_name in [
+        format!("{OUTPUT_NAME}.js"),
+        format!("{OUTPUT_NAME}_bg.wasm"),
+    ] {
+        let bundle_file = package_dir.join(&file_name);
+        if !bundle_file.is_file() {
+            tracing::warn!(
+                path = %bundle_file.display(),
+                "browser bundle file missing; pages will not hydrate (run scripts/build-site.sh)"
+            );
         }
     }
-}
-pub async fn serve(
-    _options: DashboardOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    shutdown.await;
-    Ok(())
 }

@@ -1,0 +1,3 @@
+//! The dashboard's pages, one file per page, each exporting one `#[component]`.
+
+pub mod home;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Browser tests for the dashboard: builds the site and the server, starts the server on a free
+# port, runs end2end/ with Playwright in Debian's Chromium, stops the server.
+# Usage: scripts/e2e.sh [--release]   (--release is passed to build-site.sh for the WASM only)
+# Exits non-zero when a build or a test fails. The server's log is end2end/test-results/server.log.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+chromium_path="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [[ ! -x "$chromium_path" ]]; then
+  echo "==> installing Debian's chromium (no browser downloads on this machine)"
+  sudo_command=()
+  if [[ "$(id -u)" -ne 0 ]]; then sudo_command=(sudo); fi
+  "${sudo_command[@]}" apt-get update
+  "${sudo_command[@]}" apt-get install -y chromium
+fi
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [[ ! -d end2end/node_modules ]]; then
+  echo "==> npm ci (end2end)"
+  (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+scripts/build-site.sh "$@"
+
+echo "==> cargo build -p server --bin celeriac"
+cargo build -p server --bin celeriac
+server_binary="${CARGO_TARGET_DIR:-target}/debug/celeriac"
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+addr="127.0.0.1:$port"
+base_url="http://$addr"
+mkdir -p end2end/test-results
+server_log="end2end/test-results/server.log"
+
+echo "==> $server_binary serve --addr $addr (log: $server_log)"
+# The embedded worker uses the local Redis under its own key prefix, so the test leaves the
+# user's queues alone.
+LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
+  CELERIAC_BROKER_TRANSPORT_OPTIONS='{"global_keyprefix": "celeriac-e2e:"}' \
+  "$server_binary" serve --addr "$addr" >"$server_log" 2>&1 &
+server_pid=$!
+stop_server() {
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+}
+trap stop_server EXIT
+
+for _attempt in $(seq 1 120); do
+  if curl -fsS "$base_url/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "e2e.sh: the server exited before answering /healthz; its log:" >&2
+    cat "$server_log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+if ! curl -fsS "$base_url/healthz" >/dev/null 2>&1; then
+  echo "e2e.sh: no answer from $base_url/healthz after 60 s; server log:" >&2
+  cat "$server_log" >&2
+  exit 1
+fi
+
+echo "==> playwright test against $base_url"
+test_status=0
+(cd end2end && CELERIAC_BASE_URL="$base_url" CHROMIUM_PATH="$chromium_path" npx playwright test) \
+  || test_status=$?
+
+if [[ "$test_status" -ne 0 ]]; then
+  echo "e2e.sh: browser tests FAILED (exit $test_status); server log: $server_log" >&2
+else
+  echo "e2e.sh: browser tests passed; screenshot: end2end/test-results/home.png"
+fi
+exit "$test_status"

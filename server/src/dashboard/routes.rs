@@ -1,0 +1,41 @@
+//! The dashboard's axum router.
+//!
+//! Order of matching: `/healthz`, `/pkg/*` (the browser bundle), then every Leptos route and
+//! server function registered by `leptos_routes`, and last a fallback that serves a file from
+//! the site root (`public/` copies such as `favicon.ico`) or renders the app's not-found page.
+
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use super::{DashboardOptions, OUTPUT_NAME};
+
+/// Builds the router; its state is the [`LeptosOptions`] that Leptos' handlers extract.
+pub(super) fn router(options: &DashboardOptions) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(options.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(options.addr)
+        .build();
+    let app_routes = generate_route_list(app::App);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest_service("/pkg", ServeDir::new(options.site_root.join("pkg")))
+        .leptos_routes(&leptos_options, app_routes, {
+            let leptos_options = leptos_options.clone();
+            move || app::shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(app::shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(leptos_options)
+}
+
+/// Liveness probe for scripts and orchestrators: answers as soon as the router is serving.
+async fn healthz() -> &'static str {
+    "ok"
+}
