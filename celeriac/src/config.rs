@@ -83,6 +83,11 @@ pub struct Config {
     /// Celery's default is `0.0`, where the setting is the grace period of its soft shutdown
     /// (Celery 5.5); Celeriac defaults to 30 seconds for its warm shutdown.
     pub worker_soft_shutdown_timeout: f64,
+    /// Deliveries a message may have without being acknowledged before it is dead-lettered as
+    /// a poison message (one whose worker dies every time it runs); `0` = no limit.
+    ///
+    /// Not a Celery setting: Celery redelivers such a message forever.
+    pub worker_max_deliveries: u32,
     /// Options of the kombu Redis transport.
     pub broker_transport_options: BrokerTransportOptions,
     /// The SQL database for beat schedules.
@@ -112,6 +117,7 @@ impl Default for Config {
             worker_prefetch_multiplier: 4,
             worker_concurrency: None,
             worker_soft_shutdown_timeout: 30.0,
+            worker_max_deliveries: 3,
             broker_transport_options: BrokerTransportOptions::default(),
             database_url: "sqlite://celeriac.db".to_owned(),
         }

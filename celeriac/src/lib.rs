@@ -35,6 +35,8 @@ pub mod demo;
 #[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]
+pub mod failpoint;
+#[cfg(feature = "runtime")]
 pub mod producer;
 #[cfg(feature = "runtime")]
 pub mod protocol;

@@ -359,5 +359,6 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         visibility_timeout: transport.visibility_timeout(),
         priority_steps: transport.priority_steps.clone(),
         unacked_mutex_expire: transport.unacked_mutex_expire(),
+        max_deliveries: config.worker_max_deliveries,
     }
 }

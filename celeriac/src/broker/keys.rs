@@ -104,6 +104,18 @@ impl Keys {
         format!("{}celeriac.dead_letter", self.prefix)
     }
 
+    /// HASH delivery_tag → how many times our consumers took the message without acking it,
+    /// for the poison-message limit. Not a kombu key.
+    pub fn deliveries(&self) -> String {
+        format!("{}celeriac.deliveries", self.prefix)
+    }
+
+    /// STRING that marks a unique task as enqueued and not yet finished (idempotent enqueue).
+    /// Not a kombu key.
+    pub fn pending(&self, task_id: &str) -> String {
+        format!("{}celeriac.pending.{}", self.prefix, task_id)
+    }
+
     /// The result-backend key (and PUB/SUB channel) of a task.
     pub fn task_meta(task_id: &str) -> String {
         format!("celery-task-meta-{task_id}")

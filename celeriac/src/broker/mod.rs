@@ -9,6 +9,7 @@ pub mod keys;
 mod redis;
 mod scripts;
 
+pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use keys::Keys;
 

@@ -7,7 +7,8 @@
 //! records atomically, and the consumer waits between empty fetches.
 
 use super::keys::Keys;
-use super::scripts::{DEAD_LETTER, FETCH, RELEASE_LOCK, RESTORE};
+use super::scripts::{ACK, DEAD_LETTER, FETCH, PUBLISH_UNIQUE, RELEASE_LOCK, RESTORE};
+use crate::failpoint;
 use super::{BrokerError, Delivery};
 use crate::clock;
 use crate::protocol::envelope::{clamp_priority, mark_redelivered};
@@ -28,6 +29,8 @@ pub struct BrokerOptions {
     pub priority_steps: Vec<u8>,
     /// How long the restore lock lives if its holder dies.
     pub unacked_mutex_expire: Duration,
+    /// Deliveries without an ack before a message is dead-lettered as poison (0 = no limit).
+    pub max_deliveries: u32,
 }
 
 impl Default for BrokerOptions {
@@ -37,6 +40,7 @@ impl Default for BrokerOptions {
             visibility_timeout: Duration::from_secs(3600),
             priority_steps: vec![0, 3, 6, 9],
             unacked_mutex_expire: Duration::from_secs(300),
+            max_deliveries: 3,
         }
     }
 }
@@ -86,6 +90,18 @@ impl std::fmt::Debug for RedisBroker {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+/// A connection manager with timeouts suited to a queue: a reply may take a while under load
+/// (redis-rs gives up after 500 ms by default, which turned busy moments into errors), a
+/// connection attempt may not, and reconnects back off to at most 2 s so a restarted Redis is
+/// picked up quickly.
+pub(crate) async fn connect_manager(client: ::redis::Client) -> ::redis::RedisResult<ConnectionManager> {
+    let config = ::redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client, config).await
 }
 
 fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> BrokerError {
@@ -261,6 +277,7 @@ impl RedisBroker {
     /// queue, unchanged). Returns false when the record was already gone (acked or restored by
     /// someone else), in which case nothing is pushed.
     pub async fn requeue(&self, delivery: &Delivery, restore: bool) -> Result<bool, BrokerError> {
+        let expected = Expected::Envelope(&delivery.raw);
         let (raw, priority) = match serde_json::from_str::<Value>(&delivery.raw) {
             Ok(mut envelope) => {
                 let priority = envelope_priority(&envelope);
@@ -307,6 +324,17 @@ impl RedisBroker {
         reason: &str,
         task_id: Option<&str>,
     ) -> Result<(), BrokerError> {
+        self.dead_letter_record(delivery, Expected::Envelope(&delivery.raw), reason, task_id).await
+    }
+
+    async fn dead_letter_record(
+        &self,
+        delivery: &Delivery,
+        expected: Expected<'_>,
+        reason: &str,
+        task_id: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let (expected, mode) = expected.arguments();
         let entry = json!({
             "reason": reason,
             "queue": delivery.queue,
@@ -319,7 +347,10 @@ impl RedisBroker {
             .key(self.keys.unacked())
             .key(self.keys.unacked_index())
             .key(self.keys.dead_letter())
+            .key(self.keys.deliveries())
             .arg(&delivery.delivery_tag)
+            .arg(expected)
+            .arg(mode)
             .arg(entry.to_string())
             .invoke_async::<i64>(&mut connection)
             .await
@@ -361,7 +392,7 @@ impl RedisBroker {
     /// `acks_late` tasks and held ETA tasks, the duplicate pitfall of wire doc §8.2). Only
     /// existing entries are touched (`XX`): an acked tag is not brought back.
     pub async fn refresh(&self, delivery_tags: &[String]) -> Result<(), BrokerError> {
-        if delivery_tags.is_empty() {
+        if delivery_tags.is_empty() || failpoint::active("no_refresh") {
             return Ok(());
         }
         let now = format!("{:.6}", clock::epoch_now());
@@ -561,6 +592,24 @@ impl RedisBroker {
             .await
             .map_err(redis_error("DEL queue"))?;
         Ok(waiting)
+    }
+}
+
+/// What a settle script checks the in-flight record against before touching it.
+#[derive(Debug, Clone, Copy)]
+enum Expected<'a> {
+    /// The envelope this consumer fetched (the record starts with it).
+    Envelope(&'a str),
+    /// The whole record, as the visibility sweep read it.
+    Record(&'a str),
+}
+
+impl<'a> Expected<'a> {
+    fn arguments(self) -> (&'a str, &'static str) {
+        match self {
+            Expected::Envelope(raw) => (raw, "envelope"),
+            Expected::Record(record) => (record, "record"),
+        }
     }
 }
 

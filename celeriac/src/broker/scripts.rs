@@ -2,16 +2,20 @@
 //!
 //! kombu pops with `BRPOP` and records the in-flight copy in a separate `MULTI`, so a consumer
 //! that dies in between loses the message (wire doc §3.4). Our fetch pops and records in one
-//! script: a message is always either in its queue or in `unacked`. The other scripts replace
-//! kombu's `WATCH`/`MULTI` transactions with the same effect, so Python and Rust consumers can
-//! work on the same keys.
+//! script: a message is always either in its queue, in `unacked`, or in the dead-letter list.
+//! The other scripts replace kombu's `WATCH`/`MULTI` transactions with the same effect, so
+//! Python and Rust consumers can work on the same keys, and add two checks kombu lacks:
+//! a consumer only settles a record that is still its own (a frozen worker's late ack does not
+//! remove the redelivery another worker holds), and a message taken too many times without an
+//! ack (a poison message that kills its worker) is dead-lettered instead of delivered again.
 
 use std::sync::LazyLock;
 
-/// Pops up to `ARGV[2]` messages from the bucket lists (KEYS[4..], in priority order) and records
-/// each in `unacked` (KEYS[1]) and `unacked_index` (KEYS[2]) in the same step. A message without
-/// a delivery tag cannot be tracked, so it goes straight to the dead-letter list (KEYS[3]).
-/// ARGV[1] = now (epoch seconds); ARGV[3..] = the queue name of each bucket.
+/// Pops up to `ARGV[2]` messages from the bucket lists (KEYS[5..], in priority order) and records
+/// each in `unacked` (KEYS[1]) and `unacked_index` (KEYS[2]) in the same step, counting the
+/// delivery in KEYS[4]. A message without a delivery tag cannot be tracked, and one delivered
+/// more than ARGV[3] times (0 = no limit) is a poison message: both go to the dead-letter list
+/// (KEYS[3]) instead. ARGV[1] = now (epoch seconds); ARGV[4..] = the queue name of each bucket.
 /// Returns a flat list of `(kind, queue, raw)` triples; kind is the delivery tag, or `""` for a
 /// dead-lettered message.
 pub(crate) static FETCH: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -19,9 +23,10 @@ pub(crate) static FETCH: LazyLock<redis::Script> = LazyLock::new(|| {
         r#"
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
+local max_deliveries = tonumber(ARGV[3])
 local out = {}
 local count = 0
-for index = 4, #KEYS do
+for index = 5, #KEYS do
   local queue = ARGV[index - 1]
   while count < limit do
     local raw = redis.call('RPOP', KEYS[index])
@@ -29,6 +34,7 @@ for index = 4, #KEYS do
     count = count + 1
     local ok, envelope = pcall(cjson.decode, raw)
     local tag = nil
+    local task_id = nil
     local exchange = ''
     local routing_key = queue
     if ok and type(envelope) == 'table' and type(envelope['properties']) == 'table' then
@@ -41,18 +47,31 @@ for index = 4, #KEYS do
         if type(info['exchange']) == 'string' then exchange = info['exchange'] end
         if type(info['routing_key']) == 'string' then routing_key = info['routing_key'] end
       end
+      if type(envelope['headers']) == 'table' and type(envelope['headers']['id']) == 'string' then
+        task_id = envelope['headers']['id']
+      end
     end
-    if tag then
+    local reason = nil
+    if not tag then
+      reason = 'message has no properties.delivery_tag (or is not a JSON object)'
+      if not ok then reason = 'envelope is not valid JSON' end
+    else
+      local deliveries = redis.call('HINCRBY', KEYS[4], tag, 1)
+      if max_deliveries > 0 and deliveries > max_deliveries then
+        redis.call('HDEL', KEYS[4], tag)
+        reason = 'poison message: delivered ' .. (deliveries - 1) ..
+          ' times and never acknowledged (its worker died each time)'
+      end
+    end
+    if reason then
+      redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, queue = queue, task_id = task_id,
+        dead_lettered_at = tonumber(now), message = raw}))
+      table.insert(out, '')
+    else
       redis.call('ZADD', KEYS[2], now, tag)
       redis.call('HSET', KEYS[1], tag,
         '[' .. raw .. ', ' .. cjson.encode(exchange) .. ', ' .. cjson.encode(routing_key) .. ']')
       table.insert(out, tag)
-    else
-      local reason = 'message has no properties.delivery_tag (or is not a JSON object)'
-      if not ok then reason = 'envelope is not valid JSON' end
-      redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, queue = queue,
-        dead_lettered_at = tonumber(now), message = raw}))
-      table.insert(out, '')
     end
     table.insert(out, queue)
     table.insert(out, raw)
@@ -64,41 +83,97 @@ return out
     )
 });
 
-/// Takes a delivery out of `unacked`/`unacked_index` (KEYS[1], KEYS[2]) and pushes ARGV[3] to
-/// the list KEYS[3], only if the record still exists and (when ARGV[2] is not empty) still holds
-/// exactly ARGV[2]. ARGV[4] = `R` to push at the consuming end (restore), `L` for the back
-/// (reject with requeue). Returns 1 when moved, 0 when the record was gone, -1 when it changed.
+/// The ownership check shared by the settle scripts: true when the record KEYS[1][ARGV[1]]
+/// exists and matches ARGV[2]. ARGV[3] = `record` compares the whole record (the visibility
+/// sweep read it); `envelope` compares the envelope we fetched with the start of the record,
+/// which is how our fetch script wrote it. A restore changes the envelope (kombu sets
+/// `redelivered`), so a consumer whose delivery was restored and handed to someone else no
+/// longer matches.
+const OWNERSHIP: &str = r#"
+local function owned(record)
+  if not record then return false end
+  if ARGV[2] == '' then return true end
+  if ARGV[3] == 'envelope' then
+    return string.sub(record, 2, #ARGV[2] + 1) == ARGV[2]
+  end
+  return record == ARGV[2]
+end
+"#;
+
+/// Acknowledges: deletes the record (KEYS[1], KEYS[2]) and its delivery count (KEYS[3]) only if
+/// it is still ours. Returns 1 when acked, 0 when the record was gone, -1 when it belongs to a
+/// newer delivery.
+pub(crate) static ACK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        r#"{OWNERSHIP}
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then return 0 end
+if not owned(record) then return -1 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"#
+    ))
+});
+
+/// Takes a delivery out of `unacked`/`unacked_index` (KEYS[1], KEYS[2]) and pushes ARGV[4] to
+/// the list KEYS[3], only if the record is still ours. ARGV[5] = `R` to push at the consuming
+/// end (restore), `L` for the back (reject with requeue). ARGV[6] = `graceful` when the delivery
+/// ended without a crash, which takes it off the delivery count (KEYS[4]) so shutdowns do not
+/// make a message look poisonous. Returns 1 when moved, 0 when the record was gone, -1 when it
+/// belongs to a newer delivery.
 pub(crate) static RESTORE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then
+    redis::Script::new(&format!(
+        r#"{OWNERSHIP}
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 0
 end
-if ARGV[2] ~= '' and current ~= ARGV[2] then return -1 end
+if not owned(record) then return -1 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
-if ARGV[4] == 'R' then
-  redis.call('RPUSH', KEYS[3], ARGV[3])
+if ARGV[6] == 'graceful' then
+  if redis.call('HINCRBY', KEYS[4], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[4], ARGV[1]) end
+end
+if ARGV[5] == 'R' then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
 else
-  redis.call('LPUSH', KEYS[3], ARGV[3])
+  redis.call('LPUSH', KEYS[3], ARGV[4])
 end
 return 1
-"#,
-    )
+"#
+    ))
 });
 
 /// Moves a delivery from `unacked` (KEYS[1], KEYS[2]) to the dead-letter list KEYS[3] with the
-/// entry ARGV[2]. Returns 1 when moved, 0 when the record was already gone (then nothing is
-/// written: whoever took it will deliver it again).
+/// entry ARGV[4], only if the record is still ours, and forgets its delivery count (KEYS[4]).
+/// Returns 1 when moved, 0 when the record was gone, -1 when it belongs to a newer delivery.
 pub(crate) static DEAD_LETTER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        r#"{OWNERSHIP}
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then return 0 end
+if not owned(record) then return -1 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[4])
+return 1
+"#
+    ))
+});
+
+/// Publishes a unique task: sets the pending marker KEYS[1] (TTL ARGV[1] seconds) only if it is
+/// not set, and pushes ARGV[2] to the list KEYS[2] in the same step. Returns 1 when published,
+/// 0 when a task with that id is still pending.
+pub(crate) static PUBLISH_UNIQUE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
-redis.call('ZREM', KEYS[2], ARGV[1])
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
-if removed == 1 then redis.call('LPUSH', KEYS[3], ARGV[2]) end
-return removed
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
 "#,
     )
 });

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 22] = [
+pub(super) const SETTINGS: [(&str, Kind); 23] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -74,6 +74,13 @@ pub(super) const SETTINGS: [(&str, Kind); 22] = [
     (
         "worker_soft_shutdown_timeout",
         Kind::Number { optional: false },
+    ),
+    (
+        "worker_max_deliveries",
+        Kind::Integer {
+            maximum: u32::MAX as u64,
+            optional: false,
+        },
     ),
     ("broker_transport_options", Kind::Table),
     ("database_url", Kind::Text),
