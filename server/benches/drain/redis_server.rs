@@ -85,11 +85,16 @@ impl BenchRedis {
     }
 
     async fn connect(port: u16) -> anyhow::Result<(MultiplexedConnection, MultiplexedConnection)> {
+        // redis-rs times a reply out after 500 ms by default, which a loaded 2-core machine
+        // (a prefork worker, Redis and this process) can exceed; a poll may wait.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(30)))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
         let broker = redis::Client::open(format!("redis://127.0.0.1:{port}/0"))?
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let results = redis::Client::open(format!("redis://127.0.0.1:{port}/1"))?
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await?;
         Ok((broker, results))
     }
