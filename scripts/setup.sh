@@ -31,9 +31,13 @@ need_packages() {
     fi
 }
 
-need_packages redis-server curl python3 python3-venv
+command -v redis-server >/dev/null 2>&1 || need_packages redis-server
+command -v curl >/dev/null 2>&1 || need_packages curl
+command -v python3 >/dev/null 2>&1 || need_packages python3 python3-venv
 if [[ "$for_tests" == true ]]; then
-    need_packages chromium nodejs npm
+    [[ -x /usr/bin/chromium ]] || need_packages chromium
+    # Node may come from elsewhere than Debian (its npm then conflicts with Debian's).
+    command -v npm >/dev/null 2>&1 || need_packages nodejs npm
 fi
 
 # The dashboard's browser code: the WASM target and a wasm-bindgen CLI equal to the crate's

@@ -6,9 +6,10 @@ use crate::ExceptionInfo;
 use serde_json::{json, Number, Value};
 use std::time::Duration;
 
-/// `demo.add`, `demo.sleep`, `demo.fail`, `demo.flaky` and `demo.echo`.
+/// `demo.noop`, `demo.add`, `demo.sleep`, `demo.fail`, `demo.flaky` and `demo.echo`.
 pub fn tasks() -> Vec<Task> {
     vec![
+        Task::new("demo.noop", noop),
         Task::new("demo.add", add).arg_names(["x", "y"]),
         Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
         Task::new("demo.fail", fail).arg_names(["message"]),
@@ -17,6 +18,11 @@ pub fn tasks() -> Vec<Task> {
             .max_retries(None),
         Task::raw("demo.echo", echo),
     ]
+}
+
+/// Does nothing and returns `null`: the drain benchmark's task (`server/benches/drain`).
+async fn noop() -> Result<Value, TaskError> {
+    Ok(Value::Null)
 }
 
 async fn add(x: Number, y: Number) -> Result<Value, TaskError> {

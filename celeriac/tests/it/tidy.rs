@@ -21,6 +21,7 @@ fn rust_files() -> Vec<PathBuf> {
         "celeriac/examples",
         "server/src",
         "server/tests",
+        "server/benches",
         "app/src",
         "frontend/src",
     ]

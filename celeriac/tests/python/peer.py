@@ -4,11 +4,13 @@ Configured only from environment variables, so a Rust test can point it at its o
 Redis server and key prefix:
 
 - PEER_BROKER_URL          broker URL (required), e.g. redis://127.0.0.1:6390/0
-- PEER_RESULT_BACKEND      result backend URL (required), e.g. redis://127.0.0.1:6390/1
+- PEER_RESULT_BACKEND      result backend URL, e.g. redis://127.0.0.1:6390/1; empty or unset
+                           turns results off (the drain benchmark's "results off" runs)
 - PEER_KEYPREFIX           kombu transport option `global_keyprefix` (may be empty); the result
                            backend is not prefixed (task ids are unique anyway)
 - PEER_VISIBILITY_TIMEOUT  kombu `visibility_timeout` in seconds (default 3600)
 - PEER_RESULT_EXTENDED     "1" turns on `result_extended`
+- PEER_ACKS_LATE           "1" turns on `task_acks_late`
 
 Run a worker with `python -m celery -A peer worker` from this directory.
 """
@@ -24,12 +26,13 @@ KEYPREFIX = os.environ.get("PEER_KEYPREFIX", "")
 app = Celery("peer")
 app.conf.update(
     broker_url=os.environ["PEER_BROKER_URL"],
-    result_backend=os.environ["PEER_RESULT_BACKEND"],
+    result_backend=os.environ.get("PEER_RESULT_BACKEND") or None,
     broker_transport_options={
         "global_keyprefix": KEYPREFIX,
         "visibility_timeout": float(os.environ.get("PEER_VISIBILITY_TIMEOUT", "3600")),
     },
     result_extended=os.environ.get("PEER_RESULT_EXTENDED") == "1",
+    task_acks_late=os.environ.get("PEER_ACKS_LATE") == "1",
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
@@ -46,6 +49,12 @@ def broker_redis():
 @app.task(name="demo.add")
 def add(x, y):
     return x + y
+
+
+@app.task(name="demo.noop")
+def noop():
+    """Does nothing; the drain benchmark's task."""
+    return None
 
 
 @app.task(name="demo.sleep")
