@@ -81,3 +81,43 @@ async fn flaky(context: TaskContext, times: u32) -> Result<u32, TaskError> {
 async fn echo(_context: TaskContext, raw: RawArgs) -> Result<Value, TaskError> {
     Ok(json!({"args": raw.args, "kwargs": raw.kwargs}))
 }
+
+/// The chaos suite's tasks, registered by the `celeriac` binary only when
+/// `CELERIAC_CHAOS_TRUTH` names a file (the ground truth, kept outside the broker):
+///
+/// - `chaos.record(token, milliseconds)` sleeps, then appends one JSON line
+///   `{"token", "task_id", "worker", "redelivered", "retries"}` to the file;
+/// - `chaos.crash()` aborts the whole process, every time (a poison message).
+pub fn chaos_tasks() -> Vec<Task> {
+    vec![
+        Task::with_context("chaos.record", record).arg_names(["token", "milliseconds"]),
+        Task::new("chaos.crash", crash),
+    ]
+}
+
+async fn record(context: TaskContext, token: String, milliseconds: u64) -> Result<(), TaskError> {
+    use std::io::Write;
+    tokio::time::sleep(Duration::from_millis(milliseconds)).await;
+    let Ok(path) = std::env::var("CELERIAC_CHAOS_TRUTH") else {
+        return Err(TaskError::new("RuntimeError", "CELERIAC_CHAOS_TRUTH is not set"));
+    };
+    let request = context.request();
+    let mut line = json!({
+        "token": token,
+        "task_id": request.id,
+        "worker": request.hostname,
+        "redelivered": request.redelivered,
+        "retries": request.retries,
+    })
+    .to_string();
+    line.push('\n');
+    // One short `write` on an O_APPEND file is atomic, so concurrent workers never interleave.
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    file.write_all(line.as_bytes())?;
+    Ok(())
+}
+
+async fn crash() -> Result<(), TaskError> {
+    tracing::error!("chaos.crash: aborting the worker process on purpose");
+    std::process::abort()
+}

@@ -18,6 +18,12 @@ pub enum Error {
     /// The result backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// An idempotent send was refused: a task with this id is still pending.
+    #[error("task {task_id} is already enqueued and not finished")]
+    Duplicate {
+        /// The pending task's id; its result is the one to wait for.
+        task_id: String,
+    },
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),

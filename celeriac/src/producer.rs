@@ -86,12 +86,32 @@ pub struct SendOptions {
     pub root_id: Option<String>,
     /// Alternative display name.
     pub shadow: Option<String>,
+    /// Refuse this send while a task with the same id is still pending (enqueued and not
+    /// finished): idempotent enqueue. The id is `task_id`, or derived from `unique_key`.
+    pub unique: bool,
+    /// Derive the task id from the task name and this key (the object and action the task is
+    /// for, e.g. `"order-42/invoice"`), so retried requests map to the same task.
+    pub unique_key: Option<String>,
 }
 
 impl SendOptions {
     /// No options: Celery's defaults.
     pub fn new() -> Self {
         SendOptions::default()
+    }
+
+    /// Idempotent enqueue with an id derived from the task name and `key`: a second send for
+    /// the same key while the first task is pending is refused with [`Error::Duplicate`].
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique = true;
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    /// Idempotent enqueue by `task_id`: refused while a task with that id is pending.
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
     }
 
     /// Use this task id.
@@ -225,7 +245,15 @@ impl Producer {
         options: SendOptions,
     ) -> Result<AsyncResult, Error> {
         let (queue, priority, raw, task_id) = self.prepare(name, args, kwargs, &options)?;
-        self.broker.publish(&queue, priority, &raw).await?;
+        if options.unique {
+            let ttl = unique_ttl(&options);
+            let published = self.broker.publish_unique(&queue, priority, &raw, &task_id, ttl).await?;
+            if !published {
+                return Err(Error::Duplicate { task_id });
+            }
+        } else {
+            self.broker.publish(&queue, priority, &raw).await?;
+        }
         tracing::debug!(task_id = %task_id, task_name = name, queue = %queue, "task sent");
         Ok(self.async_result(task_id))
     }
@@ -296,10 +324,11 @@ impl Producer {
         kwargs: Map<String, Value>,
         options: &SendOptions,
     ) -> Result<(String, u8, String, String), Error> {
-        let task_id = options
-            .task_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let task_id = match (&options.task_id, &options.unique_key) {
+            (Some(task_id), _) => task_id.clone(),
+            (None, Some(key)) => derived_task_id(name, key),
+            (None, None) => uuid::Uuid::new_v4().to_string(),
+        };
         let route = self.routes.route(name);
         let queue = options
             .queue
@@ -333,6 +362,9 @@ impl Producer {
         }
         headers.shadow = options.shadow.clone();
         headers.extra = options.headers.clone();
+        if options.unique {
+            headers.extra.insert(UNIQUE_HEADER.to_owned(), Value::Bool(true));
+        }
         message.validate_for_publish()?;
         let raw = self.envelope_json(&message, &queue, priority);
         Ok((queue, priority, raw, task_id))
@@ -361,4 +393,29 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         unacked_mutex_expire: transport.unacked_mutex_expire(),
         max_deliveries: config.worker_max_deliveries,
     }
+}
+
+/// The header that marks a unique task, so the worker ends its pending state when it finishes.
+/// Python workers ignore unknown headers.
+pub const UNIQUE_HEADER: &str = "celeriac_unique";
+
+/// The task id idempotent enqueue derives from a task name and a key: a UUID5, stable across
+/// processes and languages (`uuid.uuid5(uuid.NAMESPACE_URL, "celeriac:<name>/<key>")`).
+pub fn derived_task_id(name: &str, key: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("celeriac:{name}/{key}").as_bytes()).to_string()
+}
+
+/// How long a unique task stays pending at most: until it expires, else a day past its eta.
+fn unique_ttl(options: &SendOptions) -> Duration {
+    let now = clock::now();
+    let until = options.expires.or_else(|| {
+        let eta = options.eta.or_else(|| {
+            options.countdown.and_then(|countdown| chrono::Duration::from_std(countdown).ok()).map(|countdown| now + countdown)
+        });
+        Some(eta.unwrap_or(now) + chrono::Duration::days(1))
+    });
+    until
+        .and_then(|until| (until - now).to_std().ok())
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_secs(1))
 }

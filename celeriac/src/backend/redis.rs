@@ -63,7 +63,7 @@ impl RedisBackend {
             url: url.to_owned(),
             source,
         })?;
-        let connection = ConnectionManager::new(client.clone())
+        let connection = crate::broker::connect_manager(client.clone())
             .await
             .map_err(redis_error("connect"))?;
         Ok(RedisBackend {

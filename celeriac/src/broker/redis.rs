@@ -115,7 +115,7 @@ impl RedisBroker {
             url: url.to_owned(),
             source,
         })?;
-        let connection = ConnectionManager::new(client)
+        let connection = connect_manager(client)
             .await
             .map_err(redis_error("connect"))?;
         let keys = Keys::new(
@@ -215,14 +215,24 @@ impl RedisBroker {
         if queues.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        if failpoint::active("fetch_non_atomic") {
+            return self.fetch_non_atomic(queues).await;
+        }
+        let max_deliveries = if failpoint::active("no_poison_limit") {
+            0
+        } else {
+            self.options.max_deliveries
+        };
         let mut invocation = FETCH.prepare_invoke();
         invocation
             .key(self.keys.unacked())
             .key(self.keys.unacked_index())
-            .key(self.keys.dead_letter());
+            .key(self.keys.dead_letter())
+            .key(self.keys.deliveries());
         invocation
             .arg(format!("{:.6}", clock::epoch_now()))
-            .arg(limit);
+            .arg(limit)
+            .arg(max_deliveries);
         for step in self.keys.priority_steps() {
             for queue in queues {
                 invocation.key(self.keys.queue_bucket(queue, *step));
@@ -249,27 +259,147 @@ impl RedisBroker {
                 }));
             }
         }
+        if failpoint::active("crash_after_fetch") && !fetched.is_empty() {
+            tracing::error!("failpoint crash_after_fetch: aborting right after a fetch");
+            std::process::abort();
+        }
         Ok(fetched)
     }
 
-    /// Acknowledges a delivery: its in-flight record is deleted (kombu's `basic_ack`).
-    pub async fn ack(&self, delivery_tag: &str) -> Result<(), BrokerError> {
-        let mut pipeline = ::redis::pipe();
-        pipeline
-            .atomic()
-            .cmd("ZREM")
-            .arg(self.keys.unacked_index())
-            .arg(delivery_tag)
-            .ignore()
-            .cmd("HDEL")
-            .arg(self.keys.unacked())
-            .arg(delivery_tag)
-            .ignore();
+    /// kombu's way, kept only as a failpoint to prove the chaos tests can fail: pop, then
+    /// record in a second step, with a crash in between when `crash_after_pop` is also active.
+    async fn fetch_non_atomic(&self, queues: &[String]) -> Result<Vec<Fetched>, BrokerError> {
         let mut connection = self.connection.clone();
-        pipeline
-            .query_async::<()>(&mut connection)
+        for step in self.keys.priority_steps() {
+            for queue in queues {
+                let raw: Option<String> = ::redis::cmd("RPOP")
+                    .arg(self.keys.queue_bucket(queue, *step))
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(redis_error("RPOP"))?;
+                let Some(raw) = raw else { continue };
+                if failpoint::active("crash_after_pop") {
+                    tracing::error!("failpoint crash_after_pop: aborting between pop and record");
+                    std::process::abort();
+                }
+                let envelope: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+                let tag = envelope["properties"]["delivery_tag"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let record = format!("[{raw}, \"\", {}]", Value::String(queue.clone()));
+                let mut pipeline = ::redis::pipe();
+                pipeline
+                    .atomic()
+                    .cmd("ZADD")
+                    .arg(self.keys.unacked_index())
+                    .arg(format!("{:.6}", clock::epoch_now()))
+                    .arg(&tag)
+                    .ignore()
+                    .cmd("HSET")
+                    .arg(self.keys.unacked())
+                    .arg(&tag)
+                    .arg(record)
+                    .ignore();
+                pipeline
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .map_err(redis_error("record"))?;
+                let delivery = Delivery {
+                    delivery_tag: tag,
+                    queue: queue.clone(),
+                    raw,
+                };
+                return Ok(vec![Fetched::Delivery(delivery)]);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Acknowledges a delivery (kombu's `basic_ack`): deletes its in-flight record, but only
+    /// while the record is still this delivery's. Returns false when it was not: already
+    /// settled, or restored and taken by another consumer while this one was frozen.
+    pub async fn ack(&self, delivery: &Delivery) -> Result<bool, BrokerError> {
+        let expected = if failpoint::active("ack_any_owner") {
+            ""
+        } else {
+            delivery.raw.as_str()
+        };
+        let mut connection = self.connection.clone();
+        let acked: i64 = ACK
+            .key(self.keys.unacked())
+            .key(self.keys.unacked_index())
+            .key(self.keys.deliveries())
+            .arg(&delivery.delivery_tag)
+            .arg(expected)
+            .arg("envelope")
+            .invoke_async(&mut connection)
             .await
-            .map_err(redis_error("ack"))
+            .map_err(redis_error("ack script"))?;
+        Ok(acked == 1)
+    }
+
+    /// True while the in-flight record of `delivery` is still this delivery's (see [`Self::ack`]).
+    pub async fn holds(&self, delivery: &Delivery) -> Result<bool, BrokerError> {
+        let mut connection = self.connection.clone();
+        let record: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.unacked())
+            .arg(&delivery.delivery_tag)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("HGET unacked"))?;
+        Ok(record.is_some_and(|record| {
+            record.len() > delivery.raw.len() && record[1..].starts_with(delivery.raw.as_str())
+        }))
+    }
+
+    /// Publishes a unique task: refused (false) while a task with the same id is pending, that
+    /// is enqueued and not yet finished. The pending marker lives `ttl` at most.
+    pub async fn publish_unique(
+        &self,
+        queue: &str,
+        priority: u8,
+        raw: &str,
+        task_id: &str,
+        ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        self.declare_queue(queue).await?;
+        let mut connection = self.connection.clone();
+        let published: i64 = PUBLISH_UNIQUE
+            .key(self.keys.pending(task_id))
+            .key(self.keys.queue_for_priority(queue, priority))
+            .arg(ttl.as_secs().max(1))
+            .arg(raw)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(redis_error("publish unique script"))?;
+        Ok(published == 1)
+    }
+
+    /// Ends a unique task's pending state, so the same id may be enqueued again.
+    pub async fn clear_pending(&self, task_id: &str) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("DEL")
+            .arg(self.keys.pending(task_id))
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("DEL pending"))?;
+        Ok(())
+    }
+
+    /// The server's `maxmemory-policy` when it is anything but `noeviction`: with eviction,
+    /// Redis silently deletes queued messages under memory pressure. None when the policy is
+    /// safe or cannot be read (managed Redis often disables `CONFIG`).
+    pub async fn unsafe_eviction_policy(&self) -> Option<String> {
+        let mut connection = self.connection.clone();
+        let reply: Vec<String> = ::redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut connection)
+            .await
+            .ok()?;
+        let policy = reply.get(1)?.clone();
+        (policy != "noeviction").then_some(policy)
     }
 
     /// Puts a delivery back in its queue. `restore = true` is kombu's restore (consuming end,
@@ -289,7 +419,7 @@ impl RedisBroker {
             Err(_) => (delivery.raw.clone(), 0),
         };
         let destination = self.keys.queue_for_priority(&delivery.queue, priority);
-        self.move_record(&delivery.delivery_tag, "", &raw, &destination, restore)
+        self.move_record(&delivery.delivery_tag, expected, &raw, &destination, restore, true)
             .await
             .map(|moved| moved == 1)
     }
@@ -297,20 +427,25 @@ impl RedisBroker {
     async fn move_record(
         &self,
         delivery_tag: &str,
-        expected: &str,
+        expected: Expected<'_>,
         raw: &str,
         destination: &str,
         restore: bool,
+        graceful: bool,
     ) -> Result<i64, BrokerError> {
         let mut connection = self.connection.clone();
+        let (expected, mode) = expected.arguments();
         RESTORE
             .key(self.keys.unacked())
             .key(self.keys.unacked_index())
             .key(destination)
+            .key(self.keys.deliveries())
             .arg(delivery_tag)
             .arg(expected)
+            .arg(mode)
             .arg(raw)
             .arg(if restore { "R" } else { "L" })
+            .arg(if graceful { "graceful" } else { "crash" })
             .invoke_async(&mut connection)
             .await
             .map_err(redis_error("restore script"))
@@ -478,7 +613,7 @@ impl RedisBroker {
             match self.restore_destination(&tag, &record, connection).await {
                 Ok((raw, destination)) => {
                     if self
-                        .move_record(&tag, &record, &raw, &destination, true)
+                        .move_record(&tag, Expected::Record(&record), &raw, &destination, true, false)
                         .await?
                         == 1
                     {
@@ -491,9 +626,10 @@ impl RedisBroker {
                     let delivery = Delivery {
                         delivery_tag: tag.clone(),
                         queue: String::new(),
-                        raw: record,
+                        raw: record.clone(),
                     };
-                    self.dead_letter(&delivery, &error.to_string(), None)
+                    let expected = Expected::Record(&record);
+                    self.dead_letter_record(&delivery, expected, &error.to_string(), None)
                         .await?;
                 }
             }

@@ -85,7 +85,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     let started = Instant::now();
     let ending = supervise(shared, run, hard, soft, soft_sender, &request).await;
     let runtime = started.elapsed().as_secs_f64();
-    match ending {
+    let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
@@ -93,6 +93,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
             if !acked {
                 ack(shared, &request.delivery).await;
             }
+            true
         }
         Ending::Finished(Outcome::Fail {
             exception,
@@ -112,13 +113,14 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                     true,
                     acked,
                 )
-                .await;
+                .await
             } else {
                 fail(shared, &request, task, exception, traceback, acked, runtime).await;
+                true
             }
         }
         Ending::Finished(Outcome::Retry(retry_request)) => {
-            retry::retry(shared, &request, task, retry_request, None, false, acked).await;
+            retry::retry(shared, &request, task, retry_request, None, false, acked).await
         }
         Ending::Finished(Outcome::Reject { requeue }) => {
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
@@ -128,6 +130,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                 if let Err(error) = shared.broker.requeue(&request.delivery, false).await {
                     tracing::error!(task_id = %headers.id, %error, "could not requeue rejected task");
                 }
+                return shared.in_flight.remove(&request.delivery.delivery_tag);
             } else {
                 let exception = ExceptionInfo::new("Reject", "rejected by the task")
                     .in_module("celery.exceptions");
@@ -141,12 +144,14 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                 )
                 .await;
             }
+            true
         }
         Ending::Finished(Outcome::Ignore) => {
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             if !acked {
                 ack(shared, &request.delivery).await;
             }
+            true
         }
         Ending::TimedOut(limit) => {
             let exception = ExceptionInfo {
@@ -156,12 +161,29 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
             };
             tracing::error!(task_id = %headers.id, task_name = %headers.task, hard_limit = limit.as_secs_f64(), "Hard time limit ({}s) exceeded for {}[{}]", limit.as_secs_f64(), headers.task, headers.id);
             fail(shared, &request, task, exception, None, acked, runtime).await;
+            true
         }
         Ending::Stopped => {
             stop_and_restore(shared, &request, acked).await;
+            false
         }
+    };
+    if finished {
+        finish_unique(shared, &request).await;
     }
     shared.in_flight.remove(&request.delivery.delivery_tag);
+}
+
+/// Ends the pending state of a unique task (idempotent enqueue) once it will not run again,
+/// so the same id may be enqueued anew.
+pub(crate) async fn finish_unique(shared: &Shared, request: &Request) {
+    let unique = request.message.headers.extra.get(crate::producer::UNIQUE_HEADER) == Some(&Value::Bool(true));
+    if !unique {
+        return;
+    }
+    if let Err(error) = shared.broker.clear_pending(request.message.headers.id.as_str()).await {
+        tracing::warn!(task_id = %request.message.headers.id, %error, "could not clear the pending marker of a unique task; it expires by itself");
+    }
 }
 
 async fn supervise(
@@ -324,15 +346,36 @@ async fn stop_and_restore(shared: &Shared, request: &Request, acked: bool) {
 
 /// Acks a delivery; an error is logged (the message may then be delivered again later, which
 /// is the safe side).
+///
+/// While Redis is unreachable the ack is retried (backing off to 2 s) for up to two minutes,
+/// so a short outage does not turn into a redelivery and a second run.
 pub(crate) async fn ack(shared: &Shared, delivery: &Delivery) -> bool {
-    match shared.broker.ack(&delivery.delivery_tag).await {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "ack failed; the message may be delivered again");
-            false
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match shared.broker.ack(delivery).await {
+            Ok(true) => return true,
+            Ok(false) => {
+                tracing::warn!(
+                    delivery_tag = %delivery.delivery_tag,
+                    "late ack ignored: the message was restored and redelivered after this worker held it past the visibility timeout"
+                );
+                return true;
+            }
+            Err(error) if started.elapsed() < ACK_RETRY_LIMIT => {
+                tracing::warn!(delivery_tag = %delivery.delivery_tag, %error, "ack failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => {
+                tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "ack failed; the message will be delivered again after the visibility timeout");
+                return false;
+            }
         }
     }
 }
+
+const ACK_RETRY_LIMIT: Duration = Duration::from_secs(120);
 
 /// Stores a state unless results are ignored for this call or task (errors are kept unless
 /// ignored too, as Celery's default `task_store_errors_even_if_ignored = False`).
@@ -352,16 +395,45 @@ pub(crate) async fn store(
     if ignore && status != TaskState::Started {
         return;
     }
+    if status.is_ready() && !still_ours(shared, request).await {
+        tracing::warn!(
+            task_id = %request.message.headers.id,
+            status = %status,
+            "result of a stale run dropped: the message was restored and redelivered while this worker held it past the visibility timeout"
+        );
+        return;
+    }
     let meta = result_meta(shared, request, status, result, traceback);
     write(shared, &meta).await;
+}
+
+/// A delivery held longer than half the visibility timeout may have been restored and handed
+/// to another worker (this one was frozen, or its refreshes failed); its result must not
+/// overwrite the redelivery's. Quick runs skip the check.
+async fn still_ours(shared: &Shared, request: &Request) -> bool {
+    if request.fetched_at.elapsed() < shared.broker.options().visibility_timeout / 2 {
+        return true;
+    }
+    shared.broker.holds(&request.delivery).await.unwrap_or(true)
 }
 
 async fn write(shared: &Shared, meta: &ResultMeta) {
     let Some(backend) = &shared.backend else {
         return;
     };
-    if let Err(error) = backend.store(meta).await {
-        tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result");
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=10 {
+        match backend.store(meta).await {
+            Ok(_) => return,
+            Err(error) if attempt < 10 => {
+                tracing::warn!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => {
+                tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result");
+            }
+        }
     }
 }
 
@@ -407,6 +479,7 @@ pub(crate) async fn revoke_if_expired(shared: &Shared, request: &Request) -> boo
     write(shared, &meta).await;
     ack(shared, &request.delivery).await;
     shared.in_flight.remove(&request.delivery.delivery_tag);
+    finish_unique(shared, request).await;
     true
 }
 
@@ -421,6 +494,9 @@ pub(crate) async fn dead_letter(
     exception: ExceptionInfo,
 ) {
     dead_letter_only(shared, delivery, reason, task_id).await;
+    if let Some(request) = request {
+        finish_unique(shared, request).await;
+    }
     let Some(task_id) = task_id else { return };
     let meta = match request {
         Some(request) => {

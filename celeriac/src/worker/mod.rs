@@ -136,6 +136,14 @@ impl Worker {
     ) -> Result<Worker, Error> {
         config.validate()?;
         let broker = RedisBroker::connect(&config.broker_url, broker_options(&config)).await?;
+        if let Some(policy) = broker.unsafe_eviction_policy().await {
+            tracing::warn!(
+                maxmemory_policy = %policy,
+                "REDIS MAY DELETE QUEUED TASKS: maxmemory-policy is {policy:?}, not \"noeviction\"; \
+                 under memory pressure Redis will evict messages silently. Set \
+                 `maxmemory-policy noeviction` so a full Redis refuses new tasks instead"
+            );
+        }
         let backend = match &config.result_backend {
             Some(url) => Some(RedisBackend::connect(url, config.result_expires()).await?),
             None => None,

@@ -8,6 +8,8 @@
 //!    the task itself when it had none, to the queue it came from, with its priority.
 //! 4. Only then store RETRY and ack the original, so a crash in between re-runs the task
 //!    instead of losing it. If the publish fails, the original is restored instead.
+//!
+//! [`retry`] returns true when the task ended for good (retries ran out).
 
 use super::backoff::Backoff;
 use super::executor::{ack, store, traceback_text};
@@ -28,7 +30,7 @@ pub(crate) async fn retry(
     traceback: Option<String>,
     automatic: bool,
     acked: bool,
-) {
+) -> bool {
     let headers = &request.message.headers;
     let options = task.options();
     let max_retries = retry_request.max_retries.unwrap_or(options.max_retries);
@@ -46,7 +48,7 @@ pub(crate) async fn retry(
             exc_module: "celery.exceptions".into(),
         });
         give_up(shared, request, task, exception, traceback, acked).await;
-        return;
+        return true;
     }
     let now = clock::now();
     let eta = match (retry_request.eta, retry_request.countdown) {
@@ -82,7 +84,7 @@ pub(crate) async fn retry(
         if !acked {
             restore(shared, request).await;
         }
-        return;
+        return false;
     }
     let seconds = (eta - now).num_milliseconds() as f64 / 1000.0;
     let reason = retry_request.reason.unwrap_or_else(|| {
@@ -103,6 +105,7 @@ pub(crate) async fn retry(
     if !acked {
         ack(shared, &request.delivery).await;
     }
+    false
 }
 
 async fn give_up(

@@ -31,6 +31,8 @@ pub(crate) struct Request {
     pub(crate) message: TaskMessage,
     pub(crate) priority: u8,
     pub(crate) redelivered: bool,
+    /// When this worker decoded it, to tell whether it may have been restored meanwhile.
+    pub(crate) fetched_at: std::time::Instant,
 }
 
 pub(crate) async fn handle(
@@ -129,6 +131,7 @@ fn decode(delivery: &Delivery) -> Result<Request, String> {
         priority: envelope.priority(),
         redelivered,
         message,
+        fetched_at: std::time::Instant::now(),
     })
 }
 

@@ -20,6 +20,11 @@ pub fn registry() -> Registry {
     {
         registry.register(task);
     }
+    if std::env::var_os("CELERIAC_CHAOS_TRUTH").is_some() {
+        for task in celeriac::demo::chaos_tasks() {
+            registry.register(task);
+        }
+    }
     registry
 }
 
