@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for value in message.args.iter().chain(message.kwargs.values()) {
         let decoded = decode_typed(value.clone());
-        assert_eq!(decode_typed(decoded.clone()), decoded, "decode_typed is idempotent");
+        assert_eq!(
+            decode_typed(decoded.clone()),
+            decoded,
+            "decode_typed is idempotent"
+        );
     }
     check_round_trip(&envelope, message);
 });

@@ -92,8 +92,7 @@ fn typed_json_value() -> impl Strategy<Value = Value> {
 }
 
 fn json_map(keys: impl Strategy<Value = String>) -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::vec((keys, json_value()), 0..4)
-        .prop_map(|pairs| pairs.into_iter().collect())
+    prop::collection::vec((keys, json_value()), 0..4).prop_map(|pairs| pairs.into_iter().collect())
 }
 
 /// Any instant chrono can represent, nanoseconds included.
@@ -218,11 +217,12 @@ fn envelope_text() -> impl Strategy<Value = String> {
     ];
     let body = prop_oneof![
         json_value(),
-        (json_value(), json_value(), json_value()).prop_map(|(args, kwargs, embed)| {
-            json!([args, kwargs, embed])
-        }),
-        json_map(prop::sample::select(&["task", "id", "args", "kwargs", "eta", "retries"][..])
-            .prop_map(str::to_owned))
+        (json_value(), json_value(), json_value())
+            .prop_map(|(args, kwargs, embed)| { json!([args, kwargs, embed]) }),
+        json_map(
+            prop::sample::select(&["task", "id", "args", "kwargs", "eta", "retries"][..])
+                .prop_map(str::to_owned)
+        )
         .prop_map(Value::Object),
     ];
     (

@@ -178,7 +178,12 @@ fn floats_survive_a_round_trip_exactly() {
     // Found by the `valid_messages_round_trip` property: without serde_json's `float_roundtrip`
     // this value came back as 7.168297892624281e-286, one ULP away from what was sent.
     let sent = 7.168_297_892_624_282e-286;
-    let message = TaskMessage::new("demo.add", TaskId::from("id-1"), vec![json!(sent)], Map::new());
+    let message = TaskMessage::new(
+        "demo.add",
+        TaskId::from("id-1"),
+        vec![json!(sent)],
+        Map::new(),
+    );
     let target = PublishTarget {
         exchange: String::new(),
         routing_key: "celery".into(),
