@@ -13,23 +13,29 @@ const TYPE_KEY: &str = "__type__";
 const VALUE_KEY: &str = "__value__";
 
 /// Replaces every kombu typed value in `value` by its plain JSON form, recursively.
+///
+/// Objects are decoded inside out, as Python's `json.loads(object_hook=...)` calls kombu's hook
+/// on the innermost object first: a typed value nested in another's `__value__` is decoded
+/// before the outer one. The output therefore holds no typed value, and decoding it again
+/// changes nothing.
 pub fn decode_typed(value: Value) -> Value {
     match value {
         Value::Array(items) => Value::Array(items.into_iter().map(decode_typed).collect()),
         Value::Object(map) => {
+            let mut map: Map<String, Value> = map
+                .into_iter()
+                .map(|(key, item)| (key, decode_typed(item)))
+                .collect();
             if is_typed_object(&map) {
                 let type_name = map
                     .get(TYPE_KEY)
                     .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let inner = map.get(VALUE_KEY).cloned().unwrap_or(Value::Null);
-                decode_one(type_name, inner)
+                    .unwrap_or_default()
+                    .to_owned();
+                let inner = map.remove(VALUE_KEY).unwrap_or(Value::Null);
+                decode_one(&type_name, inner)
             } else {
-                Value::Object(
-                    map.into_iter()
-                        .map(|(key, item)| (key, decode_typed(item)))
-                        .collect(),
-                )
+                Value::Object(map)
             }
         }
         other => other,
@@ -104,6 +110,25 @@ mod tests {
                 {"__type__": "x", "__value__": 1, "third": true}
             ])
         );
+    }
+
+    #[test]
+    fn nested_typed_values_decode_inside_out_like_kombu() {
+        // Found by the `decode_typed_is_idempotent` property: decoding only the outer object left
+        // the inner typed value in the output, so a second pass changed it again.
+        let nested = json!({"__type__": "uuid", "__value__": {
+            "__type__": "uuid",
+            "__value__": {"hex": "a0aa0a000a0aa00a0aaa00a0a0a0000a"}
+        }});
+        let decoded = decode_typed(nested);
+        assert_eq!(decoded, json!("a0aa0a00-0a0a-a00a-0aaa-00a0a0a0000a"));
+        assert_eq!(decode_typed(decoded.clone()), decoded);
+        // An inner typed value can also supply the outer one's type name, as in Python.
+        let named_by_inner = json!({
+            "__type__": {"__type__": "bytes", "__value__": "decimal"},
+            "__value__": "1.5"
+        });
+        assert_eq!(decode_typed(named_by_inner), json!("1.5"));
     }
 
     #[test]

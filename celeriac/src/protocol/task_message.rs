@@ -526,4 +526,6 @@ fn timelimit(value: Option<&Value>) -> Result<(Option<f64>, Option<f64>), Protoc
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

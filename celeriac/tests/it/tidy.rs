@@ -19,6 +19,7 @@ fn rust_files() -> Vec<PathBuf> {
         "celeriac/tests",
         "celeriac/benches",
         "celeriac/examples",
+        "celeriac/fuzz/fuzz_targets",
         "server/src",
         "server/tests",
         "server/benches",
