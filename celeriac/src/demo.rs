@@ -86,7 +86,8 @@ async fn echo(_context: TaskContext, raw: RawArgs) -> Result<Value, TaskError> {
 /// `CELERIAC_CHAOS_TRUTH` names a file (the ground truth, kept outside the broker):
 ///
 /// - `chaos.record(token, milliseconds)` sleeps, then appends one JSON line
-///   `{"token", "task_id", "worker", "redelivered", "retries"}` to the file;
+///   `{"token", "task_id", "worker", "redelivered", "retries", "started_at", "finished_at"}`
+///   (times in epoch seconds) to the file;
 /// - `chaos.crash()` aborts the whole process, every time (a poison message).
 pub fn chaos_tasks() -> Vec<Task> {
     vec![
@@ -97,9 +98,13 @@ pub fn chaos_tasks() -> Vec<Task> {
 
 async fn record(context: TaskContext, token: String, milliseconds: u64) -> Result<(), TaskError> {
     use std::io::Write;
+    let started_at = crate::clock::epoch_now();
     tokio::time::sleep(Duration::from_millis(milliseconds)).await;
     let Ok(path) = std::env::var("CELERIAC_CHAOS_TRUTH") else {
-        return Err(TaskError::new("RuntimeError", "CELERIAC_CHAOS_TRUTH is not set"));
+        return Err(TaskError::new(
+            "RuntimeError",
+            "CELERIAC_CHAOS_TRUTH is not set",
+        ));
     };
     let request = context.request();
     let mut line = json!({
@@ -108,11 +113,16 @@ async fn record(context: TaskContext, token: String, milliseconds: u64) -> Resul
         "worker": request.hostname,
         "redelivered": request.redelivered,
         "retries": request.retries,
+        "started_at": started_at,
+        "finished_at": crate::clock::epoch_now(),
     })
     .to_string();
     line.push('\n');
     // One short `write` on an O_APPEND file is atomic, so concurrent workers never interleave.
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
     file.write_all(line.as_bytes())?;
     Ok(())
 }

@@ -14,6 +14,8 @@
 //! | `ack_any_owner` | ack deletes the record even if it now belongs to another delivery |
 //! | `no_poison_limit` | no limit on deliveries without an ack |
 //! | `no_refresh` | held deliveries are not refreshed, so the sweep restores them |
+//! | `ignore_acks_late` | ack before running even with `acks_late` (a kill loses the task) |
+//! | `no_shutdown_restore` | a task stopped at shutdown stays in `unacked` until the sweep |
 
 /// True when the failpoint `name` is active in this process.
 #[cfg(feature = "failpoints")]

@@ -247,7 +247,10 @@ impl Producer {
         let (queue, priority, raw, task_id) = self.prepare(name, args, kwargs, &options)?;
         if options.unique {
             let ttl = unique_ttl(&options);
-            let published = self.broker.publish_unique(&queue, priority, &raw, &task_id, ttl).await?;
+            let published = self
+                .broker
+                .publish_unique(&queue, priority, &raw, &task_id, ttl)
+                .await?;
             if !published {
                 return Err(Error::Duplicate { task_id });
             }
@@ -363,7 +366,9 @@ impl Producer {
         headers.shadow = options.shadow.clone();
         headers.extra = options.headers.clone();
         if options.unique {
-            headers.extra.insert(UNIQUE_HEADER.to_owned(), Value::Bool(true));
+            headers
+                .extra
+                .insert(UNIQUE_HEADER.to_owned(), Value::Bool(true));
         }
         message.validate_for_publish()?;
         let raw = self.envelope_json(&message, &queue, priority);
@@ -402,7 +407,11 @@ pub const UNIQUE_HEADER: &str = "celeriac_unique";
 /// The task id idempotent enqueue derives from a task name and a key: a UUID5, stable across
 /// processes and languages (`uuid.uuid5(uuid.NAMESPACE_URL, "celeriac:<name>/<key>")`).
 pub fn derived_task_id(name: &str, key: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("celeriac:{name}/{key}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("celeriac:{name}/{key}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// How long a unique task stays pending at most: until it expires, else a day past its eta.
@@ -410,7 +419,10 @@ fn unique_ttl(options: &SendOptions) -> Duration {
     let now = clock::now();
     let until = options.expires.or_else(|| {
         let eta = options.eta.or_else(|| {
-            options.countdown.and_then(|countdown| chrono::Duration::from_std(countdown).ok()).map(|countdown| now + countdown)
+            options
+                .countdown
+                .and_then(|countdown| chrono::Duration::from_std(countdown).ok())
+                .map(|countdown| now + countdown)
         });
         Some(eta.unwrap_or(now) + chrono::Duration::days(1))
     });

@@ -8,6 +8,7 @@
 pub mod keys;
 mod redis;
 mod scripts;
+mod sweep;
 
 pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};

@@ -7,10 +7,10 @@
 //! records atomically, and the consumer waits between empty fetches.
 
 use super::keys::Keys;
-use super::scripts::{ACK, DEAD_LETTER, FETCH, PUBLISH_UNIQUE, RELEASE_LOCK, RESTORE};
-use crate::failpoint;
+use super::scripts::{ACK, DEAD_LETTER, FETCH, PUBLISH_UNIQUE, RESTORE};
 use super::{BrokerError, Delivery};
 use crate::clock;
+use crate::failpoint;
 use crate::protocol::envelope::{clamp_priority, mark_redelivered};
 use ::redis::aio::ConnectionManager;
 use serde_json::{json, Value};
@@ -76,9 +76,9 @@ pub struct DeadLetter {
 /// kombu's Redis transport.
 #[derive(Clone)]
 pub struct RedisBroker {
-    connection: ConnectionManager,
-    keys: Keys,
-    options: BrokerOptions,
+    pub(super) connection: ConnectionManager,
+    pub(super) keys: Keys,
+    pub(super) options: BrokerOptions,
     declared: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -96,7 +96,9 @@ impl std::fmt::Debug for RedisBroker {
 /// (redis-rs gives up after 500 ms by default, which turned busy moments into errors), a
 /// connection attempt may not, and reconnects back off to at most 2 s so a restarted Redis is
 /// picked up quickly.
-pub(crate) async fn connect_manager(client: ::redis::Client) -> ::redis::RedisResult<ConnectionManager> {
+pub(crate) async fn connect_manager(
+    client: ::redis::Client,
+) -> ::redis::RedisResult<ConnectionManager> {
     let config = ::redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(30)))
         .set_connection_timeout(Some(Duration::from_secs(5)))
@@ -104,7 +106,9 @@ pub(crate) async fn connect_manager(client: ::redis::Client) -> ::redis::RedisRe
     ConnectionManager::new_with_config(client, config).await
 }
 
-fn redis_error(command: &'static str) -> impl FnOnce(::redis::RedisError) -> BrokerError {
+pub(super) fn redis_error(
+    command: &'static str,
+) -> impl FnOnce(::redis::RedisError) -> BrokerError {
     move |source| BrokerError::Redis { command, source }
 }
 
@@ -419,12 +423,19 @@ impl RedisBroker {
             Err(_) => (delivery.raw.clone(), 0),
         };
         let destination = self.keys.queue_for_priority(&delivery.queue, priority);
-        self.move_record(&delivery.delivery_tag, expected, &raw, &destination, restore, true)
-            .await
-            .map(|moved| moved == 1)
+        self.move_record(
+            &delivery.delivery_tag,
+            expected,
+            &raw,
+            &destination,
+            restore,
+            true,
+        )
+        .await
+        .map(|moved| moved == 1)
     }
 
-    async fn move_record(
+    pub(super) async fn move_record(
         &self,
         delivery_tag: &str,
         expected: Expected<'_>,
@@ -459,10 +470,11 @@ impl RedisBroker {
         reason: &str,
         task_id: Option<&str>,
     ) -> Result<(), BrokerError> {
-        self.dead_letter_record(delivery, Expected::Envelope(&delivery.raw), reason, task_id).await
+        self.dead_letter_record(delivery, Expected::Envelope(&delivery.raw), reason, task_id)
+            .await
     }
 
-    async fn dead_letter_record(
+    pub(super) async fn dead_letter_record(
         &self,
         delivery: &Delivery,
         expected: Expected<'_>,
@@ -549,147 +561,6 @@ impl RedisBroker {
             .map_err(redis_error("ZADD XX refresh"))
     }
 
-    /// kombu's `QoS.restore_visible`: under `unacked_mutex`, puts every delivery older than the
-    /// visibility timeout back at the consuming end of its queue, flagged `redelivered`. Works
-    /// on anyone's deliveries, Python's included. Returns how many were restored; 0 when another
-    /// consumer holds the lock.
-    pub async fn restore_visible(&self) -> Result<usize, BrokerError> {
-        let mut connection = self.connection.clone();
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let expire_ms = self.options.unacked_mutex_expire.as_millis().max(1) as u64;
-        let acquired: Option<String> = ::redis::cmd("SET")
-            .arg(self.keys.unacked_mutex())
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(expire_ms)
-            .query_async(&mut connection)
-            .await
-            .map_err(redis_error("SET unacked_mutex"))?;
-        if acquired.is_none() {
-            return Ok(0);
-        }
-        let outcome = self.restore_expired(&mut connection).await;
-        let released = RELEASE_LOCK
-            .key(self.keys.unacked_mutex())
-            .arg(&token)
-            .invoke_async::<i64>(&mut connection)
-            .await
-            .map_err(redis_error("release unacked_mutex"));
-        let restored = outcome?;
-        released?;
-        Ok(restored)
-    }
-
-    async fn restore_expired(
-        &self,
-        connection: &mut ConnectionManager,
-    ) -> Result<usize, BrokerError> {
-        let ceiling = clock::epoch_now() - self.options.visibility_timeout.as_secs_f64();
-        let tags: Vec<String> = ::redis::cmd("ZREVRANGEBYSCORE")
-            .arg(self.keys.unacked_index())
-            .arg(format!("{ceiling:.6}"))
-            .arg(0)
-            .query_async(connection)
-            .await
-            .map_err(redis_error("ZREVRANGEBYSCORE"))?;
-        let mut restored = 0;
-        for tag in tags {
-            let record: Option<String> = ::redis::cmd("HGET")
-                .arg(self.keys.unacked())
-                .arg(&tag)
-                .query_async(connection)
-                .await
-                .map_err(redis_error("HGET unacked"))?;
-            let Some(record) = record else {
-                ::redis::cmd("ZREM")
-                    .arg(self.keys.unacked_index())
-                    .arg(&tag)
-                    .query_async::<i64>(connection)
-                    .await
-                    .map_err(redis_error("ZREM"))?;
-                continue;
-            };
-            match self.restore_destination(&tag, &record, connection).await {
-                Ok((raw, destination)) => {
-                    if self
-                        .move_record(&tag, Expected::Record(&record), &raw, &destination, true, false)
-                        .await?
-                        == 1
-                    {
-                        restored += 1;
-                        tracing::info!(delivery_tag = %tag, queue = %destination, "restored unacknowledged message");
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(delivery_tag = %tag, %error, "unacked record cannot be restored; dead-lettering it");
-                    let delivery = Delivery {
-                        delivery_tag: tag.clone(),
-                        queue: String::new(),
-                        raw: record.clone(),
-                    };
-                    let expected = Expected::Record(&record);
-                    self.dead_letter_record(&delivery, expected, &error.to_string(), None)
-                        .await?;
-                }
-            }
-        }
-        Ok(restored)
-    }
-
-    /// Works out where kombu would put a restored record back: the routing key for the
-    /// anonymous exchange, the binding table for a named one.
-    async fn restore_destination(
-        &self,
-        tag: &str,
-        record: &str,
-        connection: &mut ConnectionManager,
-    ) -> Result<(String, String), BrokerError> {
-        let malformed = |reason: &str| BrokerError::MalformedRecord {
-            delivery_tag: tag.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let parsed: Value = serde_json::from_str(record).map_err(|_| malformed("not JSON"))?;
-        let Some([envelope, exchange, routing_key]) = parsed
-            .as_array()
-            .map(Vec::as_slice)
-            .and_then(|items| <&[Value; 3]>::try_from(items).ok())
-        else {
-            return Err(malformed("not [envelope, exchange, routing_key]"));
-        };
-        let exchange = exchange.as_str().unwrap_or_default();
-        let routing_key = routing_key
-            .as_str()
-            .ok_or_else(|| malformed("routing key is not a string"))?;
-        let queue = if exchange.is_empty() {
-            routing_key.to_owned()
-        } else {
-            let members: Vec<String> = ::redis::cmd("SMEMBERS")
-                .arg(self.keys.binding(exchange))
-                .query_async(connection)
-                .await
-                .map_err(redis_error("SMEMBERS binding"))?;
-            members
-                .iter()
-                .filter_map(|member| {
-                    let mut parts = member.split(super::keys::SEP);
-                    let key = parts.next()?;
-                    let _pattern = parts.next()?;
-                    let queue = parts.next()?;
-                    (key == routing_key || key.is_empty()).then(|| queue.to_owned())
-                })
-                .next()
-                .ok_or_else(|| malformed("no binding routes it to a queue"))?
-        };
-        let mut envelope = envelope.clone();
-        let priority = envelope_priority(&envelope);
-        mark_redelivered(&mut envelope);
-        Ok((
-            envelope.to_string(),
-            self.keys.queue_for_priority(&queue, priority),
-        ))
-    }
-
     /// Number of messages waiting in `queue`, all priority lists together.
     pub async fn queue_length(&self, queue: &str) -> Result<u64, BrokerError> {
         let mut pipeline = ::redis::pipe();
@@ -733,7 +604,7 @@ impl RedisBroker {
 
 /// What a settle script checks the in-flight record against before touching it.
 #[derive(Debug, Clone, Copy)]
-enum Expected<'a> {
+pub(super) enum Expected<'a> {
     /// The envelope this consumer fetched (the record starts with it).
     Envelope(&'a str),
     /// The whole record, as the visibility sweep read it.
@@ -749,7 +620,7 @@ impl<'a> Expected<'a> {
     }
 }
 
-fn envelope_priority(envelope: &Value) -> u8 {
+pub(super) fn envelope_priority(envelope: &Value) -> u8 {
     clamp_priority(
         envelope
             .get("properties")

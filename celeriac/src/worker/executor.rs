@@ -72,7 +72,8 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     let acks_late = task
         .options()
         .acks_late
-        .unwrap_or(shared.config.task_acks_late);
+        .unwrap_or(shared.config.task_acks_late)
+        && !crate::failpoint::active("ignore_acks_late");
     let mut acked = false;
     if !acks_late {
         acked = ack(shared, &request.delivery).await;
@@ -177,11 +178,20 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
 /// Ends the pending state of a unique task (idempotent enqueue) once it will not run again,
 /// so the same id may be enqueued anew.
 pub(crate) async fn finish_unique(shared: &Shared, request: &Request) {
-    let unique = request.message.headers.extra.get(crate::producer::UNIQUE_HEADER) == Some(&Value::Bool(true));
+    let unique = request
+        .message
+        .headers
+        .extra
+        .get(crate::producer::UNIQUE_HEADER)
+        == Some(&Value::Bool(true));
     if !unique {
         return;
     }
-    if let Err(error) = shared.broker.clear_pending(request.message.headers.id.as_str()).await {
+    if let Err(error) = shared
+        .broker
+        .clear_pending(request.message.headers.id.as_str())
+        .await
+    {
         tracing::warn!(task_id = %request.message.headers.id, %error, "could not clear the pending marker of a unique task; it expires by itself");
     }
 }
@@ -318,6 +328,10 @@ pub(crate) fn traceback_text(
 
 async fn stop_and_restore(shared: &Shared, request: &Request, acked: bool) {
     let headers = &request.message.headers;
+    if crate::failpoint::active("no_shutdown_restore") {
+        tracing::error!(task_id = %headers.id, "failpoint no_shutdown_restore: leaving the stopped task in unacked");
+        return;
+    }
     let restored = if acked {
         // Acked early, so the broker no longer has it: publish the same envelope again,
         // flagged redelivered, so the stopped run is not lost.
