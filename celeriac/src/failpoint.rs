@@ -16,6 +16,7 @@
 //! | `no_refresh` | held deliveries are not refreshed, so the sweep restores them |
 //! | `ignore_acks_late` | ack before running even with `acks_late` (a kill loses the task) |
 //! | `no_shutdown_restore` | a task stopped at shutdown stays in `unacked` until the sweep |
+//! | `stop_on_fetch_error` | the consumer gives up when Redis goes away (Celery's known bug) |
 
 /// True when the failpoint `name` is active in this process.
 #[cfg(feature = "failpoints")]

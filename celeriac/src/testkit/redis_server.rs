@@ -50,6 +50,16 @@ struct PrivateProcess {
     port: u16,
     /// `None` after [`RedisServer::kill`] until [`RedisServer::restart`].
     watchdog: Option<Watchdog>,
+    /// The data directory of a persistent server, which outlives restarts.
+    persistent_dir: Option<PathBuf>,
+}
+
+impl Drop for PrivateProcess {
+    fn drop(&mut self) {
+        if let Some(directory) = &self.persistent_dir {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
 }
 
 impl RedisServer {
@@ -82,16 +92,35 @@ impl RedisServer {
     /// # Panics
     /// If `redis-server` is not installed or does not start.
     pub fn start_private() -> RedisServer {
+        RedisServer::start(None)
+    }
+
+    /// Like [`RedisServer::start_private`], but the server keeps its data across
+    /// [`RedisServer::kill`] and [`RedisServer::restart`] (append-only file, fsync on every
+    /// write), for tests of a Redis restart.
+    pub fn start_private_persistent() -> RedisServer {
+        let directory = std::env::temp_dir().join(format!(
+            "celeriac-redis-aof-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
+        std::fs::create_dir_all(&directory)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", directory.display()));
+        RedisServer::start(Some(directory))
+    }
+
+    fn start(persistent_dir: Option<PathBuf>) -> RedisServer {
         ensure_installed();
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
-            match spawn_redis(port) {
+            match spawn_redis(port, persistent_dir.as_deref()) {
                 Ok(watchdog) => {
                     return RedisServer {
                         base_url: format!("redis://127.0.0.1:{port}"),
                         private: Some(PrivateProcess {
                             port,
                             watchdog: Some(watchdog),
+                            persistent_dir,
                         }),
                     };
                 }
@@ -150,7 +179,7 @@ impl RedisServer {
         self.kill();
         let process = self.private_process("restart");
         let port = process.port;
-        match spawn_redis(port) {
+        match spawn_redis(port, process.persistent_dir.as_deref()) {
             Ok(watchdog) => process.watchdog = Some(watchdog),
             Err(log) => panic!("redis-server did not restart on port {port}:\n{log}"),
         }
@@ -185,22 +214,32 @@ fn free_port() -> u16 {
 
 /// Starts `redis-server` on `port` under a watchdog and waits for PING. On failure returns the
 /// server's log after stopping it.
-fn spawn_redis(port: u16) -> Result<Watchdog, String> {
-    let data_dir = std::env::temp_dir().join(format!(
-        "celeriac-redis-{}-{port}-{}",
-        std::process::id(),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
+fn spawn_redis(port: u16, persistent_dir: Option<&std::path::Path>) -> Result<Watchdog, String> {
+    let data_dir = match persistent_dir {
+        Some(directory) => directory.to_path_buf(),
+        None => std::env::temp_dir().join(format!(
+            "celeriac-redis-{}-{port}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )),
+    };
     std::fs::create_dir_all(&data_dir)
         .unwrap_or_else(|error| panic!("cannot create {}: {error}", data_dir.display()));
     let mut command = Command::new("redis-server");
     command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
-        .arg(&data_dir);
+        .arg(&data_dir)
+        .args(["--daemonize", "no", "--save", ""]);
+    if persistent_dir.is_some() {
+        command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        command.args(["--appendonly", "no"]);
+    }
     let log_path: PathBuf = data_dir.join("redis.log");
-    let mut watchdog = Watchdog::spawn(&command, &log_path, Some(&data_dir));
+    // A persistent server's directory outlives the process; the owner deletes it.
+    let owned_dir = persistent_dir.is_none().then_some(data_dir.as_path());
+    let mut watchdog = Watchdog::spawn(&command, &log_path, owned_dir);
     let answered = eventually_blocking(
         START_TIMEOUT,
         &format!("redis-server on port {port} to answer PING"),

@@ -83,6 +83,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Duration::ZERO
             }
             Err(error) => {
+                if crate::failpoint::active("stop_on_fetch_error") {
+                    tracing::error!(%error, "failpoint stop_on_fetch_error: no longer consuming");
+                    break;
+                }
                 tracing::warn!(%error, "fetch failed; retrying in 1 s");
                 Duration::from_secs(1)
             }

@@ -435,17 +435,19 @@ async fn write(shared: &Shared, meta: &ResultMeta) {
     let Some(backend) = &shared.backend else {
         return;
     };
+    let started = Instant::now();
     let mut pause = Duration::from_millis(100);
-    for attempt in 1..=10 {
+    loop {
         match backend.store(meta).await {
             Ok(_) => return,
-            Err(error) if attempt < 10 => {
+            Err(error) if started.elapsed() < ACK_RETRY_LIMIT / 2 => {
                 tracing::warn!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(error) => {
                 tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result");
+                return;
             }
         }
     }

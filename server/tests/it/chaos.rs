@@ -575,3 +575,101 @@ async fn full_redis_check_catches_silent_eviction() {
         "and silently drops queued messages"
     );
 }
+
+// 7. Redis restarted while workers and producers run.
+
+/// `idle`: wait for the first tasks to finish before the restart, so the workers are fetching
+/// (not busy) when Redis goes away.
+async fn redis_outage(failpoints: &str, down: Duration, idle: bool) -> (Tally, usize) {
+    let mut cluster = Cluster::persistent("outage", 5.0);
+    let producer = cluster.producer().await;
+    let _first = cluster.worker(2, failpoints, &[]);
+    let _second = cluster.worker(2, failpoints, &[]);
+    let mut tokens = BTreeSet::new();
+    for index in 0..40 {
+        tokens.extend(
+            cluster
+                .enqueue(
+                    &producer,
+                    &format!("before-{index}"),
+                    100,
+                    SendOptions::new(),
+                )
+                .await,
+        );
+    }
+    if idle {
+        cluster.wait_for_all(&tokens, Duration::from_secs(20)).await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    cluster.redis.kill();
+    let mut refused = 0;
+    for index in 0..3 {
+        if cluster
+            .enqueue(
+                &producer,
+                &format!("during-{index}"),
+                10,
+                SendOptions::new(),
+            )
+            .await
+            .is_none()
+        {
+            refused += 1;
+        }
+    }
+    tokio::time::sleep(down).await;
+    cluster.redis.restart();
+    for index in 0..40 {
+        let token = format!("after-{index}");
+        for _ in 0..100 {
+            if let Some(token) = cluster
+                .enqueue(&producer, &token, 50, SendOptions::new())
+                .await
+            {
+                tokens.insert(token);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let runs = cluster.wait_for_all(&tokens, Duration::from_secs(30)).await;
+    (tally(&tokens, &runs), refused)
+}
+
+fn outages() -> Vec<Duration> {
+    if scale() >= 10 {
+        vec![
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            Duration::from_secs(120),
+        ]
+    } else {
+        vec![Duration::from_secs(5)]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_and_producers_resume_after_a_redis_restart() {
+    for down in outages() {
+        let (tally, refused) = redis_outage("", down, false).await;
+        assert_eq!(refused, 3, "every send during the outage returned an error");
+        assert!(
+            tally.lost.is_empty(),
+            "down {down:?}: lost {:?}",
+            tally.lost
+        );
+        assert!(tally.unflagged_duplicates.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_check_catches_a_consumer_that_gives_up() {
+    // Longer than the connection manager's own reconnect attempts, so the fetch sees the error.
+    let (tally, _) = redis_outage("stop_on_fetch_error", Duration::from_secs(12), true).await;
+    assert!(
+        !tally.lost.is_empty(),
+        "workers that stop consuming leave tasks behind"
+    );
+}

@@ -70,7 +70,19 @@ impl Drop for WorkerProcess {
 
 impl Cluster {
     pub fn new(name: &str, visibility_timeout: f64) -> Cluster {
-        let redis = RedisServer::start_private();
+        Cluster::with_redis(name, visibility_timeout, RedisServer::start_private())
+    }
+
+    /// A cluster whose Redis keeps its data across a kill and restart (append-only file).
+    pub fn persistent(name: &str, visibility_timeout: f64) -> Cluster {
+        Cluster::with_redis(
+            name,
+            visibility_timeout,
+            RedisServer::start_private_persistent(),
+        )
+    }
+
+    fn with_redis(name: &str, visibility_timeout: f64, redis: RedisServer) -> Cluster {
         let directory = std::env::temp_dir().join(format!("celeriac-chaos-{name}-{}", uuid_like()));
         std::fs::create_dir_all(&directory).unwrap();
         Cluster {
