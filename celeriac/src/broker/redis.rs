@@ -192,14 +192,26 @@ impl RedisBroker {
         for queue in queues {
             self.declare_queue(queue).await?;
         }
+        // One variadic LPUSH per run of messages bound for the same list keeps their order
+        // and saves Redis a command per message.
         let mut pipeline = ::redis::pipe();
         pipeline.atomic();
-        for (queue, priority, raw) in messages {
-            pipeline
-                .cmd("LPUSH")
-                .arg(self.keys.queue_for_priority(queue, *priority))
-                .arg(raw)
-                .ignore();
+        let mut index = 0;
+        while index < messages.len() {
+            let key = self
+                .keys
+                .queue_for_priority(&messages[index].0, messages[index].1);
+            let command = pipeline.cmd("LPUSH").arg(&key);
+            while index < messages.len()
+                && self
+                    .keys
+                    .queue_for_priority(&messages[index].0, messages[index].1)
+                    == key
+            {
+                command.arg(&messages[index].2);
+                index += 1;
+            }
+            command.ignore();
         }
         let mut connection = self.connection.clone();
         pipeline
@@ -216,17 +228,38 @@ impl RedisBroker {
         queues: &[String],
         limit: usize,
     ) -> Result<Vec<Fetched>, BrokerError> {
-        if queues.is_empty() || limit == 0 {
-            return Ok(Vec::new());
+        self.fetch_and_ack(queues, limit, &[])
+            .await
+            .map(|(fetched, _)| fetched)
+    }
+
+    /// Acknowledges `acks` (each only while its record is still its own, as [`Self::ack`]) and
+    /// then fetches, in one round trip. Returns what was fetched and how many acks were stale
+    /// (the record had been restored and handed to another consumer).
+    pub async fn fetch_and_ack(
+        &self,
+        queues: &[String],
+        limit: usize,
+        acks: &[Delivery],
+    ) -> Result<(Vec<Fetched>, usize), BrokerError> {
+        if (queues.is_empty() || limit == 0) && acks.is_empty() {
+            return Ok((Vec::new(), 0));
         }
         if failpoint::active("fetch_non_atomic") {
-            return self.fetch_non_atomic(queues).await;
+            for delivery in acks {
+                self.ack(delivery).await?;
+            }
+            return self
+                .fetch_non_atomic(queues)
+                .await
+                .map(|fetched| (fetched, 0));
         }
         let max_deliveries = if failpoint::active("no_poison_limit") {
             0
         } else {
             self.options.max_deliveries
         };
+        let any_owner = failpoint::active("ack_any_owner");
         let mut invocation = FETCH.prepare_invoke();
         invocation
             .key(self.keys.unacked())
@@ -236,7 +269,12 @@ impl RedisBroker {
         invocation
             .arg(format!("{:.6}", clock::epoch_now()))
             .arg(limit)
-            .arg(max_deliveries);
+            .arg(max_deliveries)
+            .arg(acks.len());
+        for delivery in acks {
+            invocation.arg(&delivery.delivery_tag);
+            invocation.arg(if any_owner { "" } else { delivery.raw.as_str() });
+        }
         for step in self.keys.priority_steps() {
             for queue in queues {
                 invocation.key(self.keys.queue_bucket(queue, *step));
@@ -248,6 +286,12 @@ impl RedisBroker {
             .invoke_async(&mut connection)
             .await
             .map_err(redis_error("fetch script"))?;
+        let stale = flat
+            .get(1)
+            .and_then(|count| std::str::from_utf8(count).ok())
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0);
+        let flat = flat.get(2..).unwrap_or_default();
         let mut fetched = Vec::with_capacity(flat.len() / 3);
         for triple in flat.chunks_exact(3) {
             let tag = String::from_utf8_lossy(&triple[0]).into_owned();
@@ -267,7 +311,7 @@ impl RedisBroker {
             tracing::error!("failpoint crash_after_fetch: aborting right after a fetch");
             std::process::abort();
         }
-        Ok(fetched)
+        Ok((fetched, stale))
     }
 
     /// kombu's way, kept only as a failpoint to prove the chaos tests can fail: pop, then

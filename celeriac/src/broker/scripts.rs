@@ -11,48 +11,85 @@
 
 use std::sync::LazyLock;
 
-/// Pops up to `ARGV[2]` messages from the bucket lists (KEYS[5..], in priority order) and records
-/// each in `unacked` (KEYS[1]) and `unacked_index` (KEYS[2]) in the same step, counting the
-/// delivery in KEYS[4]. A message without a delivery tag cannot be tracked, and one delivered
-/// more than ARGV[3] times (0 = no limit) is a poison message: both go to the dead-letter list
-/// (KEYS[3]) instead. ARGV[1] = now (epoch seconds); ARGV[4..] = the queue name of each bucket.
-/// Returns a flat list of `(kind, queue, raw)` triples; kind is the delivery tag, or `""` for a
-/// dead-lettered message.
+/// Acknowledges the deliveries it is given, then pops up to `ARGV[2]` messages from the bucket
+/// lists (KEYS[5..], in priority order) and records each in `unacked` (KEYS[1]) and
+/// `unacked_index` (KEYS[2]) in the same step, counting the delivery in KEYS[4]. One round trip
+/// settles the tasks that just finished and fetches the next ones.
+///
+/// ARGV[1] = now (epoch seconds); ARGV[2] = fetch limit; ARGV[3] = max deliveries (0 = no
+/// limit); ARGV[4] = n, the number of acks; ARGV[5 .. 4+2n] = (delivery tag, fetched envelope)
+/// pairs, acked only while the record still starts with that envelope (`""` = any owner); then
+/// the queue name of each bucket key.
+///
+/// A message without a delivery tag cannot be tracked, and one delivered more than ARGV[3]
+/// times is a poison message: both go to the dead-letter list (KEYS[3]) instead.
+/// The delivery tag and `delivery_info` are found with string patterns, taking the last match
+/// (kombu and Celery write `properties` after `headers`); `cjson` is the fallback when that fails.
+/// Returns `{acked, stale, then (kind, queue, raw) triples}`; kind is the delivery tag, or `""`
+/// for a dead-lettered message.
 pub(crate) static FETCH: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
 local max_deliveries = tonumber(ARGV[3])
-local out = {}
+local acks = tonumber(ARGV[4])
+local acked, stale = 0, 0
+for ack = 1, acks do
+  local tag = ARGV[3 + 2 * ack]
+  local expected = ARGV[4 + 2 * ack]
+  local record = redis.call('HGET', KEYS[1], tag)
+  if record then
+    if expected == '' or string.sub(record, 2, #expected + 1) == expected then
+      redis.call('ZREM', KEYS[2], tag)
+      redis.call('HDEL', KEYS[1], tag)
+      redis.call('HDEL', KEYS[4], tag)
+      acked = acked + 1
+    else
+      stale = stale + 1
+    end
+  end
+end
+local function last_string(raw, key)
+  local found = nil
+  for value in string.gmatch(raw, '"' .. key .. '"%s*:%s*"([^"\\]*)"') do found = value end
+  return found
+end
+local out = {tostring(acked), tostring(stale)}
 local count = 0
+local first_queue_arg = 4 + 2 * acks
 for index = 5, #KEYS do
-  local queue = ARGV[index - 1]
+  local queue = ARGV[first_queue_arg + index - 4]
   while count < limit do
     local raw = redis.call('RPOP', KEYS[index])
     if not raw then break end
     count = count + 1
-    local ok, envelope = pcall(cjson.decode, raw)
-    local tag = nil
+    local tag = last_string(raw, 'delivery_tag')
+    local exchange = last_string(raw, 'exchange')
+    local routing_key = last_string(raw, 'routing_key')
     local task_id = nil
-    local exchange = ''
-    local routing_key = queue
-    if ok and type(envelope) == 'table' and type(envelope['properties']) == 'table' then
-      local properties = envelope['properties']
-      if type(properties['delivery_tag']) == 'string' and properties['delivery_tag'] ~= '' then
-        tag = properties['delivery_tag']
-      end
-      local info = properties['delivery_info']
-      if type(info) == 'table' then
-        if type(info['exchange']) == 'string' then exchange = info['exchange'] end
-        if type(info['routing_key']) == 'string' then routing_key = info['routing_key'] end
-      end
-      if type(envelope['headers']) == 'table' and type(envelope['headers']['id']) == 'string' then
-        task_id = envelope['headers']['id']
+    local ok = true
+    if not (tag and exchange and routing_key) or string.sub(raw, 1, 1) ~= '{' then
+      local decoded, envelope = pcall(cjson.decode, raw)
+      ok = decoded
+      tag, exchange, routing_key = nil, '', queue
+      if decoded and type(envelope) == 'table' and type(envelope['properties']) == 'table' then
+        local properties = envelope['properties']
+        if type(properties['delivery_tag']) == 'string' and properties['delivery_tag'] ~= '' then
+          tag = properties['delivery_tag']
+        end
+        local info = properties['delivery_info']
+        if type(info) == 'table' then
+          if type(info['exchange']) == 'string' then exchange = info['exchange'] end
+          if type(info['routing_key']) == 'string' then routing_key = info['routing_key'] end
+        end
+        if type(envelope['headers']) == 'table' and type(envelope['headers']['id']) == 'string' then
+          task_id = envelope['headers']['id']
+        end
       end
     end
     local reason = nil
-    if not tag then
+    if not tag or tag == '' then
       reason = 'message has no properties.delivery_tag (or is not a JSON object)'
       if not ok then reason = 'envelope is not valid JSON' end
     else
@@ -64,6 +101,7 @@ for index = 5, #KEYS do
       end
     end
     if reason then
+      if not task_id then task_id = last_string(raw, 'id') end
       redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, queue = queue, task_id = task_id,
         dead_lettered_at = tonumber(now), message = raw}))
       table.insert(out, '')

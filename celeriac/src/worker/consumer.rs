@@ -8,6 +8,10 @@
 //!    unreachable: log, wait a second, try again (the connection reconnects by itself).
 //! 4. On stop: fetch no more, then wait until every message handed out is finished or restored.
 //!
+//! Acks ride along: the executor queues them in `PendingAcks` and the next fetch script settles
+//! them before fetching, so a finished task and the next delivery cost one round trip. When
+//! every slot is busy, queued acks are sent on their own as soon as they arrive.
+//!
 //! Each handed-out message carries one prefetch permit; dropping it (when the task finished,
 //! or when an ETA message starts waiting) frees the slot.
 
@@ -38,8 +42,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             break;
         }
         let first = tokio::select! {
-            permit = prefetch.clone().acquire_owned() => permit,
+            permit = prefetch.clone().acquire_owned() => Some(permit),
+            _ = shared.acks.pushed() => None,
             _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let Some(first) = first else {
+            // Every slot is busy but acks are waiting (early acks of running tasks): settle
+            // them now rather than when a slot frees.
+            flush_acks(&shared, &queues).await;
+            continue;
         };
         let Ok(first) = first else { break };
         let mut permits = vec![first];
@@ -49,13 +60,20 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
-        let pause = match shared.broker.fetch(&queues, permits.len()).await {
-            Ok(fetched) if fetched.is_empty() => {
+        let acks = shared.acks.take();
+        let fetch = shared
+            .broker
+            .fetch_and_ack(&queues, permits.len(), &acks)
+            .await;
+        let pause = match fetch {
+            Ok((fetched, stale)) if fetched.is_empty() => {
+                report_stale(stale);
                 let pause = idle;
                 idle = (idle * 2).min(max_idle);
                 pause
             }
-            Ok(fetched) => {
+            Ok((fetched, stale)) => {
+                report_stale(stale);
                 idle = Duration::from_millis(1);
                 if queues.len() > 1 {
                     queues.rotate_left(1);
@@ -75,7 +93,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             tracing::error!(
                                 queue = %queue,
                                 message = %truncate(&raw, 200),
-                                "untrackable message (no delivery tag, or not JSON) moved to the dead-letter list"
+                                "the fetch moved a message to the dead-letter list (no delivery tag, not JSON, or a poison message)"
                             );
                         }
                     }
@@ -83,6 +101,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Duration::ZERO
             }
             Err(error) => {
+                shared.acks.put_back(acks);
                 if crate::failpoint::active("stop_on_fetch_error") {
                     tracing::error!(%error, "failpoint stop_on_fetch_error: no longer consuming");
                     break;
@@ -95,11 +114,48 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if !pause.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                _ = shared.acks.pushed() => {}
                 _ = stopping.wait_for(|stop| *stop) => break,
             }
         }
     }
     while handlers.join_next().await.is_some() {}
+    // Settle the acks of everything that finished, before the worker restores what is left.
+    for _ in 0..20 {
+        if !flush_acks(&shared, &queues).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Sends the waiting acks without fetching. Returns true when some are still waiting because
+/// Redis did not answer.
+async fn flush_acks(shared: &Shared, queues: &[String]) -> bool {
+    let acks = shared.acks.take();
+    if acks.is_empty() {
+        return false;
+    }
+    match shared.broker.fetch_and_ack(queues, 0, &acks).await {
+        Ok((_, stale)) => {
+            report_stale(stale);
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, waiting = acks.len(), "could not send acks; keeping them for the next attempt");
+            shared.acks.put_back(acks);
+            true
+        }
+    }
+}
+
+fn report_stale(stale: usize) {
+    if stale > 0 {
+        tracing::warn!(
+            stale,
+            "late acks ignored: those messages were restored and redelivered after this worker held them past the visibility timeout"
+        );
+    }
 }
 
 pub(crate) fn truncate(text: &str, limit: usize) -> &str {

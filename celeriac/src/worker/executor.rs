@@ -358,38 +358,15 @@ async fn stop_and_restore(shared: &Shared, request: &Request, acked: bool) {
     }
 }
 
-/// Acks a delivery; an error is logged (the message may then be delivered again later, which
-/// is the safe side).
-///
-/// While Redis is unreachable the ack is retried (backing off to 2 s) for up to two minutes,
-/// so a short outage does not turn into a redelivery and a second run.
+/// Acks a delivery: queued for the consumer, whose next fetch settles it in the same round
+/// trip (see `PendingAcks`); the consumer keeps it until Redis has confirmed it.
 pub(crate) async fn ack(shared: &Shared, delivery: &Delivery) -> bool {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match shared.broker.ack(delivery).await {
-            Ok(true) => return true,
-            Ok(false) => {
-                tracing::warn!(
-                    delivery_tag = %delivery.delivery_tag,
-                    "late ack ignored: the message was restored and redelivered after this worker held it past the visibility timeout"
-                );
-                return true;
-            }
-            Err(error) if started.elapsed() < ACK_RETRY_LIMIT => {
-                tracing::warn!(delivery_tag = %delivery.delivery_tag, %error, "ack failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "ack failed; the message will be delivered again after the visibility timeout");
-                return false;
-            }
-        }
-    }
+    shared.acks.push(delivery);
+    true
 }
 
-const ACK_RETRY_LIMIT: Duration = Duration::from_secs(120);
+/// How long result writes are retried while the backend is unreachable.
+const STORE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
 /// Stores a state unless results are ignored for this call or task (errors are kept unless
 /// ignored too, as Celery's default `task_store_errors_even_if_ignored = False`).
@@ -440,7 +417,7 @@ async fn write(shared: &Shared, meta: &ResultMeta) {
     loop {
         match backend.store(meta).await {
             Ok(_) => return,
-            Err(error) if started.elapsed() < ACK_RETRY_LIMIT / 2 => {
+            Err(error) if started.elapsed() < STORE_RETRY_LIMIT => {
                 tracing::warn!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));

@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::producer::{broker_options, Producer};
 use crate::task::Registry;
 use crate::Error;
-use state::InFlight;
+use state::{InFlight, PendingAcks};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,6 +102,7 @@ pub(crate) struct Shared {
     pub(crate) backend: Option<RedisBackend>,
     pub(crate) producer: Producer,
     pub(crate) in_flight: InFlight,
+    pub(crate) acks: PendingAcks,
     pub(crate) pool: Arc<Semaphore>,
     pub(crate) rate_limits: Mutex<HashMap<String, rate_limit::TokenBucket>>,
     pub(crate) counters: Arc<WorkerCounters>,
@@ -160,6 +161,7 @@ impl Worker {
             backend,
             producer,
             in_flight: InFlight::default(),
+            acks: PendingAcks::default(),
             rate_limits: Mutex::default(),
             counters: Arc::default(),
             stopping,

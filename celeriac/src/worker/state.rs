@@ -41,3 +41,40 @@ impl InFlight {
             .unwrap_or_default()
     }
 }
+
+/// Acks waiting to ride along with the consumer's next fetch, which settles them and fetches
+/// in one round trip. The executor pushes (and wakes the consumer); the consumer takes them
+/// all, and puts them back when the round trip failed, so an ack survives a Redis outage.
+#[derive(Debug, Default)]
+pub(crate) struct PendingAcks {
+    deliveries: Mutex<Vec<Delivery>>,
+    wakeup: tokio::sync::Notify,
+}
+
+impl PendingAcks {
+    pub(crate) fn push(&self, delivery: &Delivery) {
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            deliveries.push(delivery.clone());
+        }
+        self.wakeup.notify_one();
+    }
+
+    pub(crate) fn take(&self) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .map(|mut deliveries| std::mem::take(&mut *deliveries))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn put_back(&self, mut acks: Vec<Delivery>) {
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            acks.append(&mut deliveries);
+            *deliveries = acks;
+        }
+    }
+
+    /// Resolves when an ack was pushed since the last call.
+    pub(crate) async fn pushed(&self) {
+        self.wakeup.notified().await;
+    }
+}
