@@ -43,16 +43,19 @@ for ack = 1, acks do
     if expected == '' or string.sub(record, 2, #expected + 1) == expected then
       redis.call('ZREM', KEYS[2], tag)
       redis.call('HDEL', KEYS[1], tag)
-      redis.call('HDEL', KEYS[4], tag)
+      -- Only redeliveries are counted (see below), so only they have a count to forget.
+      if expected == '' or string.find(expected, '"redelivered"', 1, true) then
+        redis.call('HDEL', KEYS[4], tag)
+      end
       acked = acked + 1
     else
       stale = stale + 1
     end
   end
 end
-local function last_string(raw, key)
+local function last_string(text, key)
   local found = nil
-  for value in string.gmatch(raw, '"' .. key .. '"%s*:%s*"([^"\\]*)"') do found = value end
+  for value in string.gmatch(text, '"' .. key .. '"%s*:%s*"([^"\\]*)"') do found = value end
   return found
 end
 local out = {tostring(acked), tostring(stale)}
@@ -64,9 +67,12 @@ for index = 5, #KEYS do
     local raw = redis.call('RPOP', KEYS[index])
     if not raw then break end
     count = count + 1
-    local tag = last_string(raw, 'delivery_tag')
-    local exchange = last_string(raw, 'exchange')
-    local routing_key = last_string(raw, 'routing_key')
+    -- kombu and Celery write `properties` last: search only from there.
+    local properties_at = string.find(raw, '"properties"', 1, true)
+    local tail = properties_at and string.sub(raw, properties_at) or raw
+    local tag = last_string(tail, 'delivery_tag')
+    local exchange = last_string(tail, 'exchange')
+    local routing_key = last_string(tail, 'routing_key')
     local task_id = nil
     local ok = true
     if not (tag and exchange and routing_key) or string.sub(raw, 1, 1) ~= '{' then
@@ -92,8 +98,10 @@ for index = 5, #KEYS do
     if not tag or tag == '' then
       reason = 'message has no properties.delivery_tag (or is not a JSON object)'
       if not ok then reason = 'envelope is not valid JSON' end
-    else
-      local deliveries = redis.call('HINCRBY', KEYS[4], tag, 1)
+    elseif string.find(tail, '"redelivered"', 1, true) then
+      -- A first delivery is never counted (that saves two commands per task); a restored
+      -- message carries `redelivered`, so deliveries = restores counted here + 1.
+      local deliveries = redis.call('HINCRBY', KEYS[4], tag, 1) + 1
       if max_deliveries > 0 and deliveries > max_deliveries then
         redis.call('HDEL', KEYS[4], tag)
         reason = 'poison message: delivered ' .. (deliveries - 1) ..
@@ -173,7 +181,8 @@ if not owned(record) then return -1 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[6] == 'graceful' then
-  if redis.call('HINCRBY', KEYS[4], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[4], ARGV[1]) end
+  -- The next fetch counts this restore as a delivery; take it back, since nothing crashed.
+  if redis.call('HINCRBY', KEYS[4], ARGV[1], -1) == 0 then redis.call('HDEL', KEYS[4], ARGV[1]) end
 end
 if ARGV[5] == 'R' then
   redis.call('RPUSH', KEYS[3], ARGV[4])
