@@ -272,8 +272,14 @@ impl RedisBroker {
             .arg(max_deliveries)
             .arg(acks.len());
         for delivery in acks {
+            let raw = delivery.raw.as_bytes();
+            let tail = &raw[raw.len().saturating_sub(ACK_TAIL_BYTES)..];
             invocation.arg(&delivery.delivery_tag);
-            invocation.arg(if any_owner { "" } else { delivery.raw.as_str() });
+            if any_owner {
+                invocation.arg(-1).arg("");
+            } else {
+                invocation.arg(raw.len()).arg(tail);
+            }
         }
         for step in self.keys.priority_steps() {
             for queue in queues {
@@ -645,6 +651,10 @@ impl RedisBroker {
         Ok(waiting)
     }
 }
+
+/// How much of the end of an envelope a batched ack sends: the properties, with the delivery
+/// tag and `delivery_info`, which a restore rewrites.
+const ACK_TAIL_BYTES: usize = 160;
 
 /// What a settle script checks the in-flight record against before touching it.
 #[derive(Debug, Clone, Copy)]

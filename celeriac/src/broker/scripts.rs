@@ -17,9 +17,11 @@ use std::sync::LazyLock;
 /// settles the tasks that just finished and fetches the next ones.
 ///
 /// ARGV[1] = now (epoch seconds); ARGV[2] = fetch limit; ARGV[3] = max deliveries (0 = no
-/// limit); ARGV[4] = n, the number of acks; ARGV[5 .. 4+2n] = (delivery tag, fetched envelope)
-/// pairs, acked only while the record still starts with that envelope (`""` = any owner); then
-/// the queue name of each bucket key.
+/// limit); ARGV[4] = n, the number of acks; ARGV[5 .. 4+3n] = (delivery tag, length of the
+/// fetched envelope, its last bytes) triples, acked only while the record still holds an
+/// envelope of that length ending with those bytes (length `-1` = any owner; a restore changes
+/// the envelope's length); then the queue name of each bucket key. Sending the tail instead of
+/// the whole envelope keeps an ack small.
 ///
 /// A message without a delivery tag cannot be tracked, and one delivered more than ARGV[3]
 /// times is a poison message: both go to the dead-letter list (KEYS[3]) instead.
@@ -36,15 +38,18 @@ local max_deliveries = tonumber(ARGV[3])
 local acks = tonumber(ARGV[4])
 local acked, stale = 0, 0
 for ack = 1, acks do
-  local tag = ARGV[3 + 2 * ack]
-  local expected = ARGV[4 + 2 * ack]
+  local tag = ARGV[2 + 3 * ack]
+  local length = tonumber(ARGV[3 + 3 * ack])
+  local tail = ARGV[4 + 3 * ack]
   local record = redis.call('HGET', KEYS[1], tag)
   if record then
-    if expected == '' or string.sub(record, 2, #expected + 1) == expected then
+    local owned = length < 0 or (string.sub(record, length + 2, length + 2) == ','
+      and string.sub(record, length + 2 - #tail, length + 1) == tail)
+    if owned then
       redis.call('ZREM', KEYS[2], tag)
       redis.call('HDEL', KEYS[1], tag)
       -- Only redeliveries are counted (see below), so only they have a count to forget.
-      if expected == '' or string.find(expected, '"redelivered"', 1, true) then
+      if length < 0 or string.find(record, '"redelivered"', 1, true) then
         redis.call('HDEL', KEYS[4], tag)
       end
       acked = acked + 1
@@ -60,7 +65,7 @@ local function last_string(text, key)
 end
 local out = {tostring(acked), tostring(stale)}
 local count = 0
-local first_queue_arg = 4 + 2 * acks
+local first_queue_arg = 4 + 3 * acks
 for index = 5, #KEYS do
   local queue = ARGV[first_queue_arg + index - 4]
   while count < limit do

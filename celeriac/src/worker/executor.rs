@@ -3,8 +3,8 @@
 //! 1. Bind the arguments; a mismatch is bad input: dead letter + `TypeError` FAILURE.
 //! 2. Ack now unless the task is `acks_late` (Celery's early ack happens as the pool accepts
 //!    the job); store STARTED with `task_track_started`.
-//! 3. Run the body in its own tokio task so a panic is caught (`JoinError::is_panic`) and the
-//!    hard time limit can abort it. At the soft limit the context's signal flips to true.
+//! 3. Run the body under `catch_unwind` so a panic is caught, and drop it when the hard time
+//!    limit passes. At the soft limit the context's signal flips to true.
 //! 4. Settle: SUCCESS/FAILURE stored (unless ignored), retries re-published by [`super::retry`],
 //!    rejects requeued or dead-lettered, then the late ack.
 //! 5. A run stopped by shutdown is restored to its queue (re-published if it was acked early).
@@ -18,6 +18,7 @@ use crate::protocol::time::format_iso;
 use crate::protocol::ResultMeta;
 use crate::task::{Outcome, RequestInfo, RetryRequest, Task, TaskContext};
 use crate::types::{python_repr, ExceptionInfo, TaskState};
+use futures::FutureExt;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -204,17 +205,18 @@ async fn supervise(
     soft_sender: watch::Sender<bool>,
     request: &Request,
 ) -> Ending {
+    // The body runs inline: dropping it on a limit or an abort stops it at its next await, and
+    // `catch_unwind` turns a panic into a failure, without a task spawn per run.
     let start = tokio::time::Instant::now();
-    let mut handle = tokio::spawn(run);
+    let mut run = std::panic::AssertUnwindSafe(run).catch_unwind();
     let mut soft_pending = soft.is_some();
     let mut aborting = shared.aborting.clone();
     loop {
         tokio::select! {
-            joined = &mut handle => {
-                return match joined {
+            finished = &mut run => {
+                return match finished {
                     Ok(outcome) => Ending::Finished(outcome),
-                    Err(error) if error.is_panic() => {
-                        let payload = error.into_panic();
+                    Err(payload) => {
                         let message = payload
                             .downcast_ref::<&str>()
                             .map(|text| (*text).to_owned())
@@ -225,11 +227,9 @@ async fn supervise(
                             traceback: None,
                         })
                     }
-                    Err(_) => Ending::Stopped,
                 };
             }
             _ = tokio::time::sleep_until(start + hard.unwrap_or(Duration::MAX / 4)), if hard.is_some() => {
-                handle.abort();
                 return Ending::TimedOut(hard.unwrap_or_default());
             }
             _ = tokio::time::sleep_until(start + soft.unwrap_or(Duration::MAX / 4)), if soft_pending => {
@@ -238,7 +238,6 @@ async fn supervise(
                 tracing::warn!(task_id = %request.message.headers.id, "Soft time limit ({}s) exceeded for {}[{}]", soft.unwrap_or_default().as_secs_f64(), request.message.headers.task, request.message.headers.id);
             }
             _ = aborting.wait_for(|abort| *abort) => {
-                handle.abort();
                 return Ending::Stopped;
             }
         }
