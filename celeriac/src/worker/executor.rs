@@ -276,9 +276,23 @@ async fn fail(
     runtime: f64,
 ) {
     let headers = &request.message.headers;
+    tracing::error!(task_id = %headers.id, task_name = %headers.task, runtime, exc_type = %exception.exc_type, "Task {}[{}] raised unexpected: {}", headers.task, headers.id, exception.repr());
+    record_failure(shared, request, task, exception, traceback, acked).await;
+}
+
+/// Ends a task in FAILURE: counts it, stores it, and settles the message as
+/// `task_acks_on_failure_or_timeout` says (ack, or dead letter when it is off).
+pub(crate) async fn record_failure(
+    shared: &Shared,
+    request: &Request,
+    task: &Task,
+    exception: ExceptionInfo,
+    traceback: Option<String>,
+    acked: bool,
+) {
+    let headers = &request.message.headers;
     shared.counters.processed.fetch_add(1, Ordering::Relaxed);
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-    tracing::error!(task_id = %headers.id, task_name = %headers.task, runtime, exc_type = %exception.exc_type, "Task {}[{}] raised unexpected: {}", headers.task, headers.id, exception.repr());
     let traceback = traceback_text(request, &exception, traceback);
     store(
         shared,

@@ -12,7 +12,7 @@
 //! [`retry`] returns true when the task ended for good (retries ran out).
 
 use super::backoff::Backoff;
-use super::executor::{ack, store, traceback_text};
+use super::executor::{ack, record_failure, store, traceback_text};
 use super::strategy::{restore, Request};
 use super::Shared;
 use crate::clock;
@@ -117,20 +117,6 @@ async fn give_up(
     acked: bool,
 ) {
     let headers = &request.message.headers;
-    shared.counters.processed.fetch_add(1, Ordering::Relaxed);
-    shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, exception.repr());
-    let traceback = traceback_text(request, &exception, traceback);
-    store(
-        shared,
-        request,
-        task,
-        TaskState::Failure,
-        json!(exception),
-        Some(traceback),
-    )
-    .await;
-    if !acked {
-        ack(shared, &request.delivery).await;
-    }
+    record_failure(shared, request, task, exception, traceback, acked).await;
 }
