@@ -19,3 +19,8 @@ pub fn now() -> DateTime<Utc> {
 pub fn epoch_now() -> f64 {
     crate::protocol::time::epoch_seconds(now())
 }
+
+/// This machine's UTC offset in seconds east of UTC, for the `utcoffset` of events.
+pub fn local_minus_utc_seconds() -> i64 {
+    i64::from(chrono::Local::now().offset().local_minus_utc())
+}

@@ -88,6 +88,8 @@ pub struct Config {
     ///
     /// Not a Celery setting: Celery redelivers such a message forever.
     pub worker_max_deliveries: u32,
+    /// Send task events (`-E`), for monitors such as Flower. Worker heartbeats are always sent.
+    pub worker_send_task_events: bool,
     /// Options of the kombu Redis transport.
     pub broker_transport_options: BrokerTransportOptions,
     /// The SQL database for beat schedules.
@@ -118,6 +120,7 @@ impl Default for Config {
             worker_concurrency: None,
             worker_soft_shutdown_timeout: 30.0,
             worker_max_deliveries: 3,
+            worker_send_task_events: false,
             broker_transport_options: BrokerTransportOptions::default(),
             database_url: "sqlite://celeriac.db".to_owned(),
         }

@@ -16,6 +16,7 @@
 //! - [`producer`]: `send_task`, `apply_async`/`delay` for typed Rust tasks, batched sends.
 //! - [`task`]: how a Rust task is written and registered: plain async fns, options, outcomes.
 //! - [`worker`]: the runtime that consumes, executes, retries and acknowledges tasks.
+//! - [`events`]: Celery events from our worker (worker heartbeats, task events).
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
 //!
 //! Only `types` is available without the default `runtime` feature.
@@ -34,6 +35,8 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "runtime")]
 pub mod error;
+#[cfg(feature = "runtime")]
+pub mod events;
 #[cfg(feature = "runtime")]
 pub mod failpoint;
 #[cfg(feature = "runtime")]

@@ -48,6 +48,9 @@ pub struct WorkerArgs {
     /// worker_prefetch_multiplier.
     #[arg(long)]
     pub prefetch_multiplier: Option<u32>,
+    /// Send task events for monitors (worker_send_task_events).
+    #[arg(short = 'E', long = "task-events")]
+    pub task_events: bool,
 }
 
 /// `celeriac call`.

@@ -39,7 +39,8 @@ pub fn worker_options(config: &Config, args: &WorkerArgs) -> anyhow::Result<Work
 }
 
 /// `celeriac worker`: runs until SIGTERM/SIGINT.
-pub async fn worker(config: Config, args: &WorkerArgs) -> anyhow::Result<()> {
+pub async fn worker(mut config: Config, args: &WorkerArgs) -> anyhow::Result<()> {
+    config.worker_send_task_events |= args.task_events;
     let options = worker_options(&config, args)?;
     run_worker(config, options, shutdown::termination_signal()).await
 }

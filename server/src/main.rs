@@ -72,9 +72,12 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
             concurrency: args.concurrency,
             hostname: None,
             prefetch_multiplier: None,
+            task_events: true,
         };
         let options = commands::worker_options(&config, &worker_args)?;
-        let config = config.clone();
+        // The dashboard's monitor will read the embedded worker's task events.
+        let mut config = config.clone();
+        config.worker_send_task_events = true;
         let stop = stopped(stop_receiver.clone());
         Some(tokio::spawn(async move {
             commands::run_worker(config, options, stop).await

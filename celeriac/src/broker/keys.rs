@@ -13,6 +13,7 @@ pub const SEP: &str = "\x06\x16";
 pub struct Keys {
     prefix: String,
     priority_steps: Vec<u8>,
+    database: i64,
 }
 
 impl Keys {
@@ -25,8 +26,29 @@ impl Keys {
         };
         priority_steps.sort_unstable();
         Keys {
+            database: 0,
             prefix: prefix.into(),
             priority_steps,
+        }
+    }
+
+    /// The same names for the broker's database `database`, which fanout channel names carry
+    /// because Redis PUB/SUB is not scoped by database.
+    pub fn with_database(mut self, database: i64) -> Self {
+        self.database = database;
+        self
+    }
+
+    /// The PUB/SUB channel of fanout exchange `exchange` for `routing_key`, as kombu names it:
+    /// `/<db>.<exchange>/<routing_key>` (no `/<routing_key>` when it is empty), prefixed.
+    pub fn fanout_channel(&self, exchange: &str, routing_key: &str) -> String {
+        if routing_key.is_empty() {
+            format!("{}/{}.{}", self.prefix, self.database, exchange)
+        } else {
+            format!(
+                "{}/{}.{}/{}",
+                self.prefix, self.database, exchange, routing_key
+            )
         }
     }
 
@@ -141,5 +163,14 @@ mod tests {
         assert_eq!(prefixed.unacked(), "p:unacked");
         assert_eq!(prefixed.binding("celery"), "p:_kombu.binding.celery");
         assert_eq!(prefixed.queue_buckets("q").len(), 4);
+        let events = Keys::new("", vec![0]).with_database(2);
+        assert_eq!(
+            events.fanout_channel("celeryev", "task.multi"),
+            "/2.celeryev/task.multi"
+        );
+        assert_eq!(
+            events.fanout_channel("celery.pidbox", ""),
+            "/2.celery.pidbox"
+        );
     }
 }

@@ -119,13 +119,15 @@ impl RedisBroker {
             url: url.to_owned(),
             source,
         })?;
-        let connection = connect_manager(client)
+        let connection = connect_manager(client.clone())
             .await
             .map_err(redis_error("connect"))?;
+        let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(
             options.global_keyprefix.clone(),
             options.priority_steps.clone(),
-        );
+        )
+        .with_database(database);
         Ok(RedisBroker {
             connection,
             keys,
@@ -405,6 +407,24 @@ impl RedisBroker {
         Ok(record.is_some_and(|record| {
             record.len() > delivery.raw.len() && record[1..].starts_with(delivery.raw.as_str())
         }))
+    }
+
+    /// Publishes a message on a fanout exchange (events, broadcast control): kombu's Redis
+    /// transport sends those over PUB/SUB, so only subscribers present now receive it.
+    pub async fn publish_fanout(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        raw: &str,
+    ) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("PUBLISH")
+            .arg(self.keys.fanout_channel(exchange, routing_key))
+            .arg(raw)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("PUBLISH"))?;
+        Ok(())
     }
 
     /// Publishes a unique task: refused (false) while a task with the same id is pending, that

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 23] = [
+pub(super) const SETTINGS: [(&str, Kind); 24] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -82,6 +82,7 @@ pub(super) const SETTINGS: [(&str, Kind); 23] = [
             optional: false,
         },
     ),
+    ("worker_send_task_events", Kind::Bool),
     ("broker_transport_options", Kind::Table),
     ("database_url", Kind::Text),
 ];

@@ -6,6 +6,7 @@
 
 pub mod content;
 pub mod envelope;
+pub mod event;
 pub mod result_meta;
 pub mod task_message;
 pub mod time;

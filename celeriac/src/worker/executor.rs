@@ -85,12 +85,14 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     }
     let (hard, soft) = time_limits(shared, &request, task);
     let started = Instant::now();
+    super::task_events::started(shared, &request);
     let ending = supervise(shared, run, hard, soft, soft_sender, &request).await;
     let runtime = started.elapsed().as_secs_f64();
     let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
+            super::task_events::succeeded(shared, &request, &value, runtime);
             store(shared, &request, task, TaskState::Success, value, None).await;
             if !acked {
                 ack(shared, &request.delivery).await;
@@ -125,6 +127,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
             retry::retry(shared, &request, task, retry_request, None, false, acked).await
         }
         Ending::Finished(Outcome::Reject { requeue }) => {
+            super::task_events::rejected(shared, &request, requeue);
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             if acked {
                 tracing::warn!(task_id = %headers.id, "task rejected after its early ack; nothing to requeue");
@@ -294,6 +297,7 @@ pub(crate) async fn record_failure(
     shared.counters.processed.fetch_add(1, Ordering::Relaxed);
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     let traceback = traceback_text(request, &exception, traceback);
+    super::task_events::failed(shared, request, &exception, &traceback);
     store(
         shared,
         request,
@@ -481,6 +485,7 @@ pub(crate) async fn revoke_if_expired(shared: &Shared, request: &Request) -> boo
     shared.counters.expired.fetch_add(1, Ordering::Relaxed);
     tracing::info!(task_id = %headers.id, task_name = %headers.task, "Discarding revoked task: {}[{}] (expired)", headers.task, headers.id);
     let exception = json!({"exc_type": "TaskRevokedError", "exc_message": ["expired"], "exc_module": "celery.exceptions"});
+    super::task_events::revoked(shared, request, true);
     let meta = result_meta(shared, request, TaskState::Revoked, exception, None);
     write(shared, &meta).await;
     ack(shared, &request.delivery).await;

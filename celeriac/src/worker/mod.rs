@@ -19,17 +19,20 @@
 pub mod backoff;
 mod consumer;
 mod executor;
+mod heartbeat;
 pub mod node_name;
 pub mod rate_limit;
 mod retry;
 pub mod shutdown;
 mod state;
 mod strategy;
+mod task_events;
 mod visibility;
 
 use crate::backend::RedisBackend;
 use crate::broker::RedisBroker;
 use crate::config::Config;
+use crate::events::EventDispatcher;
 use crate::producer::{broker_options, Producer};
 use crate::task::Registry;
 use crate::Error;
@@ -103,6 +106,7 @@ pub(crate) struct Shared {
     pub(crate) producer: Producer,
     pub(crate) in_flight: InFlight,
     pub(crate) acks: PendingAcks,
+    pub(crate) events: Arc<EventDispatcher>,
     pub(crate) pool: Arc<Semaphore>,
     pub(crate) rate_limits: Mutex<HashMap<String, rate_limit::TokenBucket>>,
     pub(crate) counters: Arc<WorkerCounters>,
@@ -150,6 +154,11 @@ impl Worker {
             None => None,
         };
         let producer = Producer::from_parts(broker.clone(), backend.clone(), &config);
+        let events = EventDispatcher::new(
+            broker.clone(),
+            &options.node_name,
+            config.worker_send_task_events,
+        );
         let (stop_sender, stopping) = watch::channel(false);
         let (abort_sender, aborting) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -162,6 +171,7 @@ impl Worker {
             producer,
             in_flight: InFlight::default(),
             acks: PendingAcks::default(),
+            events,
             rate_limits: Mutex::default(),
             counters: Arc::default(),
             stopping,
@@ -196,6 +206,8 @@ impl Worker {
             "worker ready"
         );
         let visibility = tokio::spawn(visibility::run(shared.clone()));
+        let flusher = tokio::spawn(shared.events.clone().run_flusher());
+        let heartbeat = tokio::spawn(heartbeat::run(shared.clone()));
         let consumer = tokio::spawn(consumer::run(shared.clone()));
         shutdown.await;
         tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
@@ -212,6 +224,13 @@ impl Worker {
             let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
         }
         visibility.abort();
+        heartbeat.abort();
+        flusher.abort();
+        shared.events.flush().await;
+        shared
+            .events
+            .worker("worker-offline", heartbeat::fields(&shared))
+            .await;
         let leftover = shared.in_flight.snapshot();
         for delivery in leftover {
             match shared.broker.requeue(&delivery, true).await {

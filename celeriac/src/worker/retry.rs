@@ -93,6 +93,7 @@ pub(crate) async fn retry(
     shared.counters.retried.fetch_add(1, Ordering::Relaxed);
     tracing::info!(task_id = %headers.id, task_name = %headers.task, retries = next, countdown = seconds, "Task {}[{}] retry: Retry in {seconds}s: {}", headers.task, headers.id, reason.repr());
     let traceback = traceback_text(request, &reason, traceback);
+    super::task_events::retried(shared, request, &reason, &traceback);
     store(
         shared,
         request,

@@ -60,6 +60,7 @@ pub(crate) async fn handle(
     };
     let headers = &request.message.headers;
     tracing::info!(task_id = %headers.id, task_name = %headers.task, queue = %delivery.queue, "Task {}[{}] received", headers.task, headers.id);
+    super::task_events::received(&shared, &request);
     let Some(task) = shared.registry.get(&headers.task).cloned() else {
         let reason = format!("Received unregistered task of type {:?}", headers.task);
         let exception = ExceptionInfo {

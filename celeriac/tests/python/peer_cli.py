@@ -9,6 +9,9 @@ on stdout:
                                     or {"status": "TIMEOUT", "last_status": ...}
     meta ID                      -> app.backend.get_task_meta(ID), made JSON-able
     restore                      -> one kombu visibility-timeout restore sweep: {"restored": true}
+    events --seconds S           -> listens with Celery's own event receiver and State (what
+                                    Flower uses) for S seconds: {"events": [types], "workers":
+                                    {name: {alive, processed, active}}, "tasks": {id: {state, ...}}}
     fetch_unacked QUEUE [--timeout S]
                                  -> takes one message without acking it, prints
                                     {"delivery_tag", "task_id"} and exits abruptly, leaving a
@@ -123,6 +126,36 @@ def fetch_unacked(options):
     os._exit(0)
 
 
+def events(options):
+    import threading
+
+    state = app.events.State()
+    seen = []
+
+    def on_event(event):
+        seen.append(event["type"])
+        state.event(event)
+
+    def listen():
+        with app.connection() as connection:
+            receiver = app.events.Receiver(connection, handlers={"*": on_event})
+            receiver.capture(limit=None, timeout=None, wakeup=False)
+
+    threading.Thread(target=listen, daemon=True).start()
+    time.sleep(options.seconds)
+    workers = {
+        name: {"alive": worker.alive, "processed": worker.processed, "active": worker.active}
+        for name, worker in state.workers.items()
+    }
+    tasks = {
+        task_id: {"state": task.state, "name": task.name, "result": task.result, "exception": task.exception}
+        for task_id, task in state.tasks.items()
+    }
+    emit({"events": seen, "workers": workers, "tasks": tasks})
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +183,10 @@ def main():
 
     restore_parser = commands.add_parser("restore")
     restore_parser.set_defaults(handler=restore)
+
+    events_parser = commands.add_parser("events")
+    events_parser.add_argument("--seconds", type=float, default=5.0)
+    events_parser.set_defaults(handler=events)
 
     fetch_parser = commands.add_parser("fetch_unacked")
     fetch_parser.add_argument("queue")
