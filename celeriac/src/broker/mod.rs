@@ -6,6 +6,7 @@
 //! and are restored by whichever consumer (Python or Rust) sweeps first.
 
 pub mod keys;
+mod publish;
 mod redis;
 mod scripts;
 mod sweep;

@@ -1,0 +1,60 @@
+//! Publishing beyond a plain push: unique (idempotent) tasks and fanout messages.
+
+use super::redis::{redis_error, RedisBroker};
+use super::scripts::PUBLISH_UNIQUE;
+use super::BrokerError;
+use std::time::Duration;
+
+impl RedisBroker {
+    /// Publishes a message on a fanout exchange (events, broadcast control): kombu's Redis
+    /// transport sends those over PUB/SUB, so only subscribers present now receive it.
+    pub async fn publish_fanout(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        raw: &str,
+    ) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("PUBLISH")
+            .arg(self.keys.fanout_channel(exchange, routing_key))
+            .arg(raw)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("PUBLISH"))?;
+        Ok(())
+    }
+
+    /// Publishes a unique task: refused (false) while a task with the same id is pending, that
+    /// is enqueued and not yet finished. The pending marker lives `ttl` at most.
+    pub async fn publish_unique(
+        &self,
+        queue: &str,
+        priority: u8,
+        raw: &str,
+        task_id: &str,
+        ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        self.declare_queue(queue).await?;
+        let mut connection = self.connection.clone();
+        let published: i64 = PUBLISH_UNIQUE
+            .key(self.keys.pending(task_id))
+            .key(self.keys.queue_for_priority(queue, priority))
+            .arg(ttl.as_secs().max(1))
+            .arg(raw)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(redis_error("publish unique script"))?;
+        Ok(published == 1)
+    }
+
+    /// Ends a unique task's pending state, so the same id may be enqueued again.
+    pub async fn clear_pending(&self, task_id: &str) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("DEL")
+            .arg(self.keys.pending(task_id))
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("DEL pending"))?;
+        Ok(())
+    }
+}
