@@ -212,6 +212,12 @@ enum GlobToken {
     },
 }
 
+/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]`, `[!seq]`. Also used to select workers by
+/// node-name pattern in remote control.
+pub fn fnmatch(pattern: &str, text: &str) -> bool {
+    Glob::compile(pattern).matches(text)
+}
+
 impl Glob {
     /// Compiles a pattern the way `fnmatch.translate` reads it: an unclosed `[` is a literal,
     /// a `]` right after `[` or `[!` belongs to the set, and `-` between two characters is a range.

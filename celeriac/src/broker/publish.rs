@@ -1,4 +1,5 @@
-//! Publishing beyond a plain push: unique (idempotent) tasks and fanout messages.
+//! Publishing beyond a plain push: unique (idempotent) tasks, fanout messages, direct
+//! exchanges through the binding table, and fanout subscriptions.
 
 use super::redis::{redis_error, RedisBroker};
 use super::scripts::PUBLISH_UNIQUE;
@@ -56,5 +57,55 @@ impl RedisBroker {
             .await
             .map_err(redis_error("DEL pending"))?;
         Ok(())
+    }
+
+    /// Publishes to a named direct exchange the way kombu does: the binding table
+    /// `_kombu.binding.<exchange>` names the queue for `routing_key`. Returns false when no
+    /// binding matches (kombu then drops the message; control replies rely on this routing).
+    pub async fn publish_direct(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        raw: &str,
+    ) -> Result<bool, BrokerError> {
+        let mut connection = self.connection.clone();
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(self.keys.binding(exchange))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("SMEMBERS binding"))?;
+        let queue = members.iter().find_map(|member| {
+            let mut parts = member.split(super::keys::SEP);
+            let key = parts.next()?;
+            let _pattern = parts.next()?;
+            let queue = parts.next()?;
+            (key == routing_key).then(|| queue.to_owned())
+        });
+        let Some(queue) = queue else { return Ok(false) };
+        ::redis::cmd("LPUSH")
+            .arg(self.keys.queue_bucket(&queue, 0))
+            .arg(raw)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("LPUSH reply"))?;
+        Ok(true)
+    }
+
+    /// A PUB/SUB connection subscribed to fanout exchange `exchange` (routing key `""`), for
+    /// broadcast control commands. Each call opens its own connection.
+    pub async fn subscribe_fanout(
+        &self,
+        exchange: &str,
+    ) -> Result<::redis::aio::PubSub, BrokerError> {
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(redis_error("SUBSCRIBE"))?;
+        pubsub
+            .subscribe(self.keys.fanout_channel(exchange, ""))
+            .await
+            .map_err(redis_error("SUBSCRIBE"))?;
+        Ok(pubsub)
     }
 }

@@ -76,6 +76,7 @@ pub struct DeadLetter {
 /// kombu's Redis transport.
 #[derive(Clone)]
 pub struct RedisBroker {
+    pub(super) client: ::redis::Client,
     pub(super) connection: ConnectionManager,
     pub(super) keys: Keys,
     pub(super) options: BrokerOptions,
@@ -129,6 +130,7 @@ impl RedisBroker {
         )
         .with_database(database);
         Ok(RedisBroker {
+            client,
             connection,
             keys,
             options,

@@ -55,8 +55,13 @@ impl EventDispatcher {
         self.task_events.store(enabled, Ordering::Relaxed);
     }
 
+    /// Advances the node's Lamport clock (shared by events and control replies) and returns it.
+    pub fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     fn stamp(&self, kind: &str, fields: Map<String, Value>) -> Value {
-        let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+        let clock = self.tick();
         event::event(&self.source, kind, clock, clock::epoch_now(), fields)
     }
 

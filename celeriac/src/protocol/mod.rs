@@ -5,6 +5,7 @@
 //! bytes back, so golden tests can run the whole codec against captures from real Celery.
 
 pub mod content;
+pub mod control;
 pub mod envelope;
 pub mod event;
 pub mod result_meta;

@@ -18,6 +18,7 @@
 
 pub mod backoff;
 mod consumer;
+mod control;
 mod executor;
 mod heartbeat;
 pub mod node_name;
@@ -208,6 +209,7 @@ impl Worker {
         let visibility = tokio::spawn(visibility::run(shared.clone()));
         let flusher = tokio::spawn(shared.events.clone().run_flusher());
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone()));
+        let mailbox = tokio::spawn(control::run(shared.clone()));
         let consumer = tokio::spawn(consumer::run(shared.clone()));
         shutdown.await;
         tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
@@ -225,6 +227,7 @@ impl Worker {
         }
         visibility.abort();
         heartbeat.abort();
+        mailbox.abort();
         flusher.abort();
         shared.events.flush().await;
         shared
