@@ -138,6 +138,12 @@ impl Keys {
         format!("{}celeriac.pending.{}", self.prefix, task_id)
     }
 
+    /// ZSET task id → epoch seconds until which it stays revoked: revokes outlive the workers
+    /// that received them. Not a kombu key (Celery keeps revokes in worker memory).
+    pub fn revoked(&self) -> String {
+        format!("{}celeriac.revoked", self.prefix)
+    }
+
     /// The result-backend key (and PUB/SUB channel) of a task.
     pub fn task_meta(task_id: &str) -> String {
         format!("celery-task-meta-{task_id}")

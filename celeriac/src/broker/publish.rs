@@ -108,4 +108,45 @@ impl RedisBroker {
             .map_err(redis_error("SUBSCRIBE"))?;
         Ok(pubsub)
     }
+
+    /// Records task ids as revoked until `until` (epoch seconds), and forgets expired ones.
+    pub async fn persist_revokes(
+        &self,
+        task_ids: &[String],
+        until: f64,
+    ) -> Result<(), BrokerError> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipeline = ::redis::pipe();
+        let command = pipeline.cmd("ZADD").arg(self.keys.revoked());
+        for task_id in task_ids {
+            command.arg(format!("{until:.3}")).arg(task_id);
+        }
+        command.ignore();
+        pipeline
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.keys.revoked())
+            .arg("-inf")
+            .arg(format!("{:.3}", crate::clock::epoch_now()))
+            .ignore();
+        let mut connection = self.connection.clone();
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("ZADD revoked"))
+    }
+
+    /// Every task id still revoked, with the epoch second its revoke expires.
+    pub async fn revokes(&self) -> Result<Vec<(String, f64)>, BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.revoked())
+            .arg(format!("{:.3}", crate::clock::epoch_now()))
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("ZRANGEBYSCORE revoked"))
+    }
 }

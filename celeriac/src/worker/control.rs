@@ -7,12 +7,16 @@
 //!    back through the reply exchange's binding table.
 //! 3. If the subscription drops (Redis restarted), subscribe again after a second.
 //!
-//! Implemented: `ping`, `registered`, `stats`, `active_queues`, `conf`, `clock`,
+//! Implemented: `ping`, `registered`, `stats`, `active_queues`, `conf`, `clock`, `active`,
+//! `reserved`, `scheduled`, `revoked`, `query_task`, `revoke` (with `terminate`), `terminate`,
 //! `enable_events`, `disable_events`, `heartbeat`. Any other command gets an `error` reply.
 
-use super::{heartbeat, Shared};
+use super::state::Phase;
+use super::strategy::Request;
+use super::{heartbeat, revoke, Shared};
 use crate::protocol::control::{reply_envelope, ControlRequest, CONTROL_EXCHANGE};
 use crate::protocol::Envelope;
+use crate::types::{python_args_repr, python_repr};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
@@ -108,6 +112,55 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
             shared.events.set_task_events(false);
             json!({"ok": if was { "task events disabled" } else { "task events already disabled" }})
         }
+        "active" | "dump_active" => json!(infos(shared, Phase::Active)),
+        "reserved" | "dump_reserved" => json!(infos(shared, Phase::Reserved)),
+        "scheduled" | "dump_schedule" => json!(shared
+            .in_flight
+            .listing(Phase::Scheduled)
+            .into_iter()
+            .map(|(info, eta)| json!({"eta": eta, "priority": 6, "request": info}))
+            .collect::<Vec<_>>()),
+        "revoked" | "dump_revoked" => json!(shared.revoked.ids()),
+        "query_task" => {
+            let ids = task_ids(&request.arguments, "ids");
+            let mut found = serde_json::Map::new();
+            for id in ids {
+                if let Some((phase, info)) = shared.in_flight.find(&id) {
+                    let state = match phase {
+                        Phase::Active => "active",
+                        Phase::Reserved => "reserved",
+                        Phase::Scheduled => "scheduled",
+                    };
+                    found.insert(id, json!([state, info]));
+                }
+            }
+            Value::Object(found)
+        }
+        "revoke" | "terminate" => {
+            let ids = task_ids(&request.arguments, "task_id");
+            revoke::revoke(shared, &ids).await;
+            let terminate = request.method == "terminate"
+                || matches!(request.arguments.get("terminate"), Some(Value::Bool(true)))
+                || request
+                    .arguments
+                    .get("terminate")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|flag| flag != 0);
+            if terminate {
+                let stopped: Vec<&String> = ids
+                    .iter()
+                    .filter(|id| shared.in_flight.terminate(id))
+                    .collect();
+                if stopped.is_empty() {
+                    json!({"ok": "terminate: tasks unknown"})
+                } else {
+                    json!({"ok": format!("terminate: {}", stopped.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", "))})
+                }
+            } else {
+                let listed: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+                json!({"ok": format!("tasks {{{}}} flagged as revoked", listed.join(", "))})
+            }
+        }
         "heartbeat" => {
             shared
                 .events
@@ -163,4 +216,51 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// `task_id` (or `ids`) as Celery sends it: one string or a list.
+fn task_ids(arguments: &serde_json::Map<String, Value>, key: &str) -> Vec<String> {
+    match arguments.get(key) {
+        Some(Value::String(id)) => vec![id.clone()],
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn infos(shared: &Shared, phase: Phase) -> Vec<Value> {
+    shared
+        .in_flight
+        .listing(phase)
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect()
+}
+
+/// Celery's `Request.info()`: what `inspect active/reserved/scheduled` report of a request.
+pub(crate) fn request_info(shared: &Shared, request: &Request) -> Value {
+    let message = &request.message;
+    let headers = &message.headers;
+    json!({
+        "id": headers.id.0,
+        "name": headers.task,
+        "args": message.args,
+        "kwargs": message.kwargs,
+        "type": headers.task,
+        "hostname": shared.options.node_name,
+        "time_start": null,
+        "acknowledged": false,
+        "delivery_info": {
+            "exchange": "",
+            "routing_key": request.delivery.queue,
+            "priority": request.priority,
+            "redelivered": request.redelivered,
+        },
+        "worker_pid": std::process::id(),
+        "argsrepr": headers.argsrepr.clone().unwrap_or_else(|| python_args_repr(&message.args)),
+        "kwargsrepr": headers.kwargsrepr.clone().unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone()))),
+    })
 }

@@ -28,11 +28,12 @@ enum Ending {
     Finished(Outcome),
     TimedOut(Duration),
     Stopped,
+    Terminated,
 }
 
 pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     let headers = &request.message.headers;
-    if revoke_if_expired(shared, &request).await {
+    if revoke_if_expired(shared, &request).await || discard_if_revoked(shared, &request).await {
         return;
     }
     let (soft_sender, soft_receiver) = watch::channel(false);
@@ -86,7 +87,14 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     let (hard, soft) = time_limits(shared, &request, task);
     let started = Instant::now();
     super::task_events::started(shared, &request);
-    let ending = supervise(shared, run, hard, soft, soft_sender, &request).await;
+    let terminate = std::sync::Arc::new(tokio::sync::Notify::new());
+    shared.in_flight.set_phase(
+        &request.delivery.delivery_tag,
+        super::state::Phase::Active,
+        Some(terminate.clone()),
+        Some(crate::clock::epoch_now()),
+    );
+    let ending = supervise(shared, run, hard, soft, soft_sender, &request, &terminate).await;
     let runtime = started.elapsed().as_secs_f64();
     let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
@@ -172,6 +180,20 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
             stop_and_restore(shared, &request, acked).await;
             false
         }
+        Ending::Terminated => {
+            tracing::warn!(task_id = %headers.id, task_name = %headers.task, "Terminating {}[{}] (revoked)", headers.task, headers.id);
+            super::task_events::revoked_terminated(shared, &request);
+            let exception = json!({"exc_type": "TaskRevokedError", "exc_message": ["terminated"], "exc_module": "celery.exceptions"});
+            write(
+                shared,
+                &result_meta(shared, &request, TaskState::Revoked, exception, None),
+            )
+            .await;
+            if !acked {
+                ack(shared, &request.delivery).await;
+            }
+            true
+        }
     };
     if finished {
         finish_unique(shared, &request).await;
@@ -207,6 +229,7 @@ async fn supervise(
     soft: Option<Duration>,
     soft_sender: watch::Sender<bool>,
     request: &Request,
+    terminate: &tokio::sync::Notify,
 ) -> Ending {
     // The body runs inline: dropping it on a limit or an abort stops it at its next await, and
     // `catch_unwind` turns a panic into a failure, without a task spawn per run.
@@ -239,6 +262,9 @@ async fn supervise(
                 soft_pending = false;
                 let _ = soft_sender.send(true);
                 tracing::warn!(task_id = %request.message.headers.id, "Soft time limit ({}s) exceeded for {}[{}]", soft.unwrap_or_default().as_secs_f64(), request.message.headers.task, request.message.headers.id);
+            }
+            _ = terminate.notified() => {
+                return Ending::Terminated;
             }
             _ = aborting.wait_for(|abort| *abort) => {
                 return Ending::Stopped;
@@ -471,6 +497,27 @@ pub(crate) fn result_meta(
         meta.queue = Some(request.delivery.queue.clone());
     }
     meta
+}
+
+/// Discards a revoked message (REVOKED result `revoked`, `task-revoked` event, ack) and says
+/// whether it did.
+pub(crate) async fn discard_if_revoked(shared: &Shared, request: &Request) -> bool {
+    let headers = &request.message.headers;
+    if !shared.revoked.contains(headers.id.as_str()) {
+        return false;
+    }
+    tracing::info!(task_id = %headers.id, task_name = %headers.task, "Discarding revoked task: {}[{}]", headers.task, headers.id);
+    super::task_events::revoked(shared, request, false);
+    let exception = json!({"exc_type": "TaskRevokedError", "exc_message": ["revoked"], "exc_module": "celery.exceptions"});
+    write(
+        shared,
+        &result_meta(shared, request, TaskState::Revoked, exception, None),
+    )
+    .await;
+    ack(shared, &request.delivery).await;
+    finish_unique(shared, request).await;
+    shared.in_flight.remove(&request.delivery.delivery_tag);
+    true
 }
 
 /// Revokes an expired message (REVOKED result, ack) and says whether it did.

@@ -24,6 +24,7 @@ mod heartbeat;
 pub mod node_name;
 pub mod rate_limit;
 mod retry;
+mod revoke;
 pub mod shutdown;
 mod state;
 mod strategy;
@@ -108,6 +109,7 @@ pub(crate) struct Shared {
     pub(crate) in_flight: InFlight,
     pub(crate) acks: PendingAcks,
     pub(crate) events: Arc<EventDispatcher>,
+    pub(crate) revoked: revoke::Revoked,
     pub(crate) pool: Arc<Semaphore>,
     pub(crate) rate_limits: Mutex<HashMap<String, rate_limit::TokenBucket>>,
     pub(crate) counters: Arc<WorkerCounters>,
@@ -173,6 +175,7 @@ impl Worker {
             in_flight: InFlight::default(),
             acks: PendingAcks::default(),
             events,
+            revoked: revoke::Revoked::default(),
             rate_limits: Mutex::default(),
             counters: Arc::default(),
             stopping,
@@ -206,10 +209,12 @@ impl Worker {
             tasks = ?shared.registry.names().collect::<Vec<_>>(),
             "worker ready"
         );
+        revoke::load(&shared).await;
         let visibility = tokio::spawn(visibility::run(shared.clone()));
         let flusher = tokio::spawn(shared.events.clone().run_flusher());
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone()));
         let mailbox = tokio::spawn(control::run(shared.clone()));
+        let revokes = tokio::spawn(revoke::sync(shared.clone()));
         let consumer = tokio::spawn(consumer::run(shared.clone()));
         shutdown.await;
         tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
@@ -228,6 +233,7 @@ impl Worker {
         visibility.abort();
         heartbeat.abort();
         mailbox.abort();
+        revokes.abort();
         flusher.abort();
         shared.events.flush().await;
         shared

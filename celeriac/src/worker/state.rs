@@ -1,23 +1,96 @@
-//! [`InFlight`]: the deliveries this worker holds, by delivery tag.
+//! [`InFlight`]: the deliveries this worker holds, by delivery tag, with what remote control
+//! reports about them (Celery's `active`, `reserved`, `scheduled`, `query_task`).
 //!
 //! The visibility loop refreshes their delivery time so no sweep restores them while we hold
 //! them, and shutdown restores whatever is still here. An entry is added when a message is
-//! fetched and removed once it has been acked, requeued or dead-lettered.
+//! fetched and removed once it has been acked, requeued or dead-lettered. A running entry holds
+//! the `Notify` that `revoke --terminate` uses to stop it.
 
 use crate::broker::Delivery;
+use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Where a held message is in its life on this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Fetched, waiting for a pool slot or a rate-limit token.
+    Reserved,
+    /// Waiting for its eta.
+    Scheduled,
+    /// Running.
+    Active,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    delivery: Delivery,
+    phase: Phase,
+    task_id: Option<String>,
+    info: Value,
+    eta: Option<String>,
+    terminate: Option<Arc<tokio::sync::Notify>>,
+}
 
 /// The deliveries this worker holds.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    deliveries: Mutex<HashMap<String, Delivery>>,
+    deliveries: Mutex<HashMap<String, Tracked>>,
 }
 
 impl InFlight {
     pub(crate) fn insert(&self, delivery: &Delivery) {
         if let Ok(mut deliveries) = self.deliveries.lock() {
-            deliveries.insert(delivery.delivery_tag.clone(), delivery.clone());
+            let tracked = Tracked {
+                delivery: delivery.clone(),
+                phase: Phase::Reserved,
+                task_id: None,
+                info: Value::Null,
+                eta: None,
+                terminate: None,
+            };
+            deliveries.insert(delivery.delivery_tag.clone(), tracked);
+        }
+    }
+
+    /// Records what the message is (Celery's request info) once it is decoded.
+    pub(crate) fn describe(
+        &self,
+        delivery_tag: &str,
+        task_id: &str,
+        info: Value,
+        eta: Option<String>,
+    ) {
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            if let Some(tracked) = deliveries.get_mut(delivery_tag) {
+                tracked.task_id = Some(task_id.to_owned());
+                tracked.phase = if eta.is_some() {
+                    Phase::Scheduled
+                } else {
+                    Phase::Reserved
+                };
+                tracked.info = info;
+                tracked.eta = eta;
+            }
+        }
+    }
+
+    /// Moves a message to a phase, with the terminate signal when it starts running.
+    pub(crate) fn set_phase(
+        &self,
+        delivery_tag: &str,
+        phase: Phase,
+        terminate: Option<Arc<tokio::sync::Notify>>,
+        time_start: Option<f64>,
+    ) {
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            if let Some(tracked) = deliveries.get_mut(delivery_tag) {
+                tracked.phase = phase;
+                tracked.terminate = terminate;
+                if let (Some(time_start), Value::Object(info)) = (time_start, &mut tracked.info) {
+                    info.insert("time_start".into(), Value::from(time_start));
+                }
+            }
         }
     }
 
@@ -37,8 +110,57 @@ impl InFlight {
     pub(crate) fn snapshot(&self) -> Vec<Delivery> {
         self.deliveries
             .lock()
-            .map(|deliveries| deliveries.values().cloned().collect())
+            .map(|deliveries| {
+                deliveries
+                    .values()
+                    .map(|tracked| tracked.delivery.clone())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Request infos of the messages in `phase` (with their eta for scheduled ones).
+    pub(crate) fn listing(&self, phase: Phase) -> Vec<(Value, Option<String>)> {
+        self.deliveries
+            .lock()
+            .map(|deliveries| {
+                deliveries
+                    .values()
+                    .filter(|tracked| tracked.phase == phase && !tracked.info.is_null())
+                    .map(|tracked| (tracked.info.clone(), tracked.eta.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The phase and request info of task `task_id`, if this worker holds it.
+    pub(crate) fn find(&self, task_id: &str) -> Option<(Phase, Value)> {
+        let deliveries = self.deliveries.lock().ok()?;
+        deliveries
+            .values()
+            .find(|tracked| tracked.task_id.as_deref() == Some(task_id))
+            .map(|tracked| (tracked.phase, tracked.info.clone()))
+    }
+
+    /// Signals the running task `task_id` to stop; false when it is not running here.
+    pub(crate) fn terminate(&self, task_id: &str) -> bool {
+        let Ok(deliveries) = self.deliveries.lock() else {
+            return false;
+        };
+        match deliveries
+            .values()
+            .find(|tracked| tracked.task_id.as_deref() == Some(task_id))
+        {
+            Some(Tracked {
+                phase: Phase::Active,
+                terminate: Some(signal),
+                ..
+            }) => {
+                signal.notify_one();
+                true
+            }
+            _ => false,
+        }
     }
 }
 

@@ -61,6 +61,18 @@ pub(crate) async fn handle(
     let headers = &request.message.headers;
     tracing::info!(task_id = %headers.id, task_name = %headers.task, queue = %delivery.queue, "Task {}[{}] received", headers.task, headers.id);
     super::task_events::received(&shared, &request);
+    shared.in_flight.describe(
+        &delivery.delivery_tag,
+        headers.id.as_str(),
+        super::control::request_info(&shared, &request),
+        headers
+            .eta
+            .filter(|eta| *eta > clock::now())
+            .map(crate::protocol::time::format_iso),
+    );
+    if executor::discard_if_revoked(&shared, &request).await {
+        return;
+    }
     let Some(task) = shared.registry.get(&headers.task).cloned() else {
         let reason = format!("Received unregistered task of type {:?}", headers.task);
         let exception = ExceptionInfo {
@@ -95,6 +107,12 @@ pub(crate) async fn handle(
             }
         }
     }
+    shared.in_flight.set_phase(
+        &request.delivery.delivery_tag,
+        super::state::Phase::Reserved,
+        None,
+        None,
+    );
     if !wait_for_rate_limit(&shared, &task).await {
         restore(&shared, &request).await;
         return;

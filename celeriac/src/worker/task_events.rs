@@ -83,6 +83,14 @@ pub(crate) fn revoked(shared: &Shared, request: &Request, expired: bool) {
     shared.events.task("task-revoked", fields);
 }
 
+pub(crate) fn revoked_terminated(shared: &Shared, request: &Request) {
+    let mut fields = base(request);
+    fields.insert("terminated".into(), json!(true));
+    fields.insert("signum".into(), json!(15));
+    fields.insert("expired".into(), json!(false));
+    shared.events.task("task-revoked", fields);
+}
+
 pub(crate) fn rejected(shared: &Shared, request: &Request, requeue: bool) {
     let mut fields = base(request);
     fields.insert("requeue".into(), json!(requeue));

@@ -86,3 +86,133 @@ async fn celery_inspect_reaches_our_worker() {
     );
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn celery_revokes_reach_our_worker_and_outlive_it() {
+    use crate::support::producer;
+    use celeriac::producer::SendOptions;
+    use celeriac::TaskState;
+    use serde_json::Map;
+    use std::time::Duration;
+
+    let env = TestEnv::new("revoke");
+    let queue = env.queue("q");
+    let config = config(&env);
+    let worker = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
+    let node = format!("rust-{queue}@test");
+    let producer = producer(&config).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A running task, terminated.
+    let running = producer
+        .send_task(
+            "demo.sleep",
+            vec![json!(30)],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    let mut active = Value::Null;
+    for _ in 0..50 {
+        active = celery(&env, &["inspect", "active", "--json", "-d", &node]).await;
+        if active[&node]
+            .as_array()
+            .is_some_and(|tasks| !tasks.is_empty())
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        active[&node][0]["id"],
+        json!(running.id.0),
+        "inspect active lists the running task: {active}"
+    );
+    let terminated = celery(
+        &env,
+        &[
+            "control",
+            "terminate",
+            "--json",
+            "-d",
+            &node,
+            "SIGTERM",
+            &running.id.0,
+        ],
+    )
+    .await;
+    assert!(
+        terminated[&node]["ok"]
+            .as_str()
+            .unwrap()
+            .starts_with("terminate:"),
+        "{terminated}"
+    );
+    let meta = running.get(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(meta.status, TaskState::Revoked);
+    assert_eq!(meta.result["exc_message"], json!(["terminated"]));
+
+    // A scheduled task, revoked while held, then a new worker that must still honour it.
+    let later = producer
+        .send_task(
+            "demo.add",
+            vec![json!(1), json!(2)],
+            Map::new(),
+            SendOptions::new()
+                .queue(&queue)
+                .countdown(Duration::from_secs(3)),
+        )
+        .await
+        .unwrap();
+    let mut scheduled = Value::Null;
+    for _ in 0..50 {
+        scheduled = celery(&env, &["inspect", "scheduled", "--json", "-d", &node]).await;
+        if scheduled[&node]
+            .as_array()
+            .is_some_and(|tasks| !tasks.is_empty())
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        scheduled[&node][0]["request"]["id"],
+        json!(later.id.0),
+        "{scheduled}"
+    );
+    let revoked = celery(
+        &env,
+        &["control", "revoke", "--json", "-d", &node, &later.id.0],
+    )
+    .await;
+    assert!(
+        revoked[&node]["ok"]
+            .as_str()
+            .unwrap()
+            .contains("flagged as revoked"),
+        "{revoked}"
+    );
+    let listed = celery(&env, &["inspect", "revoked", "--json", "-d", &node]).await;
+    assert!(
+        listed[&node]
+            .as_array()
+            .unwrap()
+            .contains(&json!(later.id.0)),
+        "{listed}"
+    );
+    worker.stop().await;
+    assert_eq!(
+        producer.broker().queue_length(&queue).await.unwrap(),
+        1,
+        "the held task went back to the queue"
+    );
+
+    let next = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
+    let meta = later.get(Duration::from_secs(15)).await.unwrap();
+    assert_eq!(
+        meta.status,
+        TaskState::Revoked,
+        "a worker started after the revoke honours it"
+    );
+    assert_eq!(meta.result["exc_message"], json!(["revoked"]));
+    next.stop().await;
+}
