@@ -9,7 +9,8 @@
 //!
 //! Implemented: `ping`, `registered`, `stats`, `active_queues`, `conf`, `clock`, `active`,
 //! `reserved`, `scheduled`, `revoked`, `query_task`, `revoke` (with `terminate`), `terminate`,
-//! `enable_events`, `disable_events`, `heartbeat`. Any other command gets an `error` reply.
+//! `rate_limit`, `time_limit`, `shutdown`, `enable_events`, `disable_events`, `heartbeat`.
+//! Any other command gets an `error` reply.
 
 use super::state::Phase;
 use super::strategy::Request;
@@ -160,6 +161,60 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
                 let listed: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
                 json!({"ok": format!("tasks {{{}}} flagged as revoked", listed.join(", "))})
             }
+        }
+        "rate_limit" => {
+            let task_name = request
+                .arguments
+                .get("task_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if shared.registry.get(task_name).is_none() {
+                json!({"error": format!("unknown task {task_name:?}")})
+            } else {
+                let text = match request.arguments.get("rate_limit") {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(Value::Number(number)) => number.to_string(),
+                    _ => String::new(),
+                };
+                match super::rate_limit::RateLimit::parse(&text) {
+                    Ok(rate) => {
+                        let bucket = rate
+                            .map(|rate| super::rate_limit::TokenBucket::new(rate, Instant::now()));
+                        if let Ok(mut buckets) = shared.rate_limits.lock() {
+                            buckets.insert(task_name.to_owned(), bucket);
+                        }
+                        json!({"ok": "new rate limit set successfully"})
+                    }
+                    Err(error) => json!({"error": format!("invalid rate limit string: {error}")}),
+                }
+            }
+        }
+        "time_limit" => {
+            let task_name = request
+                .arguments
+                .get("task_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if shared.registry.get(task_name).is_none() {
+                json!({"error": format!("unknown task {task_name:?}")})
+            } else {
+                let limit = |key: &str| {
+                    request
+                        .arguments
+                        .get(key)
+                        .and_then(Value::as_f64)
+                        .filter(|seconds| *seconds > 0.0)
+                        .map(Duration::from_secs_f64)
+                };
+                if let Ok(mut limits) = shared.time_limits.lock() {
+                    limits.insert(task_name.to_owned(), (limit("hard"), limit("soft")));
+                }
+                json!({"ok": "time limits set successfully"})
+            }
+        }
+        "shutdown" => {
+            shared.shutdown_requested.notify_one();
+            return None;
         }
         "heartbeat" => {
             shared

@@ -273,8 +273,9 @@ async fn supervise(
     }
 }
 
-/// Hard and soft limits: the message's `timelimit` header, else the task's options, else the
-/// `task_time_limit` / `task_soft_time_limit` settings.
+/// Hard and soft limits: the message's `timelimit` header, else limits set by the `time_limit`
+/// command, else the task's options, else the `task_time_limit` / `task_soft_time_limit`
+/// settings.
 fn time_limits(
     shared: &Shared,
     request: &Request,
@@ -286,10 +287,18 @@ fn time_limits(
             .filter(|seconds| *seconds > 0.0)
             .map(Duration::from_secs_f64)
     };
+    let (set_hard, set_soft) = shared
+        .time_limits
+        .lock()
+        .ok()
+        .and_then(|limits| limits.get(task.name()).copied())
+        .unwrap_or((None, None));
     let hard = seconds(header_hard)
+        .or(set_hard)
         .or(task.options().time_limit)
         .or_else(|| shared.config.task_time_limit());
     let soft = seconds(header_soft)
+        .or(set_soft)
         .or(task.options().soft_time_limit)
         .or_else(|| shared.config.task_soft_time_limit());
     (hard, soft)

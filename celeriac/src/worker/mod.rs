@@ -98,6 +98,9 @@ pub struct WorkerCounters {
     pub restored: AtomicU64,
 }
 
+/// (hard, soft) time limits of one task.
+pub(crate) type TimeLimits = (Option<Duration>, Option<Duration>);
+
 /// State shared by the consumer, strategy, executor and visibility loops.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -111,7 +114,12 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<EventDispatcher>,
     pub(crate) revoked: revoke::Revoked,
     pub(crate) pool: Arc<Semaphore>,
-    pub(crate) rate_limits: Mutex<HashMap<String, rate_limit::TokenBucket>>,
+    /// Token buckets by task name; `None` = no limit (set by the `rate_limit` command).
+    pub(crate) rate_limits: Mutex<HashMap<String, Option<rate_limit::TokenBucket>>>,
+    /// (hard, soft) limits set by the `time_limit` command, by task name.
+    pub(crate) time_limits: Mutex<HashMap<String, TimeLimits>>,
+    /// Woken by the `shutdown` control command.
+    pub(crate) shutdown_requested: tokio::sync::Notify,
     pub(crate) counters: Arc<WorkerCounters>,
     /// Flips to true when the worker stops fetching; waiting messages are restored.
     pub(crate) stopping: watch::Receiver<bool>,
@@ -177,6 +185,8 @@ impl Worker {
             events,
             revoked: revoke::Revoked::default(),
             rate_limits: Mutex::default(),
+            time_limits: Mutex::default(),
+            shutdown_requested: tokio::sync::Notify::new(),
             counters: Arc::default(),
             stopping,
             aborting,
@@ -216,7 +226,12 @@ impl Worker {
         let mailbox = tokio::spawn(control::run(shared.clone()));
         let revokes = tokio::spawn(revoke::sync(shared.clone()));
         let consumer = tokio::spawn(consumer::run(shared.clone()));
-        shutdown.await;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = shared.shutdown_requested.notified() => {
+                tracing::warn!("shutdown requested by remote control");
+            }
+        }
         tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
         let _ = self.stop_sender.send(true);
         let grace = shared.config.worker_soft_shutdown_timeout();

@@ -200,7 +200,7 @@ async fn wait_for_rate_limit(shared: &Shared, task: &Task) -> bool {
 
 fn bucket_for<'a>(
     shared: &Shared,
-    buckets: &'a mut std::collections::HashMap<String, super::rate_limit::TokenBucket>,
+    buckets: &'a mut std::collections::HashMap<String, Option<super::rate_limit::TokenBucket>>,
     task: &Task,
 ) -> Option<&'a mut super::rate_limit::TokenBucket> {
     if !buckets.contains_key(task.name()) {
@@ -219,10 +219,13 @@ fn bucket_for<'a>(
         };
         buckets.insert(
             task.name().to_owned(),
-            super::rate_limit::TokenBucket::new(rate, std::time::Instant::now()),
+            Some(super::rate_limit::TokenBucket::new(
+                rate,
+                std::time::Instant::now(),
+            )),
         );
     }
-    buckets.get_mut(task.name())
+    buckets.get_mut(task.name()).and_then(Option::as_mut)
 }
 
 /// Puts a message we will not run back at the front of its queue (warm shutdown).

@@ -216,3 +216,99 @@ async fn celery_revokes_reach_our_worker_and_outlive_it() {
     assert_eq!(meta.result["exc_message"], json!(["revoked"]));
     next.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn celery_sets_rate_and_time_limits_and_shuts_our_worker_down() {
+    use crate::support::producer;
+    use celeriac::producer::SendOptions;
+    use serde_json::Map;
+    use std::time::Duration;
+
+    let env = TestEnv::new("limits-control");
+    let queue = env.queue("q");
+    let config = config(&env);
+    let worker = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
+    let node = format!("rust-{queue}@test");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let rate = celery(
+        &env,
+        &[
+            "control",
+            "rate_limit",
+            "--json",
+            "-d",
+            &node,
+            "demo.add",
+            "10/s",
+        ],
+    )
+    .await;
+    assert_eq!(
+        rate[&node],
+        json!({"ok": "new rate limit set successfully"}),
+        "{rate}"
+    );
+    let unknown = celery(
+        &env,
+        &[
+            "control",
+            "rate_limit",
+            "--json",
+            "-d",
+            &node,
+            "no.such_task",
+            "10/s",
+        ],
+    )
+    .await;
+    assert!(unknown[&node]["error"].is_string(), "{unknown}");
+
+    let limits = celery(
+        &env,
+        &[
+            "control",
+            "time_limit",
+            "--json",
+            "-d",
+            &node,
+            "demo.sleep",
+            "0.2",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(
+        limits[&node],
+        json!({"ok": "time limits set successfully"}),
+        "{limits}"
+    );
+    let producer = producer(&config).await;
+    let sleeper = producer
+        .send_task(
+            "demo.sleep",
+            vec![json!(30)],
+            Map::new(),
+            SendOptions::new().queue(&queue),
+        )
+        .await
+        .unwrap();
+    let meta = sleeper.get(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        meta.result["exc_type"],
+        json!("SoftTimeLimitExceeded"),
+        "the soft limit set remotely applies"
+    );
+
+    let _ = celery(&env, &["control", "shutdown", "-d", &node]).await;
+    let mut stopped = false;
+    for _ in 0..100 {
+        if worker.finished() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "`celery control shutdown` stops our worker");
+    worker.stop().await;
+}

@@ -62,6 +62,11 @@ impl RunningWorker {
         }
     }
 
+    /// Whether the worker has stopped by itself.
+    pub fn finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Warm shutdown; waits until the worker has stopped.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
