@@ -90,6 +90,8 @@ pub struct Config {
     pub worker_max_deliveries: u32,
     /// Send task events (`-E`), for monitors such as Flower. Worker heartbeats are always sent.
     pub worker_send_task_events: bool,
+    /// Producers send a `task-sent` event for every task they publish.
+    pub task_send_sent_event: bool,
     /// Options of the kombu Redis transport.
     pub broker_transport_options: BrokerTransportOptions,
     /// The SQL database for beat schedules.
@@ -121,6 +123,7 @@ impl Default for Config {
             worker_soft_shutdown_timeout: 30.0,
             worker_max_deliveries: 3,
             worker_send_task_events: false,
+            task_send_sent_event: false,
             broker_transport_options: BrokerTransportOptions::default(),
             database_url: "sqlite://celeriac.db".to_owned(),
         }

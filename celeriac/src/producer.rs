@@ -189,6 +189,18 @@ pub struct Producer {
     default_ignore_result: bool,
     origin: String,
     reply_to: String,
+    /// Sends `task-sent` events when `task_send_sent_event` is on.
+    events: Option<std::sync::Arc<crate::events::EventDispatcher>>,
+}
+
+/// One message built and checked, ready to push.
+struct Prepared {
+    queue: String,
+    priority: u8,
+    raw: String,
+    task_id: String,
+    /// The fields of its `task-sent` event, when those are sent.
+    sent_event: Option<Map<String, Value>>,
 }
 
 impl Producer {
@@ -209,14 +221,19 @@ impl Producer {
         config: &Config,
     ) -> Producer {
         let host = crate::worker::node_name::hostname();
+        let origin = format!("gen{}@{}", std::process::id(), host);
+        let events = config
+            .task_send_sent_event
+            .then(|| crate::events::EventDispatcher::new(broker.clone(), &origin, false));
         Producer {
+            events,
             broker,
             backend,
             routes: config.task_routes.clone(),
             default_queue: config.task_default_queue.clone(),
             default_priority: config.task_default_priority,
             default_ignore_result: config.task_ignore_result,
-            origin: format!("gen{}@{}", std::process::id(), host),
+            origin,
             reply_to: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -244,7 +261,13 @@ impl Producer {
         kwargs: Map<String, Value>,
         options: SendOptions,
     ) -> Result<AsyncResult, Error> {
-        let (queue, priority, raw, task_id) = self.prepare(name, args, kwargs, &options)?;
+        let Prepared {
+            queue,
+            priority,
+            raw,
+            task_id,
+            sent_event,
+        } = self.prepare(name, args, kwargs, &options)?;
         if options.unique {
             let ttl = unique_ttl(&options);
             let published = self
@@ -258,6 +281,9 @@ impl Producer {
             self.broker.publish(&queue, priority, &raw).await?;
         }
         tracing::debug!(task_id = %task_id, task_name = name, queue = %queue, "task sent");
+        if let (Some(events), Some(fields)) = (&self.events, sent_event) {
+            events.send_now("task-sent", fields).await;
+        }
         Ok(self.async_result(task_id))
     }
 
@@ -296,13 +322,19 @@ impl Producer {
     pub async fn send_batch(&self, calls: Vec<TaskCall>) -> Result<Vec<AsyncResult>, Error> {
         let mut messages = Vec::with_capacity(calls.len());
         let mut results = Vec::with_capacity(calls.len());
+        let mut sent_events = Vec::new();
         for call in calls {
-            let (queue, priority, raw, task_id) =
-                self.prepare(&call.name, call.args, call.kwargs, &call.options)?;
-            messages.push((queue, priority, raw));
-            results.push(self.async_result(task_id));
+            let prepared = self.prepare(&call.name, call.args, call.kwargs, &call.options)?;
+            messages.push((prepared.queue, prepared.priority, prepared.raw));
+            results.push(self.async_result(prepared.task_id));
+            sent_events.extend(prepared.sent_event);
         }
         self.broker.publish_many(&messages).await?;
+        if let Some(events) = &self.events {
+            for fields in sent_events {
+                events.send_now("task-sent", fields).await;
+            }
+        }
         Ok(results)
     }
 
@@ -326,7 +358,7 @@ impl Producer {
         args: Vec<Value>,
         kwargs: Map<String, Value>,
         options: &SendOptions,
-    ) -> Result<(String, u8, String, String), Error> {
+    ) -> Result<Prepared, Error> {
         let task_id = match (&options.task_id, &options.unique_key) {
             (Some(task_id), _) => task_id.clone(),
             (None, Some(key)) => derived_task_id(name, key),
@@ -372,7 +404,14 @@ impl Producer {
         }
         message.validate_for_publish()?;
         let raw = self.envelope_json(&message, &queue, priority);
-        Ok((queue, priority, raw, task_id))
+        let sent_event = self.events.as_ref().map(|_| sent_fields(&message, &queue));
+        Ok(Prepared {
+            queue,
+            priority,
+            raw,
+            task_id,
+            sent_event,
+        })
     }
 
     fn envelope_json(&self, message: &TaskMessage, queue: &str, priority: u8) -> String {
@@ -430,4 +469,23 @@ fn unique_ttl(options: &SendOptions) -> Duration {
         .and_then(|until| (until - now).to_std().ok())
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_secs(1))
+}
+
+/// The fields of a `task-sent` event, as Celery's producer sends them.
+fn sent_fields(message: &TaskMessage, queue: &str) -> Map<String, Value> {
+    let headers = message.headers_json();
+    let mut fields = Map::new();
+    fields.insert("uuid".into(), headers["id"].clone());
+    fields.insert("root_id".into(), headers["root_id"].clone());
+    fields.insert("parent_id".into(), headers["parent_id"].clone());
+    fields.insert("name".into(), headers["task"].clone());
+    fields.insert("args".into(), headers["argsrepr"].clone());
+    fields.insert("kwargs".into(), headers["kwargsrepr"].clone());
+    fields.insert("retries".into(), headers["retries"].clone());
+    fields.insert("eta".into(), headers["eta"].clone());
+    fields.insert("expires".into(), headers["expires"].clone());
+    fields.insert("queue".into(), Value::String(queue.to_owned()));
+    fields.insert("exchange".into(), Value::String(String::new()));
+    fields.insert("routing_key".into(), Value::String(queue.to_owned()));
+    fields
 }

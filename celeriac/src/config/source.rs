@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 24] = [
+pub(super) const SETTINGS: [(&str, Kind); 25] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -83,6 +83,7 @@ pub(super) const SETTINGS: [(&str, Kind); 24] = [
         },
     ),
     ("worker_send_task_events", Kind::Bool),
+    ("task_send_sent_event", Kind::Bool),
     ("broker_transport_options", Kind::Table),
     ("database_url", Kind::Text),
 ];

@@ -85,6 +85,11 @@ impl EventDispatcher {
 
     /// Sends a worker event at once.
     pub async fn worker(&self, kind: &str, fields: Map<String, Value>) {
+        self.send_now(kind, fields).await;
+    }
+
+    /// Sends an event at once, on its own routing key (producers send `task-sent` this way).
+    pub async fn send_now(&self, kind: &str, fields: Map<String, Value>) {
         let stamped = self.stamp(kind, fields);
         self.publish(&stamped, &event::routing_key(kind)).await;
     }

@@ -16,6 +16,7 @@ async fn worker_and_task_events_are_published_as_celery_does() {
     let queue = env.queue("q");
     let mut config = config(&env);
     config.worker_send_task_events = true;
+    config.task_send_sent_event = true;
     let client = redis::Client::open(env.redis_url.as_str()).unwrap();
     let mut pubsub = client.get_async_pubsub().await.unwrap();
     let channels = Keys::new(env.key_prefix.clone(), vec![0]).fanout_channel("celeryev", "*");
@@ -65,6 +66,7 @@ async fn worker_and_task_events_are_published_as_celery_does() {
         .map(|(_, event)| event["type"].as_str().unwrap())
         .collect();
     for expected in [
+        "task-sent",
         "worker-online",
         "task-received",
         "task-started",
@@ -77,6 +79,16 @@ async fn worker_and_task_events_are_published_as_celery_does() {
             "{expected} missing from {types:?}"
         );
     }
+    let (channel, sent) = seen
+        .iter()
+        .find(|(_, event)| event["type"] == json!("task-sent"))
+        .unwrap();
+    assert!(channel.ends_with("/0.celeryev/task.sent"), "{channel}");
+    assert_eq!(sent["queue"], json!(queue));
+    assert!(
+        sent["hostname"].as_str().unwrap().starts_with("gen"),
+        "the producer's own node name"
+    );
     let (channel, succeeded) = seen
         .iter()
         .find(|(_, event)| event["type"] == json!("task-succeeded"))
