@@ -12,8 +12,8 @@
 //! `rate_limit`, `time_limit`, `shutdown`, `enable_events`, `disable_events`, `heartbeat`.
 //! Any other command gets an `error` reply.
 
+use super::state::Held;
 use super::state::Phase;
-use super::strategy::Request;
 use super::{heartbeat, revoke, Shared};
 use crate::protocol::control::{reply_envelope, ControlRequest, CONTROL_EXCHANGE};
 use crate::protocol::Envelope;
@@ -119,15 +119,16 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
             .in_flight
             .listing(Phase::Scheduled)
             .into_iter()
-            .map(|(info, eta)| json!({"eta": eta, "priority": 6, "request": info}))
+            .map(|held| json!({"eta": held.eta, "priority": 6, "request": request_info(shared, &held)}))
             .collect::<Vec<_>>()),
         "revoked" | "dump_revoked" => json!(shared.revoked.ids()),
         "query_task" => {
             let ids = task_ids(&request.arguments, "ids");
             let mut found = serde_json::Map::new();
             for id in ids {
-                if let Some((phase, info)) = shared.in_flight.find(&id) {
-                    let state = match phase {
+                if let Some(held) = shared.in_flight.find(&id) {
+                    let info = request_info(shared, &held);
+                    let state = match held.phase {
                         Phase::Active => "active",
                         Phase::Reserved => "reserved",
                         Phase::Scheduled => "scheduled",
@@ -291,12 +292,14 @@ fn infos(shared: &Shared, phase: Phase) -> Vec<Value> {
         .in_flight
         .listing(phase)
         .into_iter()
-        .map(|(info, _)| info)
+        .map(|held| request_info(shared, &held))
         .collect()
 }
 
-/// Celery's `Request.info()`: what `inspect active/reserved/scheduled` report of a request.
-pub(crate) fn request_info(shared: &Shared, request: &Request) -> Value {
+/// Celery's `Request.info()`: what `inspect active/reserved/scheduled` report of a request,
+/// built only when a monitor asks.
+fn request_info(shared: &Shared, held: &Held) -> Value {
+    let request = &held.request;
     let message = &request.message;
     let headers = &message.headers;
     json!({
@@ -306,7 +309,7 @@ pub(crate) fn request_info(shared: &Shared, request: &Request) -> Value {
         "kwargs": message.kwargs,
         "type": headers.task,
         "hostname": shared.options.node_name,
-        "time_start": null,
+        "time_start": held.time_start,
         "acknowledged": false,
         "delivery_info": {
             "exchange": "",

@@ -31,9 +31,9 @@ enum Ending {
     Terminated,
 }
 
-pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
+pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     let headers = &request.message.headers;
-    if revoke_if_expired(shared, &request).await || discard_if_revoked(shared, &request).await {
+    if revoke_if_expired(shared, request).await || discard_if_revoked(shared, request).await {
         return;
     }
     let (soft_sender, soft_receiver) = watch::channel(false);
@@ -64,7 +64,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                 &request.delivery,
                 &error.message,
                 Some(headers.id.as_str()),
-                Some(&request),
+                Some(request),
                 exception,
             )
             .await;
@@ -82,11 +82,11 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
     }
     if shared.config.task_track_started {
         let started = json!({"pid": std::process::id(), "hostname": shared.options.node_name});
-        store(shared, &request, task, TaskState::Started, started, None).await;
+        store(shared, request, task, TaskState::Started, started, None).await;
     }
-    let (hard, soft) = time_limits(shared, &request, task);
+    let (hard, soft) = time_limits(shared, request, task);
     let started = Instant::now();
-    super::task_events::started(shared, &request);
+    super::task_events::started(shared, request);
     let terminate = std::sync::Arc::new(tokio::sync::Notify::new());
     shared.in_flight.set_phase(
         &request.delivery.delivery_tag,
@@ -94,14 +94,14 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
         Some(terminate.clone()),
         Some(crate::clock::epoch_now()),
     );
-    let ending = supervise(shared, run, hard, soft, soft_sender, &request, &terminate).await;
+    let ending = supervise(shared, run, hard, soft, soft_sender, request, &terminate).await;
     let runtime = started.elapsed().as_secs_f64();
     let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
-            super::task_events::succeeded(shared, &request, &value, runtime);
-            store(shared, &request, task, TaskState::Success, value, None).await;
+            super::task_events::succeeded(shared, request, &value, runtime);
+            store(shared, request, task, TaskState::Success, value, None).await;
             if !acked {
                 ack(shared, &request.delivery).await;
             }
@@ -116,26 +116,17 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                     reason: Some(exception),
                     ..RetryRequest::default()
                 };
-                retry::retry(
-                    shared,
-                    &request,
-                    task,
-                    retry_request,
-                    traceback,
-                    true,
-                    acked,
-                )
-                .await
+                retry::retry(shared, request, task, retry_request, traceback, true, acked).await
             } else {
-                fail(shared, &request, task, exception, traceback, acked, runtime).await;
+                fail(shared, request, task, exception, traceback, acked, runtime).await;
                 true
             }
         }
         Ending::Finished(Outcome::Retry(retry_request)) => {
-            retry::retry(shared, &request, task, retry_request, None, false, acked).await
+            retry::retry(shared, request, task, retry_request, None, false, acked).await
         }
         Ending::Finished(Outcome::Reject { requeue }) => {
-            super::task_events::rejected(shared, &request, requeue);
+            super::task_events::rejected(shared, request, requeue);
             shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             if acked {
                 tracing::warn!(task_id = %headers.id, "task rejected after its early ack; nothing to requeue");
@@ -152,7 +143,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                     &request.delivery,
                     "rejected by the task (requeue=False)",
                     Some(headers.id.as_str()),
-                    Some(&request),
+                    Some(request),
                     exception,
                 )
                 .await;
@@ -173,20 +164,20 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
                 exc_module: "billiard.exceptions".into(),
             };
             tracing::error!(task_id = %headers.id, task_name = %headers.task, hard_limit = limit.as_secs_f64(), "Hard time limit ({}s) exceeded for {}[{}]", limit.as_secs_f64(), headers.task, headers.id);
-            fail(shared, &request, task, exception, None, acked, runtime).await;
+            fail(shared, request, task, exception, None, acked, runtime).await;
             true
         }
         Ending::Stopped => {
-            stop_and_restore(shared, &request, acked).await;
+            stop_and_restore(shared, request, acked).await;
             false
         }
         Ending::Terminated => {
             tracing::warn!(task_id = %headers.id, task_name = %headers.task, "Terminating {}[{}] (revoked)", headers.task, headers.id);
-            super::task_events::revoked_terminated(shared, &request);
+            super::task_events::revoked_terminated(shared, request);
             let exception = json!({"exc_type": "TaskRevokedError", "exc_message": ["terminated"], "exc_module": "celery.exceptions"});
             write(
                 shared,
-                &result_meta(shared, &request, TaskState::Revoked, exception, None),
+                &result_meta(shared, request, TaskState::Revoked, exception, None),
             )
             .await;
             if !acked {
@@ -196,7 +187,7 @@ pub(crate) async fn execute(shared: &Shared, request: Request, task: &Task) {
         }
     };
     if finished {
-        finish_unique(shared, &request).await;
+        finish_unique(shared, request).await;
     }
     shared.in_flight.remove(&request.delivery.delivery_tag);
 }

@@ -6,8 +6,8 @@
 //! fetched and removed once it has been acked, requeued or dead-lettered. A running entry holds
 //! the `Notify` that `revoke --terminate` uses to stop it.
 
+use super::strategy::Request;
 use crate::broker::Delivery;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -26,10 +26,21 @@ pub(crate) enum Phase {
 struct Tracked {
     delivery: Delivery,
     phase: Phase,
-    task_id: Option<String>,
-    info: Value,
+    /// The decoded request, shared with the strategy (no copy on the hot path); remote control
+    /// builds Celery's request info from it only when asked.
+    request: Option<Arc<Request>>,
     eta: Option<String>,
+    time_start: Option<f64>,
     terminate: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// A held request as remote control reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) request: Arc<Request>,
+    pub(crate) phase: Phase,
+    pub(crate) eta: Option<String>,
+    pub(crate) time_start: Option<f64>,
 }
 
 /// The deliveries this worker holds.
@@ -44,32 +55,25 @@ impl InFlight {
             let tracked = Tracked {
                 delivery: delivery.clone(),
                 phase: Phase::Reserved,
-                task_id: None,
-                info: Value::Null,
+                request: None,
                 eta: None,
+                time_start: None,
                 terminate: None,
             };
             deliveries.insert(delivery.delivery_tag.clone(), tracked);
         }
     }
 
-    /// Records what the message is (Celery's request info) once it is decoded.
-    pub(crate) fn describe(
-        &self,
-        delivery_tag: &str,
-        task_id: &str,
-        info: Value,
-        eta: Option<String>,
-    ) {
+    /// Records the decoded request, and its eta when it will wait for one.
+    pub(crate) fn describe(&self, request: &Arc<Request>, eta: Option<String>) {
         if let Ok(mut deliveries) = self.deliveries.lock() {
-            if let Some(tracked) = deliveries.get_mut(delivery_tag) {
-                tracked.task_id = Some(task_id.to_owned());
+            if let Some(tracked) = deliveries.get_mut(&request.delivery.delivery_tag) {
                 tracked.phase = if eta.is_some() {
                     Phase::Scheduled
                 } else {
                     Phase::Reserved
                 };
-                tracked.info = info;
+                tracked.request = Some(request.clone());
                 tracked.eta = eta;
             }
         }
@@ -87,9 +91,7 @@ impl InFlight {
             if let Some(tracked) = deliveries.get_mut(delivery_tag) {
                 tracked.phase = phase;
                 tracked.terminate = terminate;
-                if let (Some(time_start), Value::Object(info)) = (time_start, &mut tracked.info) {
-                    info.insert("time_start".into(), Value::from(time_start));
-                }
+                tracked.time_start = time_start.or(tracked.time_start);
             }
         }
     }
@@ -119,27 +121,43 @@ impl InFlight {
             .unwrap_or_default()
     }
 
-    /// Request infos of the messages in `phase` (with their eta for scheduled ones).
-    pub(crate) fn listing(&self, phase: Phase) -> Vec<(Value, Option<String>)> {
+    fn held(tracked: &Tracked) -> Option<Held> {
+        Some(Held {
+            request: tracked.request.clone()?,
+            phase: tracked.phase,
+            eta: tracked.eta.clone(),
+            time_start: tracked.time_start,
+        })
+    }
+
+    /// The decoded requests in `phase`.
+    pub(crate) fn listing(&self, phase: Phase) -> Vec<Held> {
         self.deliveries
             .lock()
             .map(|deliveries| {
                 deliveries
                     .values()
-                    .filter(|tracked| tracked.phase == phase && !tracked.info.is_null())
-                    .map(|tracked| (tracked.info.clone(), tracked.eta.clone()))
+                    .filter(|tracked| tracked.phase == phase)
+                    .filter_map(Self::held)
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// The phase and request info of task `task_id`, if this worker holds it.
-    pub(crate) fn find(&self, task_id: &str) -> Option<(Phase, Value)> {
+    fn is_task(tracked: &Tracked, task_id: &str) -> bool {
+        tracked
+            .request
+            .as_ref()
+            .is_some_and(|request| request.message.headers.id.as_str() == task_id)
+    }
+
+    /// Task `task_id`, if this worker holds it.
+    pub(crate) fn find(&self, task_id: &str) -> Option<Held> {
         let deliveries = self.deliveries.lock().ok()?;
         deliveries
             .values()
-            .find(|tracked| tracked.task_id.as_deref() == Some(task_id))
-            .map(|tracked| (tracked.phase, tracked.info.clone()))
+            .find(|tracked| Self::is_task(tracked, task_id))
+            .and_then(Self::held)
     }
 
     /// Signals the running task `task_id` to stop; false when it is not running here.
@@ -149,7 +167,7 @@ impl InFlight {
         };
         match deliveries
             .values()
-            .find(|tracked| tracked.task_id.as_deref() == Some(task_id))
+            .find(|tracked| Self::is_task(tracked, task_id))
         {
             Some(Tracked {
                 phase: Phase::Active,

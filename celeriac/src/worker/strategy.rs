@@ -58,13 +58,12 @@ pub(crate) async fn handle(
             return;
         }
     };
+    let request = Arc::new(request);
     let headers = &request.message.headers;
     tracing::info!(task_id = %headers.id, task_name = %headers.task, queue = %delivery.queue, "Task {}[{}] received", headers.task, headers.id);
     super::task_events::received(&shared, &request);
     shared.in_flight.describe(
-        &delivery.delivery_tag,
-        headers.id.as_str(),
-        super::control::request_info(&shared, &request),
+        &request,
         headers
             .eta
             .filter(|eta| *eta > clock::now())
@@ -126,7 +125,7 @@ pub(crate) async fn handle(
         restore(&shared, &request).await;
         return;
     };
-    executor::execute(&shared, request, &task).await;
+    executor::execute(&shared, &request, &task).await;
     drop(slot);
     drop(prefetch_permit);
 }

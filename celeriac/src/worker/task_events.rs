@@ -57,10 +57,7 @@ pub(crate) fn failed(
     exception: &ExceptionInfo,
     traceback: &str,
 ) {
-    let mut fields = base(request);
-    fields.insert("exception".into(), json!(exception.repr()));
-    fields.insert("traceback".into(), json!(traceback));
-    shared.events.task("task-failed", fields);
+    with_exception(shared, request, "task-failed", exception, traceback);
 }
 
 pub(crate) fn retried(
@@ -69,10 +66,20 @@ pub(crate) fn retried(
     exception: &ExceptionInfo,
     traceback: &str,
 ) {
+    with_exception(shared, request, "task-retried", exception, traceback);
+}
+
+fn with_exception(
+    shared: &Shared,
+    request: &Request,
+    kind: &str,
+    exception: &ExceptionInfo,
+    traceback: &str,
+) {
     let mut fields = base(request);
     fields.insert("exception".into(), json!(exception.repr()));
     fields.insert("traceback".into(), json!(traceback));
-    shared.events.task("task-retried", fields);
+    shared.events.task(kind, fields);
 }
 
 pub(crate) fn revoked(shared: &Shared, request: &Request, expired: bool) {

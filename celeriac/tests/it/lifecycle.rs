@@ -73,6 +73,15 @@ async fn warm_shutdown_finishes_running_tasks_and_restores_reserved_ones() {
         )
         .await
         .unwrap();
+    // The long task takes the only slot before the others arrive, so they can only be reserved.
+    let broker = producer.broker().clone();
+    eventually(WAIT, "the long task taken", || {
+        let broker = broker.clone();
+        let queue = queue.clone();
+        async move { (broker.queue_length(&queue).await.unwrap() == 0).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut waiting = Vec::new();
     for number in 0..3 {
         waiting.push(
@@ -87,7 +96,6 @@ async fn warm_shutdown_finishes_running_tasks_and_restores_reserved_ones() {
                 .unwrap(),
         );
     }
-    let broker = producer.broker().clone();
     eventually(WAIT, "all four reserved", || {
         let broker = broker.clone();
         let queue = queue.clone();
