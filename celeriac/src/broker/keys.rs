@@ -144,6 +144,29 @@ impl Keys {
         format!("{}celeriac.revoked", self.prefix)
     }
 
+    /// STRING `<fencing token>|<owner>` with a TTL: the beat that holds it is the one that fires.
+    /// Not a kombu key (Celery runs exactly one beat and has no lease).
+    pub fn beat_leader(&self) -> String {
+        format!("{}celeriac.beat.leader", self.prefix)
+    }
+
+    /// Counter that hands out beat fencing tokens; it only grows, so an older leader's token is
+    /// always smaller than its successor's.
+    pub fn beat_fence(&self) -> String {
+        format!("{}celeriac.beat.fence", self.prefix)
+    }
+
+    /// HASH schedule name → the latest fire time (epoch ms) that was enqueued for it: the
+    /// per-slot claim that makes a second enqueue of one slot impossible.
+    pub fn beat_claims(&self) -> String {
+        format!("{}celeriac.beat.claims", self.prefix)
+    }
+
+    /// PUB/SUB channel on which schedule edits are announced, so beats resync at once.
+    pub fn beat_changes(&self) -> String {
+        format!("{}celeriac.beat.changes", self.prefix)
+    }
+
     /// The result-backend key (and PUB/SUB channel) of a task.
     pub fn task_meta(task_id: &str) -> String {
         format!("celery-task-meta-{task_id}")

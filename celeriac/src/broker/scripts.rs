@@ -239,3 +239,45 @@ return 0
 "#,
     )
 });
+
+/// Takes or renews the beat leader lease. KEYS: lease, fence counter. ARGV: owner, TTL in ms,
+/// the lease value this owner believes it holds (empty if none). Returns
+/// `{held (1|0), lease value}`: a renewal only succeeds for the exact value held, so an owner
+/// whose lease lapsed and was taken over learns it instead of extending someone else's.
+pub(crate) static BEAT_LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current == ARGV[3] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {1, current}
+  end
+  return {0, current}
+end
+local token = redis.call('INCR', KEYS[2])
+local value = tostring(token) .. '|' .. ARGV[1]
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return {1, value}
+"#,
+    )
+});
+
+/// Enqueues one beat firing only if the caller still holds the lease and the slot was not
+/// claimed before. KEYS: lease, claims hash, queue list. ARGV: lease value, schedule name, slot
+/// (epoch ms), envelope, enforce claim (1|0). Returns `{1, slot}` when enqueued, `{0, claimed}`
+/// when this or a later slot was already enqueued, `{-1, ''}` when the lease is not ours.
+pub(crate) static BEAT_FIRE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, ''} end
+local claimed = redis.call('HGET', KEYS[2], ARGV[2])
+if ARGV[5] == '1' and claimed and tonumber(claimed) >= tonumber(ARGV[3]) then
+  return {0, claimed}
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('LPUSH', KEYS[3], ARGV[4])
+return {1, ARGV[3]}
+"#,
+    )
+});

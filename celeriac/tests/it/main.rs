@@ -4,6 +4,7 @@
 //! covers one area. Run `scripts/python-venv.sh` first for the Python peer.
 
 mod bad_input;
+mod beat_lease;
 mod control;
 mod events;
 mod guarantees;
