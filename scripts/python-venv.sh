@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv-interop/ at the repository root with the pinned Python Celery used by the
-# interop tests (celeriac/tests/python/requirements.txt), and prints the venv's python path.
+# Creates .venv-interop/ at the repository root with the pinned Python Celery (and Flower) used
+# by the interop tests (celeriac/tests/python/requirements.txt), and prints the venv's python path.
 #
 # Idempotent: a marker file inside the venv records the hash of requirements.txt; when it
 # matches and celery imports, nothing is installed again.
@@ -14,7 +14,7 @@ python_bin="${venv_dir}/bin/python"
 wanted_hash="$(sha256sum "${requirements}" | cut -d' ' -f1)"
 
 if [[ -x "${python_bin}" && -f "${marker}" && "$(cat "${marker}")" == "${wanted_hash}" ]] \
-    && "${python_bin}" -c 'import celery, kombu, redis' 2>/dev/null; then
+    && "${python_bin}" -c 'import celery, kombu, redis, flower' 2>/dev/null; then
     echo "${python_bin}"
     exit 0
 fi

@@ -12,6 +12,8 @@
 //!   `global_keyprefix`, plus the `PEER_*` variables that point the Python peer at them.
 //! - [`CeleryPeer`] (`celery_peer.rs`): a Python `celery worker` child process, and
 //!   `peer_cli.py` to send tasks, read results and run kombu's restore from Rust.
+//! - [`Flower`] (`flower.rs`): real Flower 2.2 (`celery flower` from the same venv) on a free
+//!   port, and its HTTP API, to check what the Celery monitor makes of our workers.
 //! - [`eventually`] (`eventually.rs`): retry a check until it holds, instead of sleeping.
 //! - `watchdog.rs`: how child processes are tied to the test process's lifetime.
 //!
@@ -35,10 +37,12 @@
 mod celery_peer;
 mod env;
 mod eventually;
+mod flower;
 mod redis_server;
 mod watchdog;
 
 pub use celery_peer::CeleryPeer;
 pub use env::TestEnv;
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
+pub use flower::{Flower, FlowerResponse};
 pub use redis_server::RedisServer;

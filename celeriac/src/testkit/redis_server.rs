@@ -205,7 +205,7 @@ fn ensure_installed() {
 
 /// A port that was free a moment ago. Another process may take it before `redis-server`
 /// binds it, hence the retries in [`RedisServer::start_private`].
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -36,6 +36,9 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     if revoke_if_expired(shared, request).await || discard_if_revoked(shared, request).await {
         return;
     }
+    // Celery's `task_accepted`: every run the worker starts counts, whatever its outcome,
+    // retried attempts included. Heartbeats carry it as `processed`, which Flower shows.
+    shared.counters.processed.fetch_add(1, Ordering::Relaxed);
     let (soft_sender, soft_receiver) = watch::channel(false);
     let context = TaskContext::new(
         RequestInfo {
@@ -98,7 +101,6 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     let runtime = started.elapsed().as_secs_f64();
     let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
-            shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
             super::task_events::succeeded(shared, request, &value, runtime);
             store(shared, request, task, TaskState::Success, value, None).await;
@@ -127,7 +129,6 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
         }
         Ending::Finished(Outcome::Reject { requeue }) => {
             super::task_events::rejected(shared, request, requeue);
-            shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             if acked {
                 tracing::warn!(task_id = %headers.id, "task rejected after its early ack; nothing to requeue");
             } else if requeue {
@@ -151,7 +152,6 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
             true
         }
         Ending::Finished(Outcome::Ignore) => {
-            shared.counters.processed.fetch_add(1, Ordering::Relaxed);
             if !acked {
                 ack(shared, &request.delivery).await;
             }
@@ -320,7 +320,6 @@ pub(crate) async fn record_failure(
     acked: bool,
 ) {
     let headers = &request.message.headers;
-    shared.counters.processed.fetch_add(1, Ordering::Relaxed);
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     let traceback = traceback_text(request, &exception, traceback);
     super::task_events::failed(shared, request, &exception, &traceback);

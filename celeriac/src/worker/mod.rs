@@ -84,7 +84,8 @@ impl WorkerOptions {
 /// Counters a worker reports (and `inspect stats` will).
 #[derive(Debug, Default)]
 pub struct WorkerCounters {
-    /// Tasks whose body ran to an outcome.
+    /// Task runs started (Celery's `all_total_count`): each retried attempt counts again, and
+    /// runs that end in a reject, a revoke or a time limit count too.
     pub processed: AtomicU64,
     /// Tasks that ended in FAILURE.
     pub failed: AtomicU64,

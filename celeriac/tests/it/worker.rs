@@ -10,6 +10,7 @@ use celeriac::testkit::{eventually, TestEnv};
 use celeriac::TaskState;
 use redis::AsyncCommands;
 use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,11 @@ async fn explicit_retry_keeps_the_id_and_counts_retries() {
     assert_eq!(meta.result, json!(3));
     assert_eq!(meta.retries, Some(2));
     assert_eq!(meta.task_id, result.id.0);
+    assert_eq!(
+        worker.counters.processed.load(Ordering::Relaxed),
+        3,
+        "like Celery's heartbeat `processed` (all_total_count), every run counts, retried ones too"
+    );
     worker.stop().await;
 }
 
