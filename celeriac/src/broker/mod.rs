@@ -8,12 +8,14 @@
 pub mod keys;
 mod publish;
 mod redis;
+mod reply_queue;
 mod scripts;
 mod sweep;
 
 pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use keys::Keys;
+pub use reply_queue::ReplyQueue;
 
 /// A message handed to this consumer and recorded in `unacked`, not yet acked.
 #[derive(Debug, Clone)]
