@@ -5,6 +5,8 @@
 
 mod bad_input;
 mod control;
+mod control_client;
+mod control_runtime;
 mod events;
 mod guarantees;
 mod interop;
