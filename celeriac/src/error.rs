@@ -3,6 +3,7 @@
 use crate::backend::BackendError;
 use crate::broker::BrokerError;
 use crate::config::ConfigError;
+use crate::control::ControlError;
 use crate::protocol::ProtocolError;
 
 /// Every error the engine returns.
@@ -27,6 +28,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A remote-control broadcast failed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
 }
 
 /// The engine's result type.

@@ -17,6 +17,7 @@
 //! - [`task`]: how a Rust task is written and registered: plain async fns, options, outcomes.
 //! - [`worker`]: the runtime that consumes, executes, retries and acknowledges tasks.
 //! - [`events`]: Celery events from our worker (worker heartbeats, task events).
+//! - [`control`]: remote control of workers (`inspect`, `revoke`, `pool_grow`, ...) from Rust.
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
 //!
 //! Only `types` is available without the default `runtime` feature.
@@ -31,6 +32,8 @@ pub mod broker;
 pub mod clock;
 #[cfg(feature = "runtime")]
 pub mod config;
+#[cfg(feature = "runtime")]
+pub mod control;
 #[cfg(feature = "runtime")]
 pub mod demo;
 #[cfg(feature = "runtime")]

@@ -31,6 +31,149 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the dead-letter list: messages that could not be processed, with the reason.
     DeadLetters,
+    /// Ask workers (Python or Rust) what they are doing, as `celery inspect` does.
+    Inspect(InspectArgs),
+    /// Tell workers (Python or Rust) to change something, as `celery control` does.
+    Control(ControlArgs),
+}
+
+/// Whom a remote-control command addresses, how long it waits, how it prints.
+#[derive(Debug, Args)]
+pub struct BroadcastArgs {
+    /// Only these workers: node names, comma-separated or repeated.
+    #[arg(short = 'd', long, value_delimiter = ',', global = true)]
+    pub destination: Vec<String>,
+    /// Seconds to wait for replies.
+    #[arg(short = 't', long, default_value_t = 1.0, global = true)]
+    pub timeout: f64,
+    /// Print the replies as one JSON object, node name → reply.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `celeriac inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: InspectCommand,
+    #[command(flatten)]
+    pub broadcast: BroadcastArgs,
+}
+
+/// The questions of `celeriac inspect`, named as in Celery.
+#[derive(Debug, Subcommand)]
+#[command(rename_all = "snake_case")]
+pub enum InspectCommand {
+    /// Ping the workers.
+    Ping,
+    /// Tasks running now.
+    Active,
+    /// Tasks prefetched, waiting for a pool slot.
+    Reserved,
+    /// Tasks waiting for their eta.
+    Scheduled,
+    /// Worker statistics.
+    Stats,
+    /// Registered task names.
+    Registered,
+    /// Queues consumed.
+    ActiveQueues,
+    /// Revoked task ids.
+    Revoked,
+    /// Worker configuration.
+    Conf,
+    /// What the workers know of these task ids.
+    QueryTask {
+        /// Task ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// `celeriac control`.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// What to change.
+    #[command(subcommand)]
+    pub command: ControlCommand,
+    #[command(flatten)]
+    pub broadcast: BroadcastArgs,
+}
+
+/// The commands of `celeriac control`, named as in Celery.
+#[derive(Debug, Subcommand)]
+#[command(rename_all = "snake_case")]
+pub enum ControlCommand {
+    /// Revoke tasks: workers will not run them.
+    Revoke {
+        /// Task ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Also stop them where they are running.
+        #[arg(long)]
+        terminate: bool,
+        /// The signal Python workers send with --terminate.
+        #[arg(long, default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Set a task's rate limit ("10/m", "5/s", "100/h"; "0" removes it).
+    RateLimit {
+        /// Task name.
+        name: String,
+        /// The rate.
+        rate: String,
+    },
+    /// Set a task's soft and hard time limits, in seconds.
+    TimeLimit {
+        /// Task name.
+        name: String,
+        /// Soft limit.
+        soft: f64,
+        /// Hard limit.
+        hard: Option<f64>,
+    },
+    /// Add pool slots.
+    PoolGrow {
+        /// How many.
+        #[arg(default_value_t = 1)]
+        n: u32,
+    },
+    /// Remove pool slots.
+    PoolShrink {
+        /// How many.
+        #[arg(default_value_t = 1)]
+        n: u32,
+    },
+    /// Change the autoscaler's range (workers without one answer with an error).
+    Autoscale {
+        /// Most pool slots.
+        max: u32,
+        /// Fewest pool slots.
+        min: u32,
+    },
+    /// Start consuming a queue.
+    AddConsumer {
+        /// Queue name.
+        queue: String,
+        /// Exchange to bind it to (default: the queue's name).
+        #[arg(long)]
+        exchange: Option<String>,
+        /// Routing key of the binding (default: the queue's name).
+        #[arg(long)]
+        routing_key: Option<String>,
+    },
+    /// Stop consuming a queue.
+    CancelConsumer {
+        /// Queue name.
+        queue: String,
+    },
+    /// Turn task events on.
+    EnableEvents,
+    /// Turn task events off.
+    DisableEvents,
+    /// Shut the workers down warmly (they do not reply).
+    Shutdown,
 }
 
 /// `celeriac worker`.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod control;
 mod dashboard;
 mod tasks;
 
@@ -45,6 +46,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Call(args) => commands::call(config, &args).await,
         Command::Result(args) => commands::result(config, &args).await,
         Command::DeadLetters => commands::dead_letters(config).await.map(|()| true),
+        Command::Inspect(args) => control::inspect(config, &args).await,
+        Command::Control(args) => control::control(config, &args).await,
         Command::Serve(args) => serve(config, args).await.map(|()| true),
     }
 }

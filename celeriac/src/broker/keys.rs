@@ -120,6 +120,12 @@ impl Keys {
         format!("{routing_key}{SEP}{pattern}{SEP}{queue}")
     }
 
+    /// The queue a control client's replies are routed to: `<oid>.reply.celery.pidbox` (the
+    /// reply exchange's name after the client's id), bound under routing key `<oid>`.
+    pub fn reply_queue(oid: &str, reply_exchange: &str) -> String {
+        format!("{oid}.{reply_exchange}")
+    }
+
     /// LIST of messages that could not be processed, newest first, each with its reason.
     /// Not a kombu key: Celery drops such messages, we keep them.
     pub fn dead_letter(&self) -> String {
@@ -192,6 +198,10 @@ mod tests {
         assert_eq!(prefixed.unacked(), "p:unacked");
         assert_eq!(prefixed.binding("celery"), "p:_kombu.binding.celery");
         assert_eq!(prefixed.queue_buckets("q").len(), 4);
+        assert_eq!(
+            Keys::reply_queue("07c963c0", "reply.celery.pidbox"),
+            "07c963c0.reply.celery.pidbox"
+        );
         let events = Keys::new("", vec![0]).with_database(2);
         assert_eq!(
             events.fanout_channel("celeryev", "task.multi"),

@@ -9,6 +9,7 @@ mod beat;
 pub mod keys;
 mod publish;
 mod redis;
+mod reply_queue;
 mod scripts;
 mod sweep;
 
@@ -16,6 +17,7 @@ pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
 pub use keys::Keys;
+pub use reply_queue::ReplyQueue;
 
 /// A message handed to this consumer and recorded in `unacked`, not yet acked.
 #[derive(Debug, Clone)]

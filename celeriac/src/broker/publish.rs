@@ -91,6 +91,24 @@ impl RedisBroker {
         Ok(true)
     }
 
+    /// Binds `queue` to `exchange` under `routing_key` in the binding table, as kombu does when
+    /// a consumer declares a queue (`add_consumer` with an exchange).
+    pub async fn bind_queue(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        queue: &str,
+    ) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("SADD")
+            .arg(self.keys.binding(exchange))
+            .arg(super::Keys::binding_member(routing_key, "", queue))
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(redis_error("SADD binding"))?;
+        Ok(())
+    }
+
     /// A PUB/SUB connection subscribed to fanout exchange `exchange` (routing key `""`), for
     /// broadcast control commands. Each call opens its own connection.
     pub async fn subscribe_fanout(

@@ -5,6 +5,9 @@
 //! command is for answers `{<node name>: <result>}` with headers `{ticket, clock}` to the
 //! exchange `reply.celery.pidbox`, routed through the binding table to the client's reply list
 //! (wire doc §5). Results are `{"ok": text}`, `{"error": text}` or plain data for inspections.
+//!
+//! Both ends live here: [`ControlRequest::decode`] and [`reply_envelope`] for the worker,
+//! [`ControlRequest::to_envelope`] and [`ControlReply::decode`] for the client.
 
 use super::envelope::{DeliveryInfo, Envelope, Properties};
 use super::ProtocolError;
@@ -77,6 +80,53 @@ impl ControlRequest {
         })
     }
 
+    /// The broadcast envelope, as kombu's `Mailbox._broadcast` publishes it: headers `clock`
+    /// (the sender's Lamport clock) and `expires` (epoch seconds; workers do not check it),
+    /// `ticket` and `reply_to` only when a reply is wanted.
+    pub fn to_envelope(&self, clock: u64, expires: f64, delivery_tag: String) -> Envelope {
+        let mut body = Map::new();
+        body.insert("method".into(), json!(self.method));
+        body.insert("arguments".into(), Value::Object(self.arguments.clone()));
+        body.insert("destination".into(), json!(self.destination));
+        let (pattern, matcher) = match &self.pattern {
+            Some((pattern, matcher)) => (json!(pattern), json!(matcher)),
+            None => (Value::Null, Value::Null),
+        };
+        body.insert("pattern".into(), pattern);
+        body.insert("matcher".into(), matcher);
+        if let (Some(ticket), Some((exchange, routing_key))) = (&self.ticket, &self.reply_to) {
+            body.insert("ticket".into(), json!(ticket));
+            body.insert(
+                "reply_to".into(),
+                json!({"exchange": exchange, "routing_key": routing_key}),
+            );
+        }
+        let mut headers = Map::new();
+        headers.insert("clock".into(), json!(clock));
+        headers.insert("expires".into(), json!(expires));
+        Envelope {
+            body: Envelope::encode_body(&Value::Object(body)),
+            content_encoding: Some("utf-8".into()),
+            content_type: Some("application/json".into()),
+            headers,
+            properties: Properties {
+                correlation_id: None,
+                reply_to: None,
+                delivery_mode: Some(2),
+                delivery_info: DeliveryInfo {
+                    exchange: CONTROL_EXCHANGE.into(),
+                    routing_key: String::new(),
+                    redelivered: None,
+                },
+                priority: Some(0),
+                body_encoding: Some("base64".into()),
+                delivery_tag,
+                expiration: None,
+                extra: Map::new(),
+            },
+        }
+    }
+
     /// Whether node `node_name` is addressed. Patterns with the `pcre` matcher are not supported
     /// (no regex engine here) and address nobody.
     pub fn is_for(&self, node_name: &str) -> bool {
@@ -127,6 +177,37 @@ pub fn reply_envelope(
     }
 }
 
+/// A decoded reply: one worker's answer to one ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlReply {
+    /// The ticket of the broadcast it answers (header `ticket`).
+    pub ticket: Option<String>,
+    /// The replying worker's Lamport clock (header `clock`).
+    pub clock: Option<u64>,
+    /// `{node name: result}`; one entry in every reply Celery sends.
+    pub results: Map<String, Value>,
+}
+
+impl ControlReply {
+    /// Decodes a reply envelope taken from a reply queue.
+    pub fn decode(envelope: &Envelope) -> Result<ControlReply, ProtocolError> {
+        let Value::Object(results) = envelope.body_json()? else {
+            return Err(ProtocolError::InvalidBody {
+                reason: "control reply body is not an object".to_owned(),
+            });
+        };
+        Ok(ControlReply {
+            ticket: envelope
+                .headers
+                .get("ticket")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            clock: envelope.headers.get("clock").and_then(Value::as_u64),
+            results,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +243,51 @@ mod tests {
         };
         assert!(glob.is_for("w7@vm"));
         assert!(!glob.is_for("x@vm"));
+    }
+
+    #[test]
+    fn a_broadcast_round_trips_and_matches_the_captured_ping() {
+        let request = ControlRequest {
+            method: "ping".into(),
+            arguments: Map::new(),
+            destination: None,
+            pattern: None,
+            ticket: Some("481b3b3f-5cb1-48bc-8e07-866da682b7c8".into()),
+            reply_to: Some((REPLY_EXCHANGE.into(), "07c963c0".into())),
+        };
+        let envelope = request.to_envelope(1, 1795487596.4281905, "tag".into());
+        // The body Celery 5.4's `celery inspect ping` sent (capture `ctl_ping`).
+        assert_eq!(
+            envelope.body_json().unwrap(),
+            json!({"method": "ping", "arguments": {}, "destination": null, "pattern": null,
+                   "matcher": null, "ticket": "481b3b3f-5cb1-48bc-8e07-866da682b7c8",
+                   "reply_to": {"exchange": "reply.celery.pidbox", "routing_key": "07c963c0"}})
+        );
+        assert_eq!(envelope.properties.delivery_info.exchange, "celery.pidbox");
+        assert_eq!(envelope.headers["clock"], json!(1));
+        assert_eq!(ControlRequest::decode(&envelope).unwrap(), request);
+
+        let cast = ControlRequest {
+            ticket: None,
+            reply_to: None,
+            destination: Some(vec!["w1@vm".into()]),
+            ..request
+        };
+        let body = cast.to_envelope(2, 0.0, "tag".into()).body_json().unwrap();
+        assert!(body.get("ticket").is_none() && body.get("reply_to").is_none());
+        assert_eq!(body["destination"], json!(["w1@vm"]));
+
+        let reply = reply_envelope(
+            "w1@vm",
+            json!({"ok": "pong"}),
+            "481b",
+            3,
+            "07c963c0",
+            "t".into(),
+        );
+        let decoded = ControlReply::decode(&reply).unwrap();
+        assert_eq!(decoded.ticket.as_deref(), Some("481b"));
+        assert_eq!(decoded.clock, Some(3));
+        assert_eq!(decoded.results["w1@vm"], json!({"ok": "pong"}));
     }
 }

@@ -70,43 +70,32 @@ impl CeleryPeer {
     /// If Python is missing or the worker is not ready within 30 s (the message includes the
     /// end of its log).
     pub fn worker(env: &TestEnv, queues: &[&str], node_name: &str) -> CeleryPeer {
-        let mut command = peer_command(env);
-        command
-            .args(["-m", "celery", "-A", "peer", "worker", "--pool=solo"])
-            .args(["-Q", &queues.join(","), "-n", node_name])
-            .args(["--without-mingle", "--without-gossip", "-l", "info"]);
-        let log_path = std::env::temp_dir().join(format!(
-            "celeriac-peer-{}-{}.log",
-            env.key_prefix
-                .trim_end_matches(':')
-                .replace(|character: char| !character.is_ascii_alphanumeric(), "-"),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let watchdog = Watchdog::spawn(&command, &log_path, None);
-        let ready = eventually_blocking(
-            READY_TIMEOUT,
-            &format!("Celery worker {node_name} to log that it is ready"),
-            || {
-                if watchdog.log().contains(READY_MARKER) {
-                    Some(true)
-                } else if !watchdog.is_running() {
-                    Some(false)
-                } else {
-                    None
-                }
-            },
-            || format!("log {}:\n{}", log_path.display(), watchdog.log_tail(40)),
-        );
-        assert!(
-            ready,
-            "Celery worker {node_name} exited during start-up; log {}:\n{}",
-            log_path.display(),
-            watchdog.log_tail(40)
-        );
-        CeleryPeer {
-            node_name: node_name.to_string(),
-            watchdog,
-        }
+        CeleryPeer::worker_with_pool(env, queues, node_name, "solo", 1)
+    }
+
+    /// [`CeleryPeer::worker`] with another pool (`prefork`, `threads`) of `concurrency` slots.
+    /// A solo worker runs tasks in its main loop and cannot answer remote control while one
+    /// runs; `prefork` can, and can terminate a running task.
+    ///
+    /// # Panics
+    /// As [`CeleryPeer::worker`].
+    pub fn worker_with_pool(
+        env: &TestEnv,
+        queues: &[&str],
+        node_name: &str,
+        pool: &str,
+        concurrency: usize,
+    ) -> CeleryPeer {
+        spawn_worker(env, queues, node_name, pool, concurrency, false)
+    }
+
+    /// [`CeleryPeer::worker`] with mingle on: at start-up the worker broadcasts `hello`, waits
+    /// a second for the other workers' revokes and clocks, and merges them.
+    ///
+    /// # Panics
+    /// As [`CeleryPeer::worker`].
+    pub fn worker_with_mingle(env: &TestEnv, queues: &[&str], node_name: &str) -> CeleryPeer {
+        spawn_worker(env, queues, node_name, "solo", 1, true)
     }
 
     /// The node name the worker was started with (`-n`).
@@ -194,6 +183,60 @@ impl Drop for CeleryPeer {
             // Best effort: a leftover log in the temp directory is harmless.
             let _removed = std::fs::remove_file(self.watchdog.log_path());
         }
+    }
+}
+
+/// Starts `celery worker` as described by the constructors of [`CeleryPeer`].
+fn spawn_worker(
+    env: &TestEnv,
+    queues: &[&str],
+    node_name: &str,
+    pool: &str,
+    concurrency: usize,
+    mingle: bool,
+) -> CeleryPeer {
+    let mut command = peer_command(env);
+    command
+        .args(["-m", "celery", "-A", "peer", "worker"])
+        .arg(format!("--pool={pool}"))
+        .args(["-c", &concurrency.to_string()])
+        .args(["-Q", &queues.join(","), "-n", node_name])
+        .args(["--without-gossip", "-l", "info"]);
+    if !mingle {
+        command.arg("--without-mingle");
+    }
+
+    let log_path = std::env::temp_dir().join(format!(
+        "celeriac-peer-{}-{}.log",
+        env.key_prefix
+            .trim_end_matches(':')
+            .replace(|character: char| !character.is_ascii_alphanumeric(), "-"),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let watchdog = Watchdog::spawn(&command, &log_path, None);
+    let ready = eventually_blocking(
+        READY_TIMEOUT,
+        &format!("Celery worker {node_name} to log that it is ready"),
+        || {
+            if watchdog.log().contains(READY_MARKER) {
+                Some(true)
+            } else if !watchdog.is_running() {
+                Some(false)
+            } else {
+                None
+            }
+        },
+        || format!("log {}:\n{}", log_path.display(), watchdog.log_tail(40)),
+    );
+    assert!(
+        ready,
+        "Celery worker {node_name} exited during start-up; log {}:\n{}",
+        log_path.display(),
+        watchdog.log_tail(40)
+    );
+    CeleryPeer {
+        node_name: node_name.to_string(),
+        watchdog,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The consumer: fetches messages while prefetch slots are free and hands each to the
 //! [`super::strategy`] in its own tokio task.
 //!
-//! 1. Wait for at least one free prefetch slot (`prefetch_multiplier × concurrency` in all).
+//! 1. Wait for at least one free prefetch slot (`prefetch_multiplier × concurrency` in all;
+//!    the pool commands resize it), and for at least one queue to consume.
 //! 2. Take as many more slots as are free and fetch that many messages in one script call,
 //!    queues in round-robin order within each priority step, as kombu's `BRPOP` key order.
 //! 3. Nothing there: wait, doubling from 1 ms up to `polling_interval`, then try again. Redis
@@ -12,22 +13,26 @@
 //! them before fetching, so a finished task and the next delivery cost one round trip. When
 //! every slot is busy, queued acks are sent on their own as soon as they arrive.
 //!
-//! Each handed-out message carries one prefetch permit; dropping it (when the task finished,
+//! Each handed-out message carries one prefetch slot; dropping it (when the task finished,
 //! or when an ETA message starts waiting) frees the slot.
+//!
+//! The queue list is live: `add_consumer` and `cancel_consumer` change it through
+//! `ConsumedQueues`, and the consumer picks the change up before its next fetch.
 
+use super::queues::reorder;
 use super::{strategy, Shared};
 use crate::broker::Fetched;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 const MAX_BATCH: usize = 256;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let prefetch = Arc::new(Semaphore::new(shared.options.prefetch_limit()));
-    let mut queues = shared.options.queues.clone();
+    let mut consumed = shared.queues.subscribe();
+    let mut queues = reorder(&[], &consumed.borrow_and_update());
+    let mut resync = false;
     let mut handlers = JoinSet::new();
     let mut stopping = shared.stopping.clone();
     let max_idle = shared
@@ -41,8 +46,27 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if *stopping.borrow() {
             break;
         }
+        // `changed()` below marks the new list as seen, so it sets `resync` for this check.
+        if std::mem::take(&mut resync) || consumed.has_changed().unwrap_or(false) {
+            queues = reorder(&queues, &consumed.borrow_and_update());
+            tracing::info!(queues = ?queues, "consuming from a changed queue list");
+        }
+        if queues.is_empty() {
+            // Every queue was cancelled: fetch nothing until one is added.
+            let acks_waiting = tokio::select! {
+                _ = consumed.changed() => false,
+                _ = shared.acks.pushed() => true,
+                _ = stopping.wait_for(|stop| *stop) => break,
+            };
+            if acks_waiting {
+                flush_acks(&shared, &queues).await;
+            } else {
+                resync = true;
+            }
+            continue;
+        }
         let first = tokio::select! {
-            permit = prefetch.clone().acquire_owned() => Some(permit),
+            slot = shared.prefetch.acquire() => Some(slot),
             _ = shared.acks.pushed() => None,
             _ = stopping.wait_for(|stop| *stop) => break,
         };
@@ -52,12 +76,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             flush_acks(&shared, &queues).await;
             continue;
         };
-        let Ok(first) = first else { break };
         let mut permits = vec![first];
         while permits.len() < MAX_BATCH {
-            match prefetch.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
+            match shared.prefetch.try_acquire() {
+                Some(slot) => permits.push(slot),
+                None => break,
             }
         }
         let acks = shared.acks.take();
@@ -115,6 +138,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = shared.acks.pushed() => {}
+                _ = consumed.changed() => resync = true,
                 _ = stopping.wait_for(|stop| *stop) => break,
             }
         }

@@ -90,6 +90,7 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     let (hard, soft) = time_limits(shared, request, task);
     let started = Instant::now();
     super::task_events::started(shared, request);
+    shared.counters.count_started(&headers.task);
     let terminate = std::sync::Arc::new(tokio::sync::Notify::new());
     shared.in_flight.set_phase(
         &request.delivery.delivery_tag,

@@ -26,10 +26,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// The fields of the worker events, as Celery sends them.
 pub(crate) fn fields(shared: &Shared) -> Map<String, Value> {
-    let active = shared
-        .options
-        .concurrency
-        .saturating_sub(shared.pool.available_permits());
+    let active = shared.pool.in_use();
     let mut fields = Map::new();
     fields.insert("freq".into(), json!(FREQUENCY.as_secs_f64()));
     fields.insert("active".into(), json!(active));

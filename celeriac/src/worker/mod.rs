@@ -22,10 +22,13 @@ mod control;
 mod executor;
 mod heartbeat;
 pub mod node_name;
+mod queues;
 pub mod rate_limit;
 mod retry;
 mod revoke;
+mod rusage;
 pub mod shutdown;
+mod slots;
 mod state;
 mod strategy;
 mod task_events;
@@ -38,13 +41,15 @@ use crate::events::EventDispatcher;
 use crate::producer::{broker_options, Producer};
 use crate::task::Registry;
 use crate::Error;
+use queues::ConsumedQueues;
+use slots::Slots;
 use state::{InFlight, PendingAcks};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// How this worker consumes: Celery's `worker` command-line options.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +77,15 @@ impl WorkerOptions {
 
     /// Messages reserved at once; 0 multiplier means "no limit", capped to stay bounded.
     pub fn prefetch_limit(&self) -> usize {
+        self.prefetch_limit_for(self.concurrency)
+    }
+
+    /// The prefetch limit at `concurrency`, which `pool_grow`/`pool_shrink` change at run
+    /// time (Celery's `_update_prefetch_count`).
+    pub fn prefetch_limit_for(&self, concurrency: usize) -> usize {
         match self.prefetch_multiplier {
             0 => 10_000,
-            multiplier => (multiplier as usize)
-                .saturating_mul(self.concurrency)
-                .max(1),
+            multiplier => (multiplier as usize).saturating_mul(concurrency).max(1),
         }
     }
 }
@@ -97,6 +106,25 @@ pub struct WorkerCounters {
     pub expired: AtomicU64,
     /// Messages restored to their queue (shutdown, aborts).
     pub restored: AtomicU64,
+    /// Tasks started, by task name (Celery's `total` in `inspect stats`).
+    started: Mutex<BTreeMap<String, u64>>,
+}
+
+impl WorkerCounters {
+    /// Tasks started so far, by task name.
+    pub fn totals(&self) -> BTreeMap<String, u64> {
+        self.started
+            .lock()
+            .map(|started| started.clone())
+            .unwrap_or_default()
+    }
+
+    /// Counts a task start, as Celery's `task_accepted` does.
+    pub(crate) fn count_started(&self, task_name: &str) {
+        if let Ok(mut started) = self.started.lock() {
+            *started.entry(task_name.to_owned()).or_default() += 1;
+        }
+    }
 }
 
 /// (hard, soft) time limits of one task.
@@ -114,7 +142,12 @@ pub(crate) struct Shared {
     pub(crate) acks: PendingAcks,
     pub(crate) events: Arc<EventDispatcher>,
     pub(crate) revoked: revoke::Revoked,
-    pub(crate) pool: Arc<Semaphore>,
+    /// Pool slots: the live concurrency (`pool_grow`, `pool_shrink`).
+    pub(crate) pool: Arc<Slots>,
+    /// Prefetch slots: `prefetch_multiplier` × the live concurrency.
+    pub(crate) prefetch: Arc<Slots>,
+    /// The queues consumed now (`add_consumer`, `cancel_consumer`).
+    pub(crate) queues: ConsumedQueues,
     /// Token buckets by task name; `None` = no limit (set by the `rate_limit` command).
     pub(crate) rate_limits: Mutex<HashMap<String, Option<rate_limit::TokenBucket>>>,
     /// (hard, soft) limits set by the `time_limit` command, by task name.
@@ -126,6 +159,17 @@ pub(crate) struct Shared {
     pub(crate) stopping: watch::Receiver<bool>,
     /// Flips to true when the grace period is over; running tasks are stopped and restored.
     pub(crate) aborting: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Resizes the pool and, with it, the prefetch limit (`pool_grow`, `pool_shrink`).
+    pub(crate) fn set_concurrency(&self, concurrency: usize) {
+        let concurrency = concurrency.max(1);
+        self.pool.resize(concurrency);
+        self.prefetch
+            .resize(self.options.prefetch_limit_for(concurrency));
+        tracing::info!(concurrency, "pool resized by remote control");
+    }
 }
 
 /// A Celery-compatible worker.
@@ -174,7 +218,9 @@ impl Worker {
         let (stop_sender, stopping) = watch::channel(false);
         let (abort_sender, aborting) = watch::channel(false);
         let shared = Arc::new(Shared {
-            pool: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            pool: Slots::new(options.concurrency.max(1)),
+            prefetch: Slots::new(options.prefetch_limit()),
+            queues: ConsumedQueues::new(&options.queues),
             config,
             options,
             registry,
@@ -214,8 +260,8 @@ impl Worker {
         let shared = self.shared.clone();
         tracing::info!(
             node = %shared.options.node_name,
-            queues = ?shared.options.queues,
-            concurrency = shared.options.concurrency,
+            queues = ?shared.queues.names(),
+            concurrency = shared.pool.size(),
             prefetch = shared.options.prefetch_limit(),
             tasks = ?shared.registry.names().collect::<Vec<_>>(),
             "worker ready"

@@ -34,6 +34,14 @@ impl Revoked {
         }
     }
 
+    /// Every id with the epoch second its revoke expires (expired ones included).
+    pub(crate) fn entries(&self) -> Vec<(String, f64)> {
+        self.ids
+            .lock()
+            .map(|ids| ids.iter().map(|(id, until)| (id.clone(), *until)).collect())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn ids(&self) -> Vec<String> {
         let now = clock::epoch_now();
         self.ids

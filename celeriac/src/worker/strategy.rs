@@ -12,6 +12,7 @@
 //! If the worker starts stopping during 4–6, the message is restored to its queue at once.
 
 use super::consumer::truncate;
+use super::slots::Slot;
 use super::{executor, Shared};
 use crate::broker::Delivery;
 use crate::clock;
@@ -22,7 +23,6 @@ use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// A decoded message this worker holds.
 #[derive(Debug, Clone)]
@@ -35,11 +35,7 @@ pub(crate) struct Request {
     pub(crate) fetched_at: std::time::Instant,
 }
 
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    delivery: Delivery,
-    prefetch_permit: Option<OwnedSemaphorePermit>,
-) {
+pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_permit: Option<Slot>) {
     let request = match decode(&delivery) {
         Ok(request) => request,
         Err(reason) => {
@@ -118,7 +114,7 @@ pub(crate) async fn handle(
     }
     let mut stopping = shared.stopping.clone();
     let slot = tokio::select! {
-        slot = shared.pool.clone().acquire_owned() => slot.ok(),
+        slot = shared.pool.acquire() => Some(slot),
         _ = stopping.wait_for(|stop| *stop) => None,
     };
     let Some(slot) = slot else {

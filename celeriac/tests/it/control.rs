@@ -6,7 +6,7 @@ use celeriac::testkit::{CeleryPeer, TestEnv};
 use serde_json::{json, Value};
 
 /// Runs `python -m celery -A peer <args> --json`-style commands and parses the JSON they print.
-async fn celery(env: &TestEnv, args: &[&str]) -> Value {
+pub(crate) async fn celery(env: &TestEnv, args: &[&str]) -> Value {
     let mut command = tokio::process::Command::new(CeleryPeer::python());
     command
         .args(["-m", "celery", "-A", "peer"])

@@ -6,6 +6,8 @@
 mod bad_input;
 mod beat_lease;
 mod control;
+mod control_client;
+mod control_runtime;
 mod events;
 mod guarantees;
 mod interop;

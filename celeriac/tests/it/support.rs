@@ -102,3 +102,22 @@ pub fn demo_registry() -> Registry {
 pub async fn producer(config: &Config) -> Producer {
     Producer::connect(config).await.expect("producer connects")
 }
+
+/// Waits until worker `node` answers a ping over remote control: its mailbox has subscribed
+/// to the broadcast channel, which only then delivers commands to it.
+pub async fn wait_for_mailbox(config: &Config, node: &str) {
+    use celeriac::control::{BroadcastOptions, Control};
+    let control = &Control::connect(config).await.expect("control connects");
+    let options = &BroadcastOptions::default()
+        .to([node])
+        .timeout(Duration::from_millis(300));
+    celeriac::testkit::eventually(
+        Duration::from_secs(20),
+        &format!("{node} to answer a ping"),
+        move || async move {
+            let replies = control.ping(options).await.ok()?;
+            replies.contains_key(node).then_some(())
+        },
+    )
+    .await;
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-fn celeriac(env: &TestEnv) -> Command {
+pub(crate) fn celeriac(env: &TestEnv) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
     command
         .env_remove("CELERIAC_CONFIG")
@@ -21,24 +21,24 @@ fn celeriac(env: &TestEnv) -> Command {
     command
 }
 
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     command
         .stdin(Stdio::null())
         .output()
         .expect("celeriac runs")
 }
 
-fn lines(output: &Output) -> Vec<String> {
+pub(crate) fn lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_owned)
         .collect()
 }
 
-struct WorkerProcess(Child);
+pub(crate) struct WorkerProcess(pub(crate) Child);
 
 impl WorkerProcess {
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.0.id().to_string())

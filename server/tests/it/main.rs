@@ -5,3 +5,4 @@ mod chaos;
 mod chaos_support;
 mod cli;
 mod flower;
+mod control_cli;

@@ -1,0 +1,191 @@
+//! Read-only commands (`celery inspect ...`), and `hello`, mingle's exchange of revokes and
+//! clocks between workers.
+
+use super::super::revoke::{self, REVOKE_EXPIRES};
+use super::super::state::{Held, Phase};
+use super::super::{rusage, Shared};
+use super::task_ids;
+use crate::clock;
+use crate::types::{python_args_repr, python_repr};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub(super) fn registered(shared: &Shared) -> Value {
+    json!(shared.registry.names().collect::<Vec<_>>())
+}
+
+/// Celery's `stats`: `total` counts task starts by name, `pool` and `prefetch_count` show the
+/// live sizes (after `pool_grow`/`pool_shrink`), `rusage` this process's resource usage.
+pub(super) fn stats(shared: &Shared, started: Instant) -> Value {
+    json!({
+        "total": shared.counters.totals(),
+        "pid": std::process::id(),
+        "clock": shared.events.tick().to_string(),
+        "uptime": started.elapsed().as_secs(),
+        "pool": {
+            "implementation": "celeriac:tokio",
+            "max-concurrency": shared.pool.size(),
+            "processes": [std::process::id()],
+            "max-tasks-per-child": "N/A",
+            "put-guarded-by-semaphore": false,
+            "timeouts": [
+                shared.config.task_soft_time_limit.unwrap_or(0.0),
+                shared.config.task_time_limit.unwrap_or(0.0),
+            ],
+            "writes": {},
+        },
+        "broker": {"transport": "redis", "hostname": redact(&shared.config.broker_url)},
+        "prefetch_count": shared.prefetch.size(),
+        "processed": shared.counters.processed.load(Ordering::Relaxed),
+        "rusage": rusage::rusage(),
+    })
+}
+
+pub(super) fn conf(shared: &Shared) -> Value {
+    json!({
+        "broker_url": redact(&shared.config.broker_url),
+        "task_default_queue": shared.config.task_default_queue,
+        "task_acks_late": shared.config.task_acks_late,
+        "worker_prefetch_multiplier": shared.config.worker_prefetch_multiplier,
+        "worker_concurrency": shared.pool.size(),
+        "worker_send_task_events": shared.events.task_events(),
+    })
+}
+
+/// The queues consumed now, as kombu's `Queue.as_dict()` prints them.
+pub(super) fn active_queues(shared: &Shared) -> Value {
+    let queues: Vec<Value> = shared
+        .queues
+        .list()
+        .into_iter()
+        .map(|queue| {
+            json!({
+                "name": queue.name,
+                "exchange": {"name": queue.exchange, "type": queue.exchange_type, "arguments": null,
+                             "durable": true, "passive": false, "auto_delete": false,
+                             "delivery_mode": null, "no_declare": false},
+                "routing_key": queue.routing_key,
+                "queue_arguments": null, "binding_arguments": null, "consumer_arguments": null,
+                "durable": true, "exclusive": false, "auto_delete": false, "no_ack": false,
+                "alias": null, "bindings": [], "no_declare": null, "expires": null,
+                "message_ttl": null, "max_length": null, "max_length_bytes": null,
+                "max_priority": null,
+            })
+        })
+        .collect();
+    Value::Array(queues)
+}
+
+pub(super) fn active(shared: &Shared) -> Value {
+    json!(infos(shared, Phase::Active))
+}
+
+pub(super) fn reserved(shared: &Shared) -> Value {
+    json!(infos(shared, Phase::Reserved))
+}
+
+pub(super) fn scheduled(shared: &Shared) -> Value {
+    json!(shared
+        .in_flight
+        .listing(Phase::Scheduled)
+        .into_iter()
+        .map(|held| json!({"eta": held.eta, "priority": 6, "request": request_info(shared, &held)}))
+        .collect::<Vec<_>>())
+}
+
+pub(super) fn query_task(shared: &Shared, arguments: &Map<String, Value>) -> Value {
+    let mut found = Map::new();
+    for id in task_ids(arguments, "ids") {
+        if let Some(held) = shared.in_flight.find(&id) {
+            let info = request_info(shared, &held);
+            let state = match held.phase {
+                Phase::Active => "active",
+                Phase::Reserved => "reserved",
+                Phase::Scheduled => "scheduled",
+            };
+            found.insert(id, json!([state, info]));
+        }
+    }
+    Value::Object(found)
+}
+
+/// Mingle: a starting worker sends its revokes and asks for ours. Celery merges theirs and
+/// answers `{"revoked": {id: [inserted, id]}, "clock": N}` (the values of its `LimitedSet`),
+/// and answers its own `hello` with nothing (`null`).
+///
+/// The timestamps Celery sends are `time.monotonic()` of the sender, meaningless here, so a
+/// merged revoke lasts [`REVOKE_EXPIRES`] from now; ours go out as the epoch second the revoke
+/// was made, which a Python worker accepts (it only needs a float).
+pub(super) async fn hello(shared: &Shared, arguments: &Map<String, Value>) -> Value {
+    let from_node = arguments
+        .get("from_node")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if from_node == shared.options.node_name {
+        return Value::Null;
+    }
+    tracing::info!(from_node, "sync with {from_node}");
+    if let Some(Value::Object(theirs)) = arguments.get("revoked") {
+        let ids: Vec<String> = theirs.keys().cloned().collect();
+        revoke::revoke(shared, &ids).await;
+    }
+    let now = clock::epoch_now();
+    let ours: Map<String, Value> = shared
+        .revoked
+        .entries()
+        .into_iter()
+        .filter(|(_, until)| *until > now)
+        .map(|(id, until)| {
+            let inserted = until - REVOKE_EXPIRES.as_secs_f64();
+            (id.clone(), json!([inserted, id]))
+        })
+        .collect();
+    json!({"revoked": ours, "clock": shared.events.tick()})
+}
+
+/// A broker URL without its password, for replies anyone on the broker can read.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn infos(shared: &Shared, phase: Phase) -> Vec<Value> {
+    shared
+        .in_flight
+        .listing(phase)
+        .into_iter()
+        .map(|held| request_info(shared, &held))
+        .collect()
+}
+
+/// Celery's `Request.info()`: what `inspect active/reserved/scheduled` report of a request,
+/// built only when a monitor asks.
+fn request_info(shared: &Shared, held: &Held) -> Value {
+    let request = &held.request;
+    let message = &request.message;
+    let headers = &message.headers;
+    json!({
+        "id": headers.id.0,
+        "name": headers.task,
+        "args": message.args,
+        "kwargs": message.kwargs,
+        "type": headers.task,
+        "hostname": shared.options.node_name,
+        "time_start": held.time_start,
+        "acknowledged": false,
+        "delivery_info": {
+            "exchange": "",
+            "routing_key": request.delivery.queue,
+            "priority": request.priority,
+            "redelivered": request.redelivered,
+        },
+        "worker_pid": std::process::id(),
+        "argsrepr": headers.argsrepr.clone().unwrap_or_else(|| python_args_repr(&message.args)),
+        "kwargsrepr": headers.kwargsrepr.clone().unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone()))),
+    })
+}

@@ -1,0 +1,35 @@
+//! `pool_grow`, `pool_shrink` and `autoscale`: the pool's size at run time.
+//!
+//! Our pool is a limit on tokio tasks running at once, so growing is immediate and shrinking
+//! completes as running tasks finish (see `worker::slots`); the prefetch limit follows as
+//! `prefetch_multiplier × concurrency`, as in Celery. The pool never shrinks below one slot.
+//!
+//! We have no autoscaler (idle slots cost nothing here, so there is nothing to scale down), and
+//! answer `autoscale` as a Celery worker started without `--autoscale` does:
+//! `{"error": "ValueError('Autoscale not enabled')"}`.
+
+use super::super::Shared;
+use super::integer_argument;
+use serde_json::{json, Map, Value};
+
+pub(super) fn pool_grow(shared: &Shared, arguments: &Map<String, Value>) -> Value {
+    let n = step(arguments);
+    shared.set_concurrency(shared.pool.size().saturating_add(n));
+    json!({"ok": "pool will grow"})
+}
+
+pub(super) fn pool_shrink(shared: &Shared, arguments: &Map<String, Value>) -> Value {
+    let n = step(arguments);
+    shared.set_concurrency(shared.pool.size().saturating_sub(n).max(1));
+    json!({"ok": "pool will shrink"})
+}
+
+pub(super) fn autoscale() -> Value {
+    json!({"error": "ValueError('Autoscale not enabled')"})
+}
+
+/// `n`, default 1 as in Celery; negative or absurd values count as 0.
+fn step(arguments: &Map<String, Value>) -> usize {
+    let n = integer_argument(arguments, "n").unwrap_or(1);
+    usize::try_from(n).unwrap_or(0).min(10_000)
+}
