@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod control;
+mod crontab_interop;
 mod events;
 mod guarantees;
 mod interop;
