@@ -19,9 +19,12 @@
 //! - [`events`]: Celery events from our worker (worker heartbeats, task events).
 //! - [`control`]: remote control of workers (`inspect`, `revoke`, `pool_grow`, ...) from Rust.
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
+//! - [`beat`]: schedules (crontab with time zones and DST, interval, clocked) and periodic task
+//!   entries; no IO, compiles to WASM.
 //!
-//! Only `types` is available without the default `runtime` feature.
+//! Only `types` and `beat` are available without the default `runtime` feature.
 
+pub mod beat;
 pub mod types;
 
 #[cfg(feature = "runtime")]

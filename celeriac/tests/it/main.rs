@@ -8,6 +8,7 @@ mod beat_lease;
 mod control;
 mod control_client;
 mod control_runtime;
+mod crontab_interop;
 mod events;
 mod guarantees;
 mod interop;
