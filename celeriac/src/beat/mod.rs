@@ -42,6 +42,7 @@
 
 mod crontab;
 mod describe;
+mod due;
 mod field;
 mod interval;
 mod next_run;
@@ -49,6 +50,7 @@ mod periodic_task;
 mod schedule;
 
 pub use crontab::{Crontab, CrontabError, CrontabSpec};
+pub use due::{plan, CatchUp, Plan};
 pub use field::{CrontabField, FieldProblem};
 pub use interval::{Interval, IntervalError, IntervalPeriod};
 pub use next_run::{DstAdjustment, UpcomingRun};

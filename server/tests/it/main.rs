@@ -4,5 +4,5 @@
 mod chaos;
 mod chaos_support;
 mod cli;
-mod flower;
 mod control_cli;
+mod flower;
