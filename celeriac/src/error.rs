@@ -3,6 +3,8 @@
 use crate::backend::BackendError;
 use crate::broker::BrokerError;
 use crate::config::ConfigError;
+use crate::db::DatabaseError;
+use crate::history::HistoryError;
 use crate::protocol::ProtocolError;
 
 /// Every error the engine returns.
@@ -27,6 +29,12 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The SQL database failed.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The task history failed.
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 /// The engine's result type.

@@ -17,6 +17,9 @@
 //! - [`task`]: how a Rust task is written and registered: plain async fns, options, outcomes.
 //! - [`worker`]: the runtime that consumes, executes, retries and acknowledges tasks.
 //! - [`events`]: Celery events from our worker (worker heartbeats, task events).
+//! - [`db`]: the SQL database (SQLite or PostgreSQL) of the task history and beat.
+//! - [`history`]: the durable task history fed by events and the result backend, and
+//!   [`history::retry_task`].
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
 //!
 //! Only `types` is available without the default `runtime` feature.
@@ -32,6 +35,8 @@ pub mod clock;
 #[cfg(feature = "runtime")]
 pub mod config;
 #[cfg(feature = "runtime")]
+pub mod db;
+#[cfg(feature = "runtime")]
 pub mod demo;
 #[cfg(feature = "runtime")]
 pub mod error;
@@ -39,6 +44,8 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "runtime")]
 pub mod failpoint;
+#[cfg(feature = "runtime")]
+pub mod history;
 #[cfg(feature = "runtime")]
 pub mod producer;
 #[cfg(feature = "runtime")]

@@ -7,6 +7,8 @@ mod bad_input;
 mod control;
 mod events;
 mod guarantees;
+mod history;
+mod history_sources;
 mod interop;
 mod lifecycle;
 mod support;
