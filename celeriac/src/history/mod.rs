@@ -18,7 +18,7 @@
 //! - `event.rs`: [`TaskEvent`], the input read from a decoded Celery event.
 //! - `record.rs`: [`TaskRecord`] and the merge rules.
 //! - `row.rs`: the table layout; `store.rs`: the one write transaction.
-//! - `query.rs`: filters, pages and counts; `retention.rs`: pruning.
+//! - `query.rs`: filters, pages and counts, `filter_sql.rs` their SQL; `retention.rs`: pruning.
 //! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`].
 //!
 //! ```no_run
@@ -38,6 +38,7 @@
 
 mod catch_up;
 mod event;
+mod filter_sql;
 mod query;
 mod record;
 mod retention;
@@ -57,6 +58,9 @@ use crate::db::{Database, DatabaseError};
 use crate::protocol::ResultMeta;
 use std::collections::HashMap;
 use store::TimelineRow;
+
+/// See [`TaskHistory::search_scan_window`].
+const DEFAULT_SEARCH_SCAN_WINDOW: i64 = 10_000;
 
 /// Why a history operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +83,27 @@ pub enum HistoryError {
 #[derive(Debug, Clone)]
 pub struct TaskHistory {
     database: Database,
+    /// How many of the newest candidate rows a SQLite argument search scans before it asks
+    /// the trigram index (`query.rs`).
+    search_scan_window: i64,
 }
 
 impl TaskHistory {
     /// The history stored in `database` (already migrated by [`Database::connect`]).
     pub fn new(database: Database) -> TaskHistory {
-        TaskHistory { database }
+        TaskHistory {
+            database,
+            search_scan_window: DEFAULT_SEARCH_SCAN_WINDOW,
+        }
+    }
+
+    /// Sets how many of the newest candidate rows a SQLite argument search scans with `LIKE`
+    /// before it asks the trigram index (default 10,000: about 5 ms of scanning, and a term
+    /// rarer than one row in 200 is left to the index). PostgreSQL's planner makes this choice
+    /// itself.
+    pub fn search_scan_window(mut self, rows: u32) -> TaskHistory {
+        self.search_scan_window = i64::from(rows.max(1));
+        self
     }
 
     /// The database underneath.

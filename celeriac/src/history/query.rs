@@ -10,10 +10,13 @@
 //! small read); any other filter is counted up to a cap ("10,000+"), which bounds the cost.
 //!
 //! Argument search is a case-insensitive substring match over the argument reprs, served by a
-//! trigram index: FTS5's `trigram` tokenizer on SQLite, `pg_trgm` on PostgreSQL. SQLite's
-//! index needs three characters; a shorter term falls back to a scan.
+//! trigram index: FTS5's `trigram` tokenizer on SQLite, `pg_trgm` on PostgreSQL (whose
+//! planner weighs the index against walking the newest rows). SQLite's index needs three
+//! characters (a shorter term is a scan), and a SQLite list tries the newest rows first (see
+//! `sqlite_search_list`). SQLite's `LIKE` folds only ASCII case, FTS5 all of Unicode.
 
 use super::event::TaskEventKind;
+use super::filter_sql::{conditions, indexable, ArgsSearch, Param, Sql};
 use super::record::TaskRecord;
 use super::row::{from_micros, micros, parse_state, record_from_row, selected_columns};
 use super::{HistoryError, TaskHistory};
@@ -38,7 +41,7 @@ pub enum TimeField {
 }
 
 impl TimeField {
-    fn column(self) -> &'static str {
+    pub(crate) fn column(self) -> &'static str {
         match self {
             TimeField::Seen => "seen_at",
             TimeField::Received => "received_at",
@@ -85,8 +88,8 @@ impl TaskFilter {
 /// Where the next page starts: the last row's sort key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    seen_at: i64,
-    row_id: i64,
+    pub(crate) seen_at: i64,
+    pub(crate) row_id: i64,
 }
 
 impl Cursor {
@@ -148,124 +151,6 @@ pub struct TaskDetail {
     pub retried_as: Vec<String>,
 }
 
-/// A value bound to a placeholder.
-#[derive(Debug, Clone, PartialEq)]
-enum Param {
-    Integer(i64),
-    Text(String),
-}
-
-/// SQL text with its bound values, placeholders spelled for the dialect.
-#[derive(Debug)]
-struct Sql {
-    dialect: Dialect,
-    text: String,
-    params: Vec<Param>,
-}
-
-impl Sql {
-    fn new(dialect: Dialect) -> Sql {
-        Sql {
-            dialect,
-            text: String::new(),
-            params: Vec::new(),
-        }
-    }
-
-    /// Adds a bound value; returns its placeholder.
-    fn bind(&mut self, param: Param) -> String {
-        self.params.push(param);
-        self.dialect.placeholder(self.params.len())
-    }
-
-    fn text(&mut self, value: impl Into<String>) -> String {
-        self.bind(Param::Text(value.into()))
-    }
-
-    fn integer(&mut self, value: i64) -> String {
-        self.bind(Param::Integer(value))
-    }
-}
-
-/// The WHERE conditions of `filter` (and the cursor), joined with AND; `1 = 1` when none.
-fn conditions(sql: &mut Sql, filter: &TaskFilter, cursor: Option<Cursor>) -> String {
-    let mut conditions = Vec::new();
-    if !filter.states.is_empty() {
-        let placeholders: Vec<String> = filter
-            .states
-            .iter()
-            .map(|state| sql.text(state.as_str()))
-            .collect();
-        conditions.push(format!("state IN ({})", placeholders.join(", ")));
-    }
-    for (column, value) in [
-        ("name", &filter.name),
-        ("worker", &filter.worker),
-        ("queue", &filter.queue),
-    ] {
-        if let Some(value) = value {
-            conditions.push(format!("{column} = {}", sql.text(value.as_str())));
-        }
-    }
-    let time_column = filter.time_field.column();
-    if let Some(since) = filter.since {
-        conditions.push(format!("{time_column} >= {}", sql.integer(micros(since))));
-    }
-    if let Some(until) = filter.until {
-        conditions.push(format!("{time_column} < {}", sql.integer(micros(until))));
-    }
-    if let Some(prefix) = filter.task_id_prefix.as_deref().filter(|p| !p.is_empty()) {
-        // A range, not LIKE, so the unique index on task_id serves it on both backends.
-        let low = sql.text(prefix);
-        let high = sql.text(format!("{prefix}{}", char::MAX));
-        conditions.push(format!("task_id >= {low} AND task_id < {high}"));
-    }
-    if let Some(term) = filter.args_contains.as_deref().filter(|t| !t.is_empty()) {
-        conditions.push(args_condition(sql, term));
-    }
-    if let Some(cursor) = cursor {
-        let seen_at = sql.integer(cursor.seen_at);
-        let row_id = sql.integer(cursor.row_id);
-        conditions.push(format!("(seen_at, id) < ({seen_at}, {row_id})"));
-    }
-    if conditions.is_empty() {
-        "1 = 1".to_owned()
-    } else {
-        conditions.join(" AND ")
-    }
-}
-
-/// The substring condition for an argument search (module docs).
-fn args_condition(sql: &mut Sql, term: &str) -> String {
-    let escaped: String = term
-        .chars()
-        .flat_map(|character| match character {
-            '%' | '_' | '\\' => vec!['\\', character],
-            other => vec![other],
-        })
-        .collect();
-    let pattern = format!("%{escaped}%");
-    match sql.dialect {
-        Dialect::Postgres => format!(
-            "(coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) ILIKE {}",
-            sql.text(pattern)
-        ),
-        Dialect::Sqlite if term.chars().count() >= 3 => {
-            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
-            format!(
-                "id IN (SELECT rowid FROM task_history_search WHERE task_history_search MATCH {})",
-                sql.text(phrase)
-            )
-        }
-        Dialect::Sqlite => {
-            let placeholder = sql.text(pattern);
-            format!(
-                "(args_repr LIKE {placeholder} ESCAPE '\\' OR kwargs_repr LIKE {placeholder} ESCAPE '\\')"
-            )
-        }
-    }
-}
-
 /// Runs `$sql` with its params bound and collects `$decode(&row)` for each row.
 macro_rules! fetch_rows {
     ($history:expr, $sql:expr, $operation:literal, $decode:expr) => {
@@ -299,15 +184,26 @@ impl TaskHistory {
         limit: u32,
     ) -> Result<Page, HistoryError> {
         let limit = limit.clamp(1, 1000);
-        let mut sql = Sql::new(self.database.dialect());
-        let conditions = conditions(&mut sql, filter, cursor);
-        let fetch = sql.integer(i64::from(limit) + 1);
-        sql.text = format!(
-            "SELECT {} FROM task_history WHERE {conditions} \
-             ORDER BY seen_at DESC, id DESC LIMIT {fetch}",
-            selected_columns()
-        );
-        let mut tasks: Vec<TaskRecord> = fetch_rows!(self, sql, "list tasks", record_from_row);
+        let fetch = i64::from(limit) + 1;
+        let dialect = self.database.dialect();
+        let sqlite_search = filter
+            .args_contains
+            .as_deref()
+            .filter(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
+        let mut tasks = match sqlite_search {
+            Some(_) => self.sqlite_search_list(filter, cursor, fetch).await?,
+            None => {
+                let mut sql = Sql::new(dialect);
+                let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+                let fetch = sql.integer(fetch);
+                sql.text = format!(
+                    "SELECT {} FROM task_history WHERE {conditions} \
+                     ORDER BY seen_at DESC, id DESC LIMIT {fetch}",
+                    selected_columns()
+                );
+                fetch_rows!(self, sql, "list tasks", record_from_row)
+            }
+        };
         let next = if tasks.len() > limit as usize {
             tasks.truncate(limit as usize);
             tasks.last().and_then(|last| {
@@ -320,6 +216,66 @@ impl TaskHistory {
             None
         };
         Ok(Page { tasks, next })
+    }
+
+    /// A SQLite list with an argument search, in two phases. An FTS5 query yields every
+    /// matching row before any can be sorted, which for a common term means most of the
+    /// table; so first the newest `search_scan_window` rows the other conditions select are
+    /// scanned with `LIKE`, in index order, which fills a page at once when matches are
+    /// common. Only when they are rare (the page is not full) and older rows exist does the
+    /// index answer, and then its result is small.
+    async fn sqlite_search_list(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<Cursor>,
+        fetch: i64,
+    ) -> Result<Vec<TaskRecord>, HistoryError> {
+        let dialect = Dialect::Sqlite;
+        let columns = selected_columns();
+        let without_search = TaskFilter {
+            args_contains: None,
+            ..filter.clone()
+        };
+        // The sort key of the last row in the window, if the window is full.
+        let mut sql = Sql::new(dialect);
+        let candidates = conditions(&mut sql, &without_search, cursor, ArgsSearch::Scanned);
+        let offset = sql.integer(self.search_scan_window - 1);
+        sql.text = format!(
+            "SELECT seen_at, id FROM task_history WHERE {candidates} \
+             ORDER BY seen_at DESC, id DESC LIMIT 1 OFFSET {offset}"
+        );
+        let window_end: Vec<(i64, i64)> = fetch_rows!(self, sql, "search tasks", |row| Ok((
+            row.try_get::<i64, _>("seen_at")?,
+            row.try_get::<i64, _>("id")?
+        )));
+        let mut sql = Sql::new(dialect);
+        let scanned = conditions(&mut sql, filter, cursor, ArgsSearch::Scanned);
+        let in_window = match window_end.first() {
+            Some((seen_at, row_id)) => {
+                let seen_at = sql.integer(*seen_at);
+                let row_id = sql.integer(*row_id);
+                format!("(seen_at, id) >= ({seen_at}, {row_id})")
+            }
+            None => "1 = 1".to_owned(),
+        };
+        let fetch_placeholder = sql.integer(fetch);
+        sql.text = format!(
+            "SELECT {columns} FROM task_history WHERE {scanned} AND {in_window} \
+             ORDER BY seen_at DESC, id DESC LIMIT {fetch_placeholder}"
+        );
+        let found: Vec<TaskRecord> = fetch_rows!(self, sql, "search tasks", record_from_row);
+        if found.len() as i64 == fetch || window_end.is_empty() {
+            // A full page, or every candidate was looked at.
+            return Ok(found);
+        }
+        let mut sql = Sql::new(dialect);
+        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+        let fetch = sql.integer(fetch);
+        sql.text = format!(
+            "SELECT {columns} FROM task_history WHERE {conditions} \
+             ORDER BY seen_at DESC, id DESC LIMIT {fetch}"
+        );
+        Ok(fetch_rows!(self, sql, "search tasks", record_from_row))
     }
 
     /// How many tasks `filter` matches, counting at most `cap` (exact and cheap when the
@@ -337,12 +293,27 @@ impl TaskHistory {
                 capped: false,
             });
         }
-        let mut sql = Sql::new(self.database.dialect());
-        let conditions = conditions(&mut sql, filter, None);
+        let dialect = self.database.dialect();
+        let mut sql = Sql::new(dialect);
+        // On SQLite an argument search streams the FTS matches into the join, so the count
+        // stops at the cap instead of collecting every match first.
+        let joined = filter
+            .args_contains
+            .as_deref()
+            .is_some_and(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
+        let (from, args_search) = if joined {
+            (
+                "task_history_search JOIN task_history ON task_history.id = task_history_search.rowid",
+                ArgsSearch::Joined,
+            )
+        } else {
+            ("task_history", ArgsSearch::Indexed)
+        };
+        let conditions = conditions(&mut sql, filter, None, args_search);
         let fetch = sql.integer(i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1);
         sql.text = format!(
             "SELECT count(*) AS tasks FROM \
-             (SELECT 1 FROM task_history WHERE {conditions} LIMIT {fetch}) AS capped"
+             (SELECT 1 FROM {from} WHERE {conditions} LIMIT {fetch}) AS capped"
         );
         let counted: Vec<i64> = fetch_rows!(self, sql, "count tasks", |row| row
             .try_get::<i64, _>("tasks"));
@@ -436,26 +407,16 @@ mod tests {
     }
 
     #[test]
-    fn filters_become_bound_conditions() {
-        let filter = TaskFilter {
-            states: vec![TaskState::Failure, TaskState::Retry],
-            name: Some("demo.add".into()),
-            args_contains: Some("50%".into()),
-            ..TaskFilter::default()
-        };
-        let mut sql = Sql::new(Dialect::Postgres);
-        let text = conditions(&mut sql, &filter, None);
-        assert_eq!(
-            text,
-            "state IN ($1, $2) AND name = $3 AND \
-             (coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) ILIKE $4"
-        );
-        assert_eq!(sql.params[3], Param::Text("%50\\%%".into()));
-        assert!(!filter.is_states_only());
+    fn only_states_can_use_the_kept_counts() {
         let states = TaskFilter {
             states: vec![TaskState::Success],
             ..TaskFilter::default()
         };
         assert!(states.is_states_only());
+        let named = TaskFilter {
+            name: Some("demo.add".into()),
+            ..states
+        };
+        assert!(!named.is_states_only());
     }
 }

@@ -359,19 +359,34 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
         args_contains: Some(term.to_owned()),
         ..TaskFilter::default()
     };
-    let found = all_pages(&history, &search("ORDER-042"), 50).await;
-    assert_eq!(
-        indexes(&task_ids, &found),
-        [42],
-        "case-insensitive substring"
-    );
-    let found = all_pages(&history, &search("4,"), 50).await;
-    assert_eq!(
-        indexes(&task_ids, &found),
-        [54, 44, 34, 24, 14, 4],
-        "short terms work too"
-    );
-    assert!(all_pages(&history, &search("100%"), 50).await.is_empty());
+    // The default window scans all 60 rows; a window of 5 makes SQLite go to the index.
+    for history in [history.clone(), history.clone().search_scan_window(5)] {
+        let found = all_pages(&history, &search("ORDER-042"), 50).await;
+        assert_eq!(
+            indexes(&task_ids, &found),
+            [42],
+            "case-insensitive substring"
+        );
+        let found = all_pages(&history, &search("'order-01"), 3).await;
+        assert_eq!(found.len(), 10, "pages of a search");
+        let found = all_pages(&history, &search("4,"), 50).await;
+        assert_eq!(
+            indexes(&task_ids, &found),
+            [54, 44, 34, 24, 14, 4],
+            "short terms work too"
+        );
+        assert!(all_pages(&history, &search("100%"), 50).await.is_empty());
+        let failed_search = TaskFilter {
+            states: vec![TaskState::Failure],
+            ..search("order-01")
+        };
+        let found = all_pages(&history, &failed_search, 50).await;
+        assert_eq!(indexes(&task_ids, &found), [15, 10]);
+        let count = history.count(&search("'order-01"), 4).await.unwrap();
+        assert_eq!((count.tasks, count.capped), (4, true));
+        let count = history.count(&search("'order-01"), 100).await.unwrap();
+        assert_eq!((count.tasks, count.capped), (10, false));
+    }
 
     let count = history.count(&failures, 1000).await.unwrap();
     assert_eq!((count.tasks, count.capped), (12, false));
