@@ -94,8 +94,15 @@ pub struct Config {
     pub task_send_sent_event: bool,
     /// Options of the kombu Redis transport.
     pub broker_transport_options: BrokerTransportOptions,
-    /// The SQL database for beat schedules.
+    /// The SQL database for beat schedules and the task history.
     pub database_url: String,
+    /// Seconds the task history keeps a task (counted from when it was first seen); `0` or
+    /// `None` keeps tasks forever. Not a Celery setting (Celery keeps no history); named like
+    /// `result_expires`.
+    pub history_retention: Option<f64>,
+    /// The most tasks the task history keeps (the oldest go first); `0` or `None` means no
+    /// limit.
+    pub history_max_rows: Option<u64>,
 }
 
 impl Default for Config {
@@ -126,6 +133,8 @@ impl Default for Config {
             task_send_sent_event: false,
             broker_transport_options: BrokerTransportOptions::default(),
             database_url: "sqlite://celeriac.db".to_owned(),
+            history_retention: Some(7.0 * 86400.0),
+            history_max_rows: Some(1_000_000),
         }
     }
 }
@@ -324,6 +333,9 @@ impl Config {
         if let Some(seconds) = self.result_expires {
             not_negative("result_expires", seconds)?;
         }
+        if let Some(seconds) = self.history_retention {
+            not_negative("history_retention", seconds)?;
+        }
         not_negative(
             "worker_soft_shutdown_timeout",
             self.worker_soft_shutdown_timeout,
@@ -349,6 +361,14 @@ impl Config {
     /// How long results are kept; `None` means forever (the setting is `None` or `0`).
     pub fn result_expires(&self) -> Option<Duration> {
         self.result_expires
+            .map(duration_from_seconds)
+            .filter(|duration| !duration.is_zero())
+    }
+
+    /// How long the task history keeps a task; `None` means forever (the setting is `None`
+    /// or `0`).
+    pub fn history_retention(&self) -> Option<Duration> {
+        self.history_retention
             .map(duration_from_seconds)
             .filter(|duration| !duration.is_zero())
     }

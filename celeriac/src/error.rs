@@ -4,6 +4,8 @@ use crate::backend::BackendError;
 use crate::broker::BrokerError;
 use crate::config::ConfigError;
 use crate::control::ControlError;
+use crate::db::DatabaseError;
+use crate::history::HistoryError;
 use crate::protocol::ProtocolError;
 
 /// Every error the engine returns.
@@ -31,6 +33,12 @@ pub enum Error {
     /// A remote-control broadcast failed.
     #[error(transparent)]
     Control(#[from] ControlError),
+    /// The SQL database failed.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The task history failed.
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 /// The engine's result type.

@@ -18,6 +18,9 @@
 //! - [`worker`]: the runtime that consumes, executes, retries and acknowledges tasks.
 //! - [`events`]: Celery events from our worker (worker heartbeats, task events).
 //! - [`control`]: remote control of workers (`inspect`, `revoke`, `pool_grow`, ...) from Rust.
+//! - [`db`]: the SQL database (SQLite or PostgreSQL) of the task history and beat.
+//! - [`history`]: the durable task history fed by events and the result backend, and
+//!   [`history::retry_task`].
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
 //! - [`beat`]: schedules (crontab with time zones and DST, interval, clocked) and periodic task
 //!   entries; no IO, compiles to WASM.
@@ -37,6 +40,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "runtime")]
 pub mod control;
+pub mod db;
 #[cfg(feature = "runtime")]
 pub mod demo;
 #[cfg(feature = "runtime")]
@@ -45,6 +49,8 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "runtime")]
 pub mod failpoint;
+#[cfg(feature = "runtime")]
+pub mod history;
 #[cfg(feature = "runtime")]
 pub mod producer;
 #[cfg(feature = "runtime")]

@@ -194,11 +194,11 @@ pub struct Producer {
 }
 
 /// One message built and checked, ready to push.
-struct Prepared {
-    queue: String,
-    priority: u8,
-    raw: String,
-    task_id: String,
+pub(crate) struct Prepared {
+    pub(crate) queue: String,
+    pub(crate) priority: u8,
+    pub(crate) raw: String,
+    pub(crate) task_id: String,
     /// The fields of its `task-sent` event, when those are sent.
     sent_event: Option<Map<String, Value>>,
 }
@@ -349,6 +349,18 @@ impl Producer {
         let raw = self.envelope_json(message, queue, priority);
         self.broker.publish(queue, priority, &raw).await?;
         Ok(())
+    }
+
+    /// Builds a message without sending it, for senders with their own publish path (beat's
+    /// fenced, claimed push).
+    pub(crate) fn prepare_message(
+        &self,
+        name: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+        options: &SendOptions,
+    ) -> Result<Prepared, Error> {
+        self.prepare(name, args, kwargs, options)
     }
 
     /// Builds and validates one message: (queue, priority, envelope JSON, task id).

@@ -108,6 +108,47 @@ impl RedisBackend {
         .transpose()
     }
 
+    /// One page of a `SCAN` over every stored result: the cursor to continue from (0 when the
+    /// scan is complete) and the documents found. `count` is Redis's hint of keys per page, so
+    /// memory stays bounded however many results are stored. Documents that are not Celery's
+    /// result JSON (custom states, other serializers) are skipped with a warning; keys that
+    /// expire between `SCAN` and `MGET` are simply absent.
+    pub async fn scan_results(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<ResultMeta>), BackendError> {
+        let mut connection = self.connection.clone();
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(Keys::task_meta_pattern())
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("SCAN results"))?;
+        if keys.is_empty() {
+            return Ok((next, Vec::new()));
+        }
+        let values: Vec<Option<Vec<u8>>> = ::redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("MGET results"))?;
+        let mut documents = Vec::with_capacity(values.len());
+        for (key, value) in keys.iter().zip(values) {
+            let Some(raw) = value else { continue };
+            match ResultMeta::from_json(&raw) {
+                Ok(meta) => documents.push(meta),
+                Err(error) => {
+                    tracing::warn!(key = %key, error = %error, "skipping a result that is not Celery's JSON document");
+                }
+            }
+        }
+        Ok((next, documents))
+    }
+
     /// Deletes a stored result (`AsyncResult.forget()`).
     pub async fn forget(&self, task_id: &str) -> Result<(), BackendError> {
         let mut connection = self.connection.clone();

@@ -177,6 +177,11 @@ impl Keys {
     pub fn task_meta(task_id: &str) -> String {
         format!("celery-task-meta-{task_id}")
     }
+
+    /// The `SCAN … MATCH` pattern of every result-backend key.
+    pub fn task_meta_pattern() -> &'static str {
+        "celery-task-meta-*"
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 25] = [
+pub(super) const SETTINGS: [(&str, Kind); 27] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -86,6 +86,14 @@ pub(super) const SETTINGS: [(&str, Kind); 25] = [
     ("task_send_sent_event", Kind::Bool),
     ("broker_transport_options", Kind::Table),
     ("database_url", Kind::Text),
+    ("history_retention", Kind::Number { optional: true }),
+    (
+        "history_max_rows",
+        Kind::Integer {
+            maximum: u64::MAX,
+            optional: true,
+        },
+    ),
 ];
 /// Merges the file's settings and then the environment's into one JSON object, checking each
 /// value's kind on the way.

@@ -75,6 +75,11 @@ fn defaults_are_celerys() {
         Duration::from_secs(30)
     );
     assert_eq!(config.database_url, "sqlite://celeriac.db");
+    assert_eq!(
+        config.history_retention(),
+        Some(Duration::from_secs(7 * 86400))
+    );
+    assert_eq!(config.history_max_rows, Some(1_000_000));
     let options = &config.broker_transport_options;
     assert_eq!(options.visibility_timeout(), Duration::from_secs(3600));
     assert_eq!(options.global_keyprefix, "");
@@ -82,6 +87,16 @@ fn defaults_are_celerys() {
     assert_eq!(options.unacked_mutex_expire(), Duration::from_secs(300));
     assert_eq!(options.polling_interval(), Duration::from_millis(50));
     assert!(config.validate().is_ok());
+}
+
+#[test]
+fn history_settings_are_read_and_zero_keeps_forever() {
+    let config = from(Some("history_retention = 0\nhistory_max_rows = 5000"), &[]).unwrap();
+    assert_eq!(config.history_retention(), None);
+    assert_eq!(config.history_max_rows, Some(5000));
+    let config = from(None, &[("CELERIAC_HISTORY_RETENTION", "3600")]).unwrap();
+    assert_eq!(config.history_retention(), Some(Duration::from_secs(3600)));
+    assert!(from(Some("history_retention = -1"), &[]).is_err());
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //!   `peer_cli.py` to send tasks, read results and run kombu's restore from Rust.
 //! - [`Flower`] (`flower.rs`): real Flower 2.2 (`celery flower` from the same venv) on a free
 //!   port, and its HTTP API, to check what the Celery monitor makes of our workers.
+//! - [`TestDatabase`] (`database.rs`): a private SQLite file or PostgreSQL schema for one
+//!   test, dropped with it.
 //! - [`eventually`] (`eventually.rs`): retry a check until it holds, instead of sleeping.
 //! - `watchdog.rs`: how child processes are tied to the test process's lifetime.
 //!
@@ -31,10 +33,13 @@
 //! ```
 //!
 //! # Requirements
-//! `redis-server` on `PATH` (`apt-get install -y redis-server`) and the Python venv made by
-//! `scripts/python-venv.sh`. A missing one fails the test with a message naming the command.
+//! `redis-server` on `PATH` (`apt-get install -y redis-server`), the Python venv made by
+//! `scripts/python-venv.sh`, and for database tests PostgreSQL on 127.0.0.1:5432 with a
+//! database `test` (`scripts/setup.sh --test` starts and prepares it). A missing one fails the
+//! test with a message naming the command.
 
 mod celery_peer;
+mod database;
 mod env;
 mod eventually;
 mod flower;
@@ -42,6 +47,7 @@ mod redis_server;
 mod watchdog;
 
 pub use celery_peer::CeleryPeer;
+pub use database::{postgres_url, DatabaseKind, TestDatabase};
 pub use env::TestEnv;
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
 pub use flower::{Flower, FlowerResponse};

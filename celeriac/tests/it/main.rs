@@ -11,6 +11,8 @@ mod control_runtime;
 mod crontab_interop;
 mod events;
 mod guarantees;
+mod history;
+mod history_sources;
 mod interop;
 mod lifecycle;
 mod support;

@@ -1,0 +1,194 @@
+//! A [`TaskFilter`] as SQL: the WHERE conditions and their bound values, with the placeholders
+//! and the argument search spelled for the backend.
+//!
+//! Argument search has three forms ([`ArgsSearch`]): the trigram index (SQLite's FTS5 table
+//! or PostgreSQL's `pg_trgm` index on the same expression the query uses), a plain `LIKE`
+//! scan (SQLite terms shorter than the index's three characters, and the first, bounded phase
+//! of a SQLite list; see `query.rs`), and a join that streams the FTS matches (SQLite counts).
+
+use super::query::{Cursor, TaskFilter};
+use super::row::micros;
+use crate::db::Dialect;
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Integer(i64),
+    Text(String),
+}
+
+/// SQL text with its bound values, placeholders spelled for the dialect.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub(crate) dialect: Dialect,
+    pub(crate) text: String,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Sql {
+    pub(crate) fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: String::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a bound value; returns its placeholder.
+    fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        self.dialect.placeholder(self.params.len())
+    }
+
+    pub(crate) fn text(&mut self, value: impl Into<String>) -> String {
+        self.bind(Param::Text(value.into()))
+    }
+
+    pub(crate) fn integer(&mut self, value: i64) -> String {
+        self.bind(Param::Integer(value))
+    }
+}
+
+/// How the argument search is written (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgsSearch {
+    /// Through the trigram index (falls back to a scan for short terms on SQLite).
+    Indexed,
+    /// A `LIKE` scan of the rows the other conditions select.
+    Scanned,
+    /// SQLite: `task_history_search MATCH …`, for a query that joins the FTS table.
+    Joined,
+}
+
+/// The SQLite FTS5 trigram index serves terms of at least this many characters.
+const TRIGRAM: usize = 3;
+
+/// Whether an argument search on `dialect` can use the trigram index.
+pub(crate) fn indexable(dialect: Dialect, term: &str) -> bool {
+    dialect == Dialect::Postgres || term.chars().count() >= TRIGRAM
+}
+
+/// The WHERE conditions of `filter` (and the cursor), joined with AND; `1 = 1` when none.
+pub(crate) fn conditions(
+    sql: &mut Sql,
+    filter: &TaskFilter,
+    cursor: Option<Cursor>,
+    args_search: ArgsSearch,
+) -> String {
+    let mut conditions = Vec::new();
+    if !filter.states.is_empty() {
+        let placeholders: Vec<String> = filter
+            .states
+            .iter()
+            .map(|state| sql.text(state.as_str()))
+            .collect();
+        conditions.push(format!("state IN ({})", placeholders.join(", ")));
+    }
+    for (column, value) in [
+        ("name", &filter.name),
+        ("worker", &filter.worker),
+        ("queue", &filter.queue),
+    ] {
+        if let Some(value) = value {
+            conditions.push(format!("{column} = {}", sql.text(value.as_str())));
+        }
+    }
+    let time_column = filter.time_field.column();
+    if let Some(since) = filter.since {
+        conditions.push(format!("{time_column} >= {}", sql.integer(micros(since))));
+    }
+    if let Some(until) = filter.until {
+        conditions.push(format!("{time_column} < {}", sql.integer(micros(until))));
+    }
+    if let Some(prefix) = filter.task_id_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // A range, not LIKE, so the unique index on task_id serves it on both backends.
+        let low = sql.text(prefix);
+        let high = sql.text(format!("{prefix}{}", char::MAX));
+        conditions.push(format!("task_id >= {low} AND task_id < {high}"));
+    }
+    if let Some(term) = filter.args_contains.as_deref().filter(|t| !t.is_empty()) {
+        conditions.push(args_condition(sql, term, args_search));
+    }
+    if let Some(cursor) = cursor {
+        let seen_at = sql.integer(cursor.seen_at);
+        let row_id = sql.integer(cursor.row_id);
+        conditions.push(format!("(seen_at, id) < ({seen_at}, {row_id})"));
+    }
+    if conditions.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        conditions.join(" AND ")
+    }
+}
+
+/// The substring condition for an argument search (module docs).
+fn args_condition(sql: &mut Sql, term: &str, args_search: ArgsSearch) -> String {
+    let escaped: String = term
+        .chars()
+        .flat_map(|character| match character {
+            '%' | '_' | '\\' => vec!['\\', character],
+            other => vec![other],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    let phrase = || format!("\"{}\"", term.replace('"', "\"\""));
+    match (sql.dialect, args_search) {
+        (Dialect::Postgres, _) => format!(
+            "(coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) ILIKE {}",
+            sql.text(pattern)
+        ),
+        (Dialect::Sqlite, ArgsSearch::Indexed) if indexable(Dialect::Sqlite, term) => format!(
+            "id IN (SELECT rowid FROM task_history_search WHERE task_history_search MATCH {})",
+            sql.text(phrase())
+        ),
+        (Dialect::Sqlite, ArgsSearch::Joined) if indexable(Dialect::Sqlite, term) => {
+            format!("task_history_search MATCH {}", sql.text(phrase()))
+        }
+        (Dialect::Sqlite, _) => {
+            let placeholder = sql.text(pattern);
+            format!(
+                "(args_repr LIKE {placeholder} ESCAPE '\\' \
+                 OR kwargs_repr LIKE {placeholder} ESCAPE '\\')"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::TaskState;
+
+    #[test]
+    fn filters_become_bound_conditions() {
+        let filter = TaskFilter {
+            states: vec![TaskState::Failure, TaskState::Retry],
+            name: Some("demo.add".into()),
+            args_contains: Some("50%".into()),
+            ..TaskFilter::default()
+        };
+        let mut sql = Sql::new(Dialect::Postgres);
+        let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed);
+        assert_eq!(
+            text,
+            "state IN ($1, $2) AND name = $3 AND \
+             (coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) ILIKE $4"
+        );
+        assert_eq!(sql.params[3], Param::Text("%50\\%%".into()));
+        let mut sql = Sql::new(Dialect::Sqlite);
+        let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed);
+        assert!(text.ends_with("MATCH ?4)"), "{text}");
+        assert_eq!(sql.params[3], Param::Text("\"50%\"".into()));
+    }
+
+    #[test]
+    fn short_sqlite_terms_are_scanned() {
+        let filter = TaskFilter {
+            args_contains: Some("4,".into()),
+            ..TaskFilter::default()
+        };
+        let mut sql = Sql::new(Dialect::Sqlite);
+        let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed);
+        assert!(text.contains("args_repr LIKE ?1"), "{text}");
+    }
+}

@@ -1,0 +1,188 @@
+//! The durable task history: every task the cluster ran, kept in SQL (SQLite or PostgreSQL),
+//! so a monitor that restarts still shows the past, and a past task can be run again.
+//!
+//! Celery keeps no history (Flower holds the last `max_tasks` tasks in memory and loses them
+//! on restart). Here two sources feed one table, one row per task id:
+//!
+//! - events ([`TaskHistory::record_events`]): live, with the worker, times and a timeline, but
+//!   arguments only as truncated reprs;
+//! - the result backend ([`TaskHistory::record_results`], [`TaskHistory::catch_up`]): what
+//!   happened while no monitor listened, and with `result_extended` the exact arguments.
+//!
+//! Both merge by Celery's state precedence (`record.rs`), so order and duplicates do not
+//! matter. Reads: [`TaskHistory::list`] (filters, newest first, keyset pages),
+//! [`TaskHistory::count`], [`TaskHistory::state_counts`], [`TaskHistory::task`] (row and
+//! timeline). Upkeep: [`TaskHistory::prune`] and [`Retention`]. Re-running: [`retry_task`].
+//!
+//! # Layout
+//! - `event.rs`: [`TaskEvent`], the input read from a decoded Celery event.
+//! - `record.rs`: [`TaskRecord`] and the merge rules.
+//! - `row.rs`: the table layout; `store.rs`: the one write transaction.
+//! - `query.rs`: filters, pages and counts, `filter_sql.rs` their SQL; `retention.rs`: pruning.
+//! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use celeriac::db::Database;
+//! use celeriac::history::{TaskFilter, TaskHistory};
+//! use celeriac::TaskState;
+//!
+//! let history = TaskHistory::new(Database::connect("sqlite://celeriac.db").await?);
+//! let failures = TaskFilter { states: vec![TaskState::Failure], ..TaskFilter::default() };
+//! let page = history.list(&failures, None, 50).await?;
+//! for task in &page.tasks {
+//!     println!("{} {:?} {:?}", task.task_id, task.name, task.exception);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod catch_up;
+mod event;
+mod filter_sql;
+mod query;
+mod record;
+mod retention;
+mod retry;
+mod row;
+mod store;
+
+pub use catch_up::CatchUpReport;
+pub use event::{TaskEvent, TaskEventKind};
+pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
+pub use record::TaskRecord;
+pub use retention::{prune_periodically, Retention};
+pub use retry::{retry_task, RetryError, RETRY_OF_HEADER};
+
+use crate::backend::BackendError;
+use crate::db::{Database, DatabaseError};
+use crate::protocol::ResultMeta;
+use std::collections::HashMap;
+use store::TimelineRow;
+
+/// See [`TaskHistory::search_scan_window`].
+const DEFAULT_SEARCH_SCAN_WINDOW: i64 = 10_000;
+
+/// Why a history operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The result backend could not be read (catch-up).
+    #[error("cannot read the result backend")]
+    Backend(#[from] BackendError),
+    /// A pagination cursor that this history did not make.
+    #[error("invalid page cursor {cursor:?}")]
+    InvalidCursor {
+        /// The text given.
+        cursor: String,
+    },
+}
+
+/// The task history over one database. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct TaskHistory {
+    database: Database,
+    /// How many of the newest candidate rows a SQLite argument search scans before it asks
+    /// the trigram index (`query.rs`).
+    search_scan_window: i64,
+}
+
+impl TaskHistory {
+    /// The history stored in `database` (already migrated by [`Database::connect`]).
+    pub fn new(database: Database) -> TaskHistory {
+        TaskHistory {
+            database,
+            search_scan_window: DEFAULT_SEARCH_SCAN_WINDOW,
+        }
+    }
+
+    /// Sets how many of the newest candidate rows a SQLite argument search scans with `LIKE`
+    /// before it asks the trigram index (default 10,000: about 5 ms of scanning, and a term
+    /// rarer than one row in 200 is left to the index). PostgreSQL's planner makes this choice
+    /// itself.
+    pub fn search_scan_window(mut self, rows: u32) -> TaskHistory {
+        self.search_scan_window = i64::from(rows.max(1));
+        self
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Records a batch of task events in one transaction; returns how many task rows changed.
+    /// Order within and across batches does not matter, and duplicates are ignored.
+    pub async fn record_events(&self, events: &[TaskEvent]) -> Result<usize, HistoryError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let task_ids: Vec<String> = events.iter().map(|event| event.task_id.clone()).collect();
+        let mut timeline: Vec<TimelineRow> = events
+            .iter()
+            .map(|event| TimelineRow {
+                task_id: event.task_id.clone(),
+                event_type: event.kind.as_type().to_owned(),
+                occurred_at: row::micros(event.timestamp),
+                hostname: Some(event.hostname.clone()).filter(|host| !host.is_empty()),
+            })
+            .collect();
+        timeline.sort_by(|left, right| {
+            (&left.task_id, left.occurred_at, &left.event_type).cmp(&(
+                &right.task_id,
+                right.occurred_at,
+                &right.event_type,
+            ))
+        });
+        timeline.dedup();
+        let merge = |records: &mut HashMap<String, TaskRecord>| {
+            for event in events {
+                records
+                    .entry(event.task_id.clone())
+                    .and_modify(|record| record.apply_event(event))
+                    .or_insert_with(|| TaskRecord::from_event(event));
+            }
+        };
+        Ok(store::merge(&self.database, &task_ids, merge, &timeline).await?)
+    }
+
+    /// Records result documents (from the result backend) in one transaction; returns how many
+    /// task rows changed.
+    pub async fn record_results(&self, results: &[ResultMeta]) -> Result<usize, HistoryError> {
+        if results.is_empty() {
+            return Ok(0);
+        }
+        let observed_at = crate::clock::now();
+        let task_ids: Vec<String> = results.iter().map(|meta| meta.task_id.clone()).collect();
+        let merge = |records: &mut HashMap<String, TaskRecord>| {
+            for meta in results {
+                records
+                    .entry(meta.task_id.clone())
+                    .and_modify(|record| record.apply_result(meta, observed_at))
+                    .or_insert_with(|| TaskRecord::from_result(meta, observed_at));
+            }
+        };
+        Ok(store::merge(&self.database, &task_ids, merge, &[]).await?)
+    }
+
+    /// Replaces task `task_id`'s row with what `merge` makes of the stored one (if any), in
+    /// the same locked transaction as every other write.
+    pub(crate) async fn upsert_with<F>(
+        &self,
+        task_id: &str,
+        merge: F,
+    ) -> Result<usize, HistoryError>
+    where
+        F: FnOnce(Option<TaskRecord>) -> TaskRecord,
+    {
+        let task_ids = [task_id.to_owned()];
+        let merge = |records: &mut HashMap<String, TaskRecord>| {
+            let stored = records.get(task_id).cloned();
+            let row_id = stored.as_ref().and_then(|record| record.row_id);
+            let mut record = merge(stored);
+            record.row_id = row_id;
+            records.insert(task_id.to_owned(), record);
+        };
+        Ok(store::merge(&self.database, &task_ids, merge, &[]).await?)
+    }
+}

@@ -1,0 +1,422 @@
+//! Reading the history: filtered lists (newest first, keyset pages), counts, one task's detail.
+//!
+//! Every list is ordered by `(seen_at, id)` descending, and every filter column has an index
+//! ending in those two columns (see the migrations), so the database reads a page in order and
+//! stops at the limit instead of sorting the matches. Pages are keyset pages: the [`Cursor`]
+//! is the last row's sort key, so page 1000 costs what page 1 costs and rows arriving meanwhile
+//! do not shift the pages.
+//!
+//! Counts: the per-state totals are kept in `task_history_counts` by the writer (exact, one
+//! small read); any other filter is counted up to a cap ("10,000+"), which bounds the cost.
+//!
+//! Argument search is a case-insensitive substring match over the argument reprs, served by a
+//! trigram index: FTS5's `trigram` tokenizer on SQLite, `pg_trgm` on PostgreSQL (whose
+//! planner weighs the index against walking the newest rows). SQLite's index needs three
+//! characters (a shorter term is a scan), and a SQLite list tries the newest rows first (see
+//! `sqlite_search_list`). SQLite's `LIKE` folds only ASCII case, FTS5 all of Unicode.
+
+use super::event::TaskEventKind;
+use super::filter_sql::{conditions, indexable, ArgsSearch, Param, Sql};
+use super::record::TaskRecord;
+use super::row::{from_micros, micros, parse_state, record_from_row, selected_columns};
+use super::{HistoryError, TaskHistory};
+use crate::db::{DatabaseError, Dialect};
+use crate::types::TaskState;
+use crate::with_pool;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// Which of a task's times a time range applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeField {
+    /// The earliest time the task was seen (the sort key).
+    #[default]
+    Seen,
+    /// When a worker received it.
+    Received,
+    /// When a worker started it.
+    Started,
+    /// When it finished.
+    Done,
+}
+
+impl TimeField {
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            TimeField::Seen => "seen_at",
+            TimeField::Received => "received_at",
+            TimeField::Started => "started_at",
+            TimeField::Done => "done_at",
+        }
+    }
+}
+
+/// Which tasks to list or count; empty fields match everything, set fields must all match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    /// Any of these states.
+    pub states: Vec<TaskState>,
+    /// Exactly this task name.
+    pub name: Option<String>,
+    /// Exactly this worker node name.
+    pub worker: Option<String>,
+    /// Exactly this queue.
+    pub queue: Option<String>,
+    /// The time `since` and `until` apply to.
+    pub time_field: TimeField,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Task ids starting with this text.
+    pub task_id_prefix: Option<String>,
+    /// Argument reprs containing this text (case-insensitive).
+    pub args_contains: Option<String>,
+}
+
+impl TaskFilter {
+    /// Whether only `states` is set, so the kept per-state counts answer exactly.
+    fn is_states_only(&self) -> bool {
+        let only_states = TaskFilter {
+            states: Vec::new(),
+            ..self.clone()
+        };
+        only_states == TaskFilter::default()
+    }
+}
+
+/// Where the next page starts: the last row's sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub(crate) seen_at: i64,
+    pub(crate) row_id: i64,
+}
+
+impl Cursor {
+    /// The cursor as URL-safe text.
+    pub fn to_token(self) -> String {
+        format!("{}.{}", self.seen_at, self.row_id)
+    }
+
+    /// Reads [`Cursor::to_token`] output.
+    pub fn from_token(token: &str) -> Result<Cursor, HistoryError> {
+        let invalid = || HistoryError::InvalidCursor {
+            cursor: token.to_owned(),
+        };
+        let (seen_at, row_id) = token.split_once('.').ok_or_else(invalid)?;
+        Ok(Cursor {
+            seen_at: seen_at.parse().map_err(|_| invalid())?,
+            row_id: row_id.parse().map_err(|_| invalid())?,
+        })
+    }
+}
+
+/// One page of tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// Newest first.
+    pub tasks: Vec<TaskRecord>,
+    /// The next page's start, when there is one.
+    pub next: Option<Cursor>,
+}
+
+/// A count that may have stopped at its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Tasks counted.
+    pub tasks: u64,
+    /// True when counting stopped at the cap: there are at least `tasks`.
+    pub capped: bool,
+}
+
+/// One line of a task's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    /// The event.
+    pub kind: TaskEventKind,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who sent it.
+    pub hostname: Option<String>,
+}
+
+/// Everything the history knows about one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDetail {
+    /// The task's row.
+    pub task: TaskRecord,
+    /// Its events, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// Tasks that re-ran this one ([`super::retry_task`]), oldest first.
+    pub retried_as: Vec<String>,
+}
+
+/// Runs `$sql` with its params bound and collects `$decode(&row)` for each row.
+macro_rules! fetch_rows {
+    ($history:expr, $sql:expr, $operation:literal, $decode:expr) => {
+        with_pool!(&$history.database, |pool| {
+            let mut query = sqlx::query(&$sql.text);
+            for param in &$sql.params {
+                query = match param {
+                    Param::Integer(value) => query.bind(*value),
+                    Param::Text(value) => query.bind(value.as_str()),
+                };
+            }
+            let rows = query
+                .fetch_all(pool)
+                .await
+                .map_err(DatabaseError::query($operation))?;
+            rows.iter()
+                .map($decode)
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(DatabaseError::query($operation))?
+        })
+    };
+}
+
+impl TaskHistory {
+    /// One page of the tasks `filter` matches, newest first: at most `limit` (1..=1000) from
+    /// `cursor` (None: the newest).
+    pub async fn list(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, HistoryError> {
+        let limit = limit.clamp(1, 1000);
+        let fetch = i64::from(limit) + 1;
+        let dialect = self.database.dialect();
+        let sqlite_search = filter
+            .args_contains
+            .as_deref()
+            .filter(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
+        let mut tasks = match sqlite_search {
+            Some(_) => self.sqlite_search_list(filter, cursor, fetch).await?,
+            None => {
+                let mut sql = Sql::new(dialect);
+                let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+                let fetch = sql.integer(fetch);
+                sql.text = format!(
+                    "SELECT {} FROM task_history WHERE {conditions} \
+                     ORDER BY seen_at DESC, id DESC LIMIT {fetch}",
+                    selected_columns()
+                );
+                fetch_rows!(self, sql, "list tasks", record_from_row)
+            }
+        };
+        let next = if tasks.len() > limit as usize {
+            tasks.truncate(limit as usize);
+            tasks.last().and_then(|last| {
+                last.row_id.map(|row_id| Cursor {
+                    seen_at: micros(last.seen_at),
+                    row_id,
+                })
+            })
+        } else {
+            None
+        };
+        Ok(Page { tasks, next })
+    }
+
+    /// A SQLite list with an argument search, in two phases. An FTS5 query yields every
+    /// matching row before any can be sorted, which for a common term means most of the
+    /// table; so first the newest `search_scan_window` rows the other conditions select are
+    /// scanned with `LIKE`, in index order, which fills a page at once when matches are
+    /// common. Only when they are rare (the page is not full) and older rows exist does the
+    /// index answer, and then its result is small.
+    async fn sqlite_search_list(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<Cursor>,
+        fetch: i64,
+    ) -> Result<Vec<TaskRecord>, HistoryError> {
+        let dialect = Dialect::Sqlite;
+        let columns = selected_columns();
+        let without_search = TaskFilter {
+            args_contains: None,
+            ..filter.clone()
+        };
+        // The sort key of the last row in the window, if the window is full.
+        let mut sql = Sql::new(dialect);
+        let candidates = conditions(&mut sql, &without_search, cursor, ArgsSearch::Scanned);
+        let offset = sql.integer(self.search_scan_window - 1);
+        sql.text = format!(
+            "SELECT seen_at, id FROM task_history WHERE {candidates} \
+             ORDER BY seen_at DESC, id DESC LIMIT 1 OFFSET {offset}"
+        );
+        let window_end: Vec<(i64, i64)> = fetch_rows!(self, sql, "search tasks", |row| Ok((
+            row.try_get::<i64, _>("seen_at")?,
+            row.try_get::<i64, _>("id")?
+        )));
+        let mut sql = Sql::new(dialect);
+        let scanned = conditions(&mut sql, filter, cursor, ArgsSearch::Scanned);
+        let in_window = match window_end.first() {
+            Some((seen_at, row_id)) => {
+                let seen_at = sql.integer(*seen_at);
+                let row_id = sql.integer(*row_id);
+                format!("(seen_at, id) >= ({seen_at}, {row_id})")
+            }
+            None => "1 = 1".to_owned(),
+        };
+        let fetch_placeholder = sql.integer(fetch);
+        sql.text = format!(
+            "SELECT {columns} FROM task_history WHERE {scanned} AND {in_window} \
+             ORDER BY seen_at DESC, id DESC LIMIT {fetch_placeholder}"
+        );
+        let found: Vec<TaskRecord> = fetch_rows!(self, sql, "search tasks", record_from_row);
+        if found.len() as i64 == fetch || window_end.is_empty() {
+            // A full page, or every candidate was looked at.
+            return Ok(found);
+        }
+        let mut sql = Sql::new(dialect);
+        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+        let fetch = sql.integer(fetch);
+        sql.text = format!(
+            "SELECT {columns} FROM task_history WHERE {conditions} \
+             ORDER BY seen_at DESC, id DESC LIMIT {fetch}"
+        );
+        Ok(fetch_rows!(self, sql, "search tasks", record_from_row))
+    }
+
+    /// How many tasks `filter` matches, counting at most `cap` (exact and cheap when the
+    /// filter is only states).
+    pub async fn count(&self, filter: &TaskFilter, cap: u64) -> Result<Count, HistoryError> {
+        if filter.is_states_only() {
+            let totals = self.state_counts().await?;
+            let tasks = totals
+                .iter()
+                .filter(|(state, _)| filter.states.is_empty() || filter.states.contains(state))
+                .map(|(_, tasks)| *tasks)
+                .sum();
+            return Ok(Count {
+                tasks,
+                capped: false,
+            });
+        }
+        let dialect = self.database.dialect();
+        let mut sql = Sql::new(dialect);
+        // On SQLite an argument search streams the FTS matches into the join, so the count
+        // stops at the cap instead of collecting every match first.
+        let joined = filter
+            .args_contains
+            .as_deref()
+            .is_some_and(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
+        let (from, args_search) = if joined {
+            (
+                "task_history_search JOIN task_history ON task_history.id = task_history_search.rowid",
+                ArgsSearch::Joined,
+            )
+        } else {
+            ("task_history", ArgsSearch::Indexed)
+        };
+        let conditions = conditions(&mut sql, filter, None, args_search);
+        let fetch = sql.integer(i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1);
+        sql.text = format!(
+            "SELECT count(*) AS tasks FROM \
+             (SELECT 1 FROM {from} WHERE {conditions} LIMIT {fetch}) AS capped"
+        );
+        let counted: Vec<i64> = fetch_rows!(self, sql, "count tasks", |row| row
+            .try_get::<i64, _>("tasks"));
+        let counted = counted.first().copied().unwrap_or(0).max(0) as u64;
+        Ok(Count {
+            tasks: counted.min(cap),
+            capped: counted > cap,
+        })
+    }
+
+    /// Tasks per state over the whole history, from the kept totals.
+    pub async fn state_counts(&self) -> Result<Vec<(TaskState, u64)>, HistoryError> {
+        let sql = Sql {
+            text: "SELECT state, tasks FROM task_history_counts WHERE tasks > 0 ORDER BY state"
+                .to_owned(),
+            ..Sql::new(self.database.dialect())
+        };
+        let rows: Vec<(String, i64)> = fetch_rows!(self, sql, "read state counts", |row| Ok((
+            row.try_get::<String, _>("state")?,
+            row.try_get::<i64, _>("tasks")?
+        )));
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, tasks)| Some((parse_state(&state)?, tasks.max(0) as u64)))
+            .collect())
+    }
+
+    /// One task's row, timeline and re-runs; `None` if the history does not know it.
+    pub async fn task(&self, task_id: &str) -> Result<Option<TaskDetail>, HistoryError> {
+        let dialect = self.database.dialect();
+        let mut sql = Sql::new(dialect);
+        let placeholder = sql.text(task_id);
+        sql.text = format!(
+            "SELECT {} FROM task_history WHERE task_id = {placeholder}",
+            selected_columns()
+        );
+        let found: Vec<TaskRecord> = fetch_rows!(self, sql, "read task", record_from_row);
+        let Some(task) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut sql = Sql::new(dialect);
+        let placeholder = sql.text(task_id);
+        sql.text = format!(
+            "SELECT event_type, occurred_at, hostname FROM task_history_events \
+             WHERE task_id = {placeholder} ORDER BY occurred_at, event_type"
+        );
+        let events: Vec<(String, i64, Option<String>)> =
+            fetch_rows!(self, sql, "read timeline", |row| Ok((
+                row.try_get::<String, _>("event_type")?,
+                row.try_get::<i64, _>("occurred_at")?,
+                row.try_get::<Option<String>, _>("hostname")?
+            )));
+        let timeline = events
+            .into_iter()
+            .filter_map(|(event_type, occurred_at, hostname)| {
+                Some(TimelineEntry {
+                    kind: TaskEventKind::from_type(&event_type)?,
+                    at: from_micros(occurred_at),
+                    hostname,
+                })
+            })
+            .collect();
+        let mut sql = Sql::new(dialect);
+        let placeholder = sql.text(task_id);
+        sql.text = format!(
+            "SELECT task_id FROM task_history WHERE retried_from = {placeholder} \
+             ORDER BY seen_at, id"
+        );
+        let retried_as: Vec<String> = fetch_rows!(self, sql, "read re-runs", |row| row
+            .try_get::<String, _>("task_id"));
+        Ok(Some(TaskDetail {
+            task,
+            timeline,
+            retried_as,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_as_text() {
+        let cursor = Cursor {
+            seen_at: 1_795_487_562_724_850,
+            row_id: 42,
+        };
+        assert_eq!(Cursor::from_token(&cursor.to_token()).unwrap(), cursor);
+        assert!(Cursor::from_token("nope").is_err());
+    }
+
+    #[test]
+    fn only_states_can_use_the_kept_counts() {
+        let states = TaskFilter {
+            states: vec![TaskState::Success],
+            ..TaskFilter::default()
+        };
+        assert!(states.is_states_only());
+        let named = TaskFilter {
+            name: Some("demo.add".into()),
+            ..states
+        };
+        assert!(!named.is_states_only());
+    }
+}
