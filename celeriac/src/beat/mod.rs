@@ -48,6 +48,10 @@ mod interval;
 mod next_run;
 mod periodic_task;
 mod schedule;
+#[cfg(feature = "runtime")]
+mod scheduler;
+#[cfg(feature = "runtime")]
+pub mod store;
 
 pub use crontab::{Crontab, CrontabError, CrontabSpec};
 pub use due::{plan, CatchUp, Plan};
@@ -56,3 +60,9 @@ pub use interval::{Interval, IntervalError, IntervalPeriod};
 pub use next_run::{DstAdjustment, UpcomingRun};
 pub use periodic_task::{PeriodicTask, PeriodicTaskError, MAX_NAME_LENGTH, MAX_PRIORITY};
 pub use schedule::Schedule;
+#[cfg(feature = "runtime")]
+pub use scheduler::{
+    Beat, BeatError, BeatOptions, BeatStats, BEAT_SLOT_HEADER, PERIODIC_TASK_NAME_HEADER,
+};
+#[cfg(feature = "runtime")]
+pub use store::{ScheduleStore, StoreError, StoredTask};

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod beat_lease;
+mod beat_store;
 mod control;
 mod control_client;
 mod control_runtime;

@@ -1,0 +1,141 @@
+//! Beat's schedule store on SQLite and PostgreSQL: edits through the API and through raw SQL
+//! are seen as changes, re-enabling moves the anchor, runs land in the bounded ring.
+
+use crate::history::open_database;
+use celeriac::beat::store::{RunOutcome, RunRecord};
+use celeriac::beat::{Crontab, PeriodicTask, Schedule, ScheduleStore, StoreError};
+use celeriac::db::Database;
+use celeriac::testkit::{DatabaseKind, TestDatabase};
+use chrono::{TimeDelta, TimeZone, Utc};
+
+fn every_minute(name: &str) -> PeriodicTask {
+    let crontab = Crontab::parse_cron("* * * * *", "UTC").expect("crontab");
+    PeriodicTask::new(name, "demo.add", Schedule::Crontab(crontab))
+}
+
+async fn raw(database: &Database, sql: &str) {
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::query(sql).execute(pool).await.expect("raw sql");
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.expect("raw sql");
+        }
+    }
+}
+
+async fn store_scenario(kind: DatabaseKind) {
+    let test_database = TestDatabase::new(kind, "beat_store");
+    let database = open_database(&test_database).await;
+    let store = ScheduleStore::new(database.clone());
+
+    let mut report = every_minute("report");
+    report.args = serde_json::json!([2, 3]);
+    store.add(&report).await.expect("add");
+    assert!(matches!(
+        store.add(&report).await,
+        Err(StoreError::Exists { .. })
+    ));
+    let mut invalid = every_minute("bad");
+    invalid.kwargs = serde_json::json!([1]);
+    let error = store.add(&invalid).await.expect_err("invalid kwargs");
+    assert!(error.to_string().contains("kwargs"), "{error}");
+
+    let stored = store.get("report").await.expect("get");
+    assert_eq!(stored.task.args, serde_json::json!([2, 3]));
+    assert!(
+        stored.anchor_at.is_some(),
+        "a new entry is anchored at its creation"
+    );
+    let first = store.changes_since(0).await.expect("changes");
+    assert_eq!(first.upserted.len(), 1);
+    let watermark = first.version;
+    assert!(store
+        .changes_since(watermark)
+        .await
+        .expect("changes")
+        .upserted
+        .is_empty());
+
+    // The scheduler's bookkeeping is not an edit.
+    let slot = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
+    store
+        .record_runs(&[RunRecord {
+            name: "report".into(),
+            slot,
+            sent_at: slot + TimeDelta::milliseconds(40),
+            task_id: Some("t-1".into()),
+            outcome: RunOutcome::Sent,
+            missed: 2,
+            late: false,
+            disable: false,
+        }])
+        .await
+        .expect("record");
+    assert!(store
+        .changes_since(watermark)
+        .await
+        .expect("changes")
+        .upserted
+        .is_empty());
+    let stored = store.get("report").await.expect("get");
+    assert_eq!(stored.task.last_run_at, Some(slot));
+    assert_eq!(stored.task.total_run_count, 1);
+    assert_eq!(stored.missed_count, 2);
+    let runs = store.runs("report").await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].lateness_ms, 40);
+
+    // An edit through raw SQL is a change, and re-enabling moves the anchor forward.
+    raw(
+        &database,
+        "UPDATE beat_periodic_task SET enabled = 0 WHERE name = 'report'",
+    )
+    .await;
+    let changes = store.changes_since(watermark).await.expect("changes");
+    assert_eq!(changes.upserted.len(), 1);
+    assert!(!changes.upserted[0].task.enabled);
+    let anchor_before = changes.upserted[0].anchor_at;
+    store.set_enabled("report", true).await.expect("enable");
+    let changes = store.changes_since(changes.version).await.expect("changes");
+    assert_eq!(changes.upserted.len(), 1);
+    assert!(changes.upserted[0].anchor_at >= anchor_before);
+    assert!(changes.upserted[0].anchor_at.unwrap() > slot);
+
+    // The ring keeps the last runs only.
+    let runs: Vec<RunRecord> = (1..=30)
+        .map(|minute| RunRecord {
+            name: "report".into(),
+            slot: slot + TimeDelta::minutes(minute),
+            sent_at: slot + TimeDelta::minutes(minute),
+            task_id: None,
+            outcome: RunOutcome::Sent,
+            missed: 0,
+            late: false,
+            disable: false,
+        })
+        .collect();
+    store.record_runs(&runs).await.expect("record");
+    let kept = store.runs("report").await.expect("runs");
+    assert_eq!(kept.len() as i64, celeriac::beat::store::RUNS_KEPT);
+    assert_eq!(kept[0].slot, slot + TimeDelta::minutes(30));
+
+    store.delete("report").await.expect("delete");
+    let changes = store.changes_since(changes.version).await.expect("changes");
+    assert_eq!(changes.deleted, vec!["report".to_owned()]);
+    assert!(store.runs("report").await.expect("runs").is_empty());
+    assert!(matches!(
+        store.delete("report").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn store_on_sqlite() {
+    store_scenario(DatabaseKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn store_on_postgres() {
+    store_scenario(DatabaseKind::Postgres).await;
+}
