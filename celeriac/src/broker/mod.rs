@@ -5,6 +5,8 @@
 //! Messages a consumer took and never acked become visible again after the visibility timeout
 //! and are restored by whichever consumer (Python or Rust) sweeps first.
 
+mod depth;
+mod fanout;
 pub mod keys;
 mod publish;
 mod redis;
@@ -13,6 +15,7 @@ mod sweep;
 
 pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
+pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};
 pub use keys::Keys;
 
 /// A message handed to this consumer and recorded in `unacked`, not yet acked.
