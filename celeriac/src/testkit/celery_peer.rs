@@ -70,11 +70,26 @@ impl CeleryPeer {
     /// If Python is missing or the worker is not ready within 30 s (the message includes the
     /// end of its log).
     pub fn worker(env: &TestEnv, queues: &[&str], node_name: &str) -> CeleryPeer {
+        CeleryPeer::worker_with_args(env, queues, node_name, &[])
+    }
+
+    /// [`CeleryPeer::worker`] with extra `celery worker` options, e.g. `["-E"]` for task
+    /// events.
+    ///
+    /// # Panics
+    /// As [`CeleryPeer::worker`].
+    pub fn worker_with_args(
+        env: &TestEnv,
+        queues: &[&str],
+        node_name: &str,
+        extra_args: &[&str],
+    ) -> CeleryPeer {
         let mut command = peer_command(env);
         command
             .args(["-m", "celery", "-A", "peer", "worker", "--pool=solo"])
             .args(["-Q", &queues.join(","), "-n", node_name])
-            .args(["--without-mingle", "--without-gossip", "-l", "info"]);
+            .args(["--without-mingle", "--without-gossip", "-l", "info"])
+            .args(extra_args);
         let log_path = std::env::temp_dir().join(format!(
             "celeriac-peer-{}-{}.log",
             env.key_prefix

@@ -9,6 +9,7 @@ mod events;
 mod guarantees;
 mod interop;
 mod lifecycle;
+mod monitor;
 mod support;
 mod testkit_selftest;
 mod tidy;
