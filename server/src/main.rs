@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod dashboard;
+mod event_tail;
 mod tasks;
 
 use anyhow::Context;
@@ -45,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Call(args) => commands::call(config, &args).await,
         Command::Result(args) => commands::result(config, &args).await,
         Command::DeadLetters => commands::dead_letters(config).await.map(|()| true),
+        Command::Events(args) => event_tail::events(config, &args).await.map(|()| true),
         Command::Serve(args) => serve(config, args).await.map(|()| true),
     }
 }

@@ -4,3 +4,4 @@
 mod chaos;
 mod chaos_support;
 mod cli;
+mod events_cli;
