@@ -91,6 +91,22 @@ pub(crate) struct Run {
     pub(crate) rss_idle_kib: u64,
     pub(crate) rss_after_kib: u64,
     pub(crate) ours: serde_json::Value,
+    /// Clients Redis disconnected for overrunning their output buffer during the run
+    /// (`client_output_buffer_limit_disconnections`; a PUB/SUB subscriber that reads too slowly
+    /// is cut off at 32 MB of backlog by default, and loses what was in it).
+    pub(crate) disconnections: u64,
+}
+
+async fn buffer_disconnections(connection: &mut MultiplexedConnection) -> anyhow::Result<u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(connection)
+        .await?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("client_output_buffer_limit_disconnections:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 impl Run {
@@ -103,19 +119,26 @@ impl Run {
     }
 }
 
+/// What every run shares: the Redis to publish to and Flower's program.
+struct Bench {
+    broker_url: String,
+    publisher: MultiplexedConnection,
+    flower: FlowerProgram,
+}
+
 async fn run(
+    bench: &mut Bench,
     kind: Kind,
-    redis: &redis_server::BenchRedis,
-    publisher: &mut MultiplexedConnection,
-    flower: &FlowerProgram,
     stream: &stream::Stream,
     rate: f64,
     max_tasks: u64,
     catch_up_limit: Duration,
 ) -> anyhow::Result<Run> {
-    let mut consumer = Consumer::start(kind, &redis.broker_url(), max_tasks, flower).await?;
+    let publisher = &mut bench.publisher;
+    let mut consumer = Consumer::start(kind, &bench.broker_url, max_tasks, &bench.flower).await?;
     let baseline = wait_ready(&mut consumer, publisher).await?;
     let rss_idle_kib = consumer.rss_kib();
+    let disconnections_before = buffer_disconnections(publisher).await?;
     let started = Instant::now();
     let publish_time = stream::publish(publisher, stream, rate).await?;
     let mut seen = consumer.task_events_seen().await? - baseline;
@@ -139,7 +162,9 @@ async fn run(
     let rss_after_kib = consumer.rss_kib();
     let ours = consumer.ours_report().await.unwrap_or_default();
     consumer.stop().await;
+    let disconnections = buffer_disconnections(publisher).await? - disconnections_before;
     Ok(Run {
+        disconnections,
         expected: stream.task_events,
         seen,
         publish_time,
@@ -173,9 +198,14 @@ async fn main() -> anyhow::Result<()> {
         .to_path_buf();
     let flower = consumer::flower_program(&root)?;
     let redis = redis_server::BenchRedis::start().await?;
-    let mut publisher = redis::Client::open(redis.broker_url())?
+    let publisher = redis::Client::open(redis.broker_url())?
         .get_multiplexed_async_connection()
         .await?;
+    let mut bench = Bench {
+        broker_url: redis.broker_url(),
+        publisher,
+        flower,
+    };
     eprintln!(
         "events: redis-server pid {} at {}",
         redis.pid(),
@@ -204,10 +234,8 @@ async fn main() -> anyhow::Result<()> {
         let mut runs = Vec::new();
         for kind in [Kind::Ours, Kind::Flower] {
             let run = run(
+                &mut bench,
                 kind,
-                &redis,
-                &mut publisher,
-                &flower,
                 &stream,
                 rate as f64,
                 10_000,
@@ -243,10 +271,8 @@ async fn main() -> anyhow::Result<()> {
             kind.label()
         );
         let run = run(
+            &mut bench,
             kind,
-            &redis,
-            &mut publisher,
-            &flower,
             &stream,
             5_000.0,
             retained + 1_000,
