@@ -91,22 +91,6 @@ pub(crate) struct Run {
     pub(crate) rss_idle_kib: u64,
     pub(crate) rss_after_kib: u64,
     pub(crate) ours: serde_json::Value,
-    /// Clients Redis disconnected for overrunning their output buffer during the run
-    /// (`client_output_buffer_limit_disconnections`; a PUB/SUB subscriber that reads too slowly
-    /// is cut off at 32 MB of backlog by default, and loses what was in it).
-    pub(crate) disconnections: u64,
-}
-
-async fn buffer_disconnections(connection: &mut MultiplexedConnection) -> anyhow::Result<u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(connection)
-        .await?;
-    Ok(info
-        .lines()
-        .find_map(|line| line.strip_prefix("client_output_buffer_limit_disconnections:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0))
 }
 
 impl Run {
@@ -138,7 +122,6 @@ async fn run(
     let mut consumer = Consumer::start(kind, &bench.broker_url, max_tasks, &bench.flower).await?;
     let baseline = wait_ready(&mut consumer, publisher).await?;
     let rss_idle_kib = consumer.rss_kib();
-    let disconnections_before = buffer_disconnections(publisher).await?;
     let started = Instant::now();
     let publish_time = stream::publish(publisher, stream, rate).await?;
     let mut seen = consumer.task_events_seen().await? - baseline;
@@ -162,9 +145,7 @@ async fn run(
     let rss_after_kib = consumer.rss_kib();
     let ours = consumer.ours_report().await.unwrap_or_default();
     consumer.stop().await;
-    let disconnections = buffer_disconnections(publisher).await? - disconnections_before;
     Ok(Run {
-        disconnections,
         expected: stream.task_events,
         seen,
         publish_time,

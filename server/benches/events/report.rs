@@ -47,13 +47,8 @@ fn ratio(value: f64) -> String {
 }
 
 fn seen(run: &Run) -> String {
-    let cut_off = match run.disconnections {
-        0 => String::new(),
-        1 => ", cut off once".to_owned(),
-        times => format!(", cut off {times}×"),
-    };
     format!(
-        "{:.1} % (+{:.1} s{cut_off})",
+        "{:.1} % (+{:.1} s)",
         100.0 * run.seen as f64 / run.expected.max(1) as f64,
         run.catch_up.as_secs_f64()
     )
@@ -94,7 +89,7 @@ pub(crate) fn render(quick: bool, seconds: u64, steps: &[StepRow], memory: &[Mem
     let (ours_best, flower_best) = (best(|step| &step.ours), best(|step| &step.flower));
     let _ = writeln!(
         out,
-        "\nCatch-up is the time after publishing ended until the last event was applied; \"cut off\" counts Redis disconnecting the subscriber for a full output buffer.\nHighest offered rate taken in full and on time (every task event applied, caught up within 1 s): celeriac {} events/s, Flower {} events/s ({}).",
+        "\nCatch-up is the time after publishing ended until the last event was applied.\nHighest offered rate taken in full and on time (every task event applied, caught up within 1 s): celeriac {} events/s, Flower {} events/s ({}).",
         thousands(ours_best as f64),
         thousands(flower_best as f64),
         ratio(ours_best as f64 / flower_best as f64)
