@@ -31,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the dead-letter list: messages that could not be processed, with the reason.
     DeadLetters,
+    /// Print the cluster's Celery events as they happen, one line each.
+    Events(EventsArgs),
     /// Ask workers (Python or Rust) what they are doing, as `celery inspect` does.
     Inspect(InspectArgs),
     /// Tell workers (Python or Rust) to change something, as `celery control` does.
@@ -261,4 +263,15 @@ pub struct ServeArgs {
     /// Concurrency of the embedded worker.
     #[arg(short = 'c', long)]
     pub concurrency: Option<usize>,
+}
+
+/// `celeriac events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print each event as Celery's JSON object instead of a summary line.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
 }

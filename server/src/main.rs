@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod control;
 mod dashboard;
+mod event_tail;
 mod tasks;
 
 use anyhow::Context;
@@ -48,6 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::DeadLetters => commands::dead_letters(config).await.map(|()| true),
         Command::Inspect(args) => control::inspect(config, &args).await,
         Command::Control(args) => control::control(config, &args).await,
+        Command::Events(args) => event_tail::events(config, &args).await.map(|()| true),
         Command::Serve(args) => serve(config, args).await.map(|()| true),
     }
 }

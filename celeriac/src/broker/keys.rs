@@ -52,6 +52,21 @@ impl Keys {
         }
     }
 
+    /// The PSUBSCRIBE pattern for every routing key of fanout exchange `exchange`:
+    /// `/<db>.<exchange>/*`, as kombu's receivers subscribe (binding key `#` → glob `*`), with
+    /// any glob character in the prefix escaped so it matches only itself.
+    pub fn fanout_pattern(&self, exchange: &str) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + exchange.len() + 8);
+        for character in self.prefix.chars() {
+            if matches!(character, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(character);
+        }
+        pattern.push_str(&format!("/{}.{}/*", self.database, exchange));
+        pattern
+    }
+
     /// The key prefix (`global_keyprefix`).
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -216,5 +231,8 @@ mod tests {
             events.fanout_channel("celery.pidbox", ""),
             "/2.celery.pidbox"
         );
+        assert_eq!(events.fanout_pattern("celeryev"), "/2.celeryev/*");
+        let odd = Keys::new("t[1]*:", vec![0]);
+        assert_eq!(odd.fanout_pattern("celeryev"), "t\\[1\\]\\*:/0.celeryev/*");
     }
 }

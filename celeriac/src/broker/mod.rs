@@ -6,6 +6,8 @@
 //! and are restored by whichever consumer (Python or Rust) sweeps first.
 
 mod beat;
+mod depth;
+mod fanout;
 pub mod keys;
 mod publish;
 mod redis;
@@ -16,6 +18,7 @@ mod sweep;
 pub(crate) use self::redis::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
+pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};
 pub use keys::Keys;
 pub use reply_queue::ReplyQueue;
 

@@ -13,6 +13,17 @@
 //! On Redis the exchange is fanout, so events travel over PUB/SUB on
 //! `/<db>.celeryev/<routing key>`, the routing key being the type with `-` replaced by `.`.
 //! Workers send task events batched as a JSON list on `task.multi`; receivers accept both.
+//!
+//! Building events is here ([`event`], [`envelope`]); reading them is [`Event`] and
+//! [`decode_events`] (`typed`), with the type as [`EventKind`] (`kind`).
+
+#[cfg(test)]
+mod decode_tests;
+mod kind;
+mod typed;
+
+pub use kind::{EventGroup, EventKind};
+pub use typed::{decode_events, Event};
 
 use super::envelope::{DeliveryInfo, Envelope, Properties};
 use super::ProtocolError;

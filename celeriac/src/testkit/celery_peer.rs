@@ -86,7 +86,21 @@ impl CeleryPeer {
         pool: &str,
         concurrency: usize,
     ) -> CeleryPeer {
-        spawn_worker(env, queues, node_name, pool, concurrency, false)
+        spawn_worker(env, queues, node_name, pool, concurrency, false, &[])
+    }
+
+    /// [`CeleryPeer::worker`] with extra `celery worker` options, e.g. `["-E"]` for task
+    /// events.
+    ///
+    /// # Panics
+    /// As [`CeleryPeer::worker`].
+    pub fn worker_with_args(
+        env: &TestEnv,
+        queues: &[&str],
+        node_name: &str,
+        extra_args: &[&str],
+    ) -> CeleryPeer {
+        spawn_worker(env, queues, node_name, "solo", 1, false, extra_args)
     }
 
     /// [`CeleryPeer::worker`] with mingle on: at start-up the worker broadcasts `hello`, waits
@@ -95,7 +109,7 @@ impl CeleryPeer {
     /// # Panics
     /// As [`CeleryPeer::worker`].
     pub fn worker_with_mingle(env: &TestEnv, queues: &[&str], node_name: &str) -> CeleryPeer {
-        spawn_worker(env, queues, node_name, "solo", 1, true)
+        spawn_worker(env, queues, node_name, "solo", 1, true, &[])
     }
 
     /// The node name the worker was started with (`-n`).
@@ -194,6 +208,7 @@ fn spawn_worker(
     pool: &str,
     concurrency: usize,
     mingle: bool,
+    extra_args: &[&str],
 ) -> CeleryPeer {
     let mut command = peer_command(env);
     command
@@ -205,6 +220,7 @@ fn spawn_worker(
     if !mingle {
         command.arg("--without-mingle");
     }
+    command.args(extra_args);
 
     let log_path = std::env::temp_dir().join(format!(
         "celeriac-peer-{}-{}.log",

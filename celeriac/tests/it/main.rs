@@ -16,6 +16,7 @@ mod history;
 mod history_sources;
 mod interop;
 mod lifecycle;
+mod monitor;
 mod support;
 mod testkit_selftest;
 mod tidy;

@@ -11,7 +11,9 @@ on stdout:
     restore                      -> one kombu visibility-timeout restore sweep: {"restored": true}
     events --seconds S           -> listens with Celery's own event receiver and State (what
                                     Flower uses) for S seconds: {"events": [types], "workers":
-                                    {name: {alive, processed, active}}, "tasks": {id: {state, ...}}}
+                                    {name: {alive, processed, active}}, "tasks": {id: {state, ...}}};
+                                    an event of type `peer-probe` is not recorded but sets the key
+                                    `<PEER_KEYPREFIX>events-ready`, so a test knows it listens
     fetch_unacked QUEUE [--timeout S]
                                  -> takes one message without acking it, prints
                                     {"delivery_tag", "task_id"} and exits abruptly, leaving a
@@ -28,7 +30,7 @@ import time
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 
-from peer import app
+from peer import KEYPREFIX, app, broker_redis
 
 
 def exception_json(exception):
@@ -133,6 +135,9 @@ def events(options):
     seen = []
 
     def on_event(event):
+        if event["type"] == "peer-probe":
+            broker_redis().set(f"{KEYPREFIX}events-ready", "1")
+            return
         seen.append(event["type"])
         state.event(event)
 
@@ -148,7 +153,14 @@ def events(options):
         for name, worker in state.workers.items()
     }
     tasks = {
-        task_id: {"state": task.state, "name": task.name, "result": task.result, "exception": task.exception}
+        task_id: {
+            "state": task.state,
+            "name": task.name,
+            "result": task.result,
+            "exception": task.exception,
+            "retries": task.retries,
+            "worker": task.worker.hostname if task.worker else None,
+        }
         for task_id, task in state.tasks.items()
     }
     emit({"events": seen, "workers": workers, "tasks": tasks})

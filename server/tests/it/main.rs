@@ -5,4 +5,5 @@ mod chaos;
 mod chaos_support;
 mod cli;
 mod control_cli;
+mod events_cli;
 mod flower;
