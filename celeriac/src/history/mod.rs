@@ -20,6 +20,8 @@
 //! - `row.rs`: the table layout; `store.rs`: the one write transaction.
 //! - `query.rs`: filters, pages and counts, `filter_sql.rs` their SQL; `retention.rs`: pruning.
 //! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`].
+//! - `recorder.rs`: [`record_from_monitor`], the loop that keeps the history current from a
+//!   running [`crate::events::Monitor`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,6 +43,7 @@ mod event;
 mod filter_sql;
 mod query;
 mod record;
+mod recorder;
 mod retention;
 mod retry;
 mod row;
@@ -50,6 +53,7 @@ pub use catch_up::CatchUpReport;
 pub use event::{TaskEvent, TaskEventKind};
 pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
 pub use record::TaskRecord;
+pub use recorder::{record_from_monitor, task_events, RecorderOptions, RecorderStats};
 pub use retention::{prune_periodically, Retention};
 pub use retry::{retry_task, RetryError, RETRY_OF_HEADER};
 

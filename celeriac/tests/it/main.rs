@@ -13,6 +13,7 @@ mod crontab_interop;
 mod events;
 mod guarantees;
 mod history;
+mod history_recorder;
 mod history_sources;
 mod interop;
 mod lifecycle;
