@@ -33,6 +33,8 @@ pub enum Command {
     DeadLetters,
     /// Print the cluster's Celery events as they happen, one line each.
     Events(EventsArgs),
+    /// The durable task history: list, show, retry a past task.
+    History(crate::history_cli::HistoryArgs),
     /// Ask workers (Python or Rust) what they are doing, as `celery inspect` does.
     Inspect(InspectArgs),
     /// Tell workers (Python or Rust) to change something, as `celery control` does.

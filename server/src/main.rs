@@ -8,6 +8,8 @@ mod commands;
 mod control;
 mod dashboard;
 mod event_tail;
+mod history_cli;
+mod monitoring;
 mod tasks;
 
 use anyhow::Context;
@@ -49,6 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::DeadLetters => commands::dead_letters(config).await.map(|()| true),
         Command::Inspect(args) => control::inspect(config, &args).await,
         Command::Control(args) => control::control(config, &args).await,
+        Command::History(args) => history_cli::history(config, &args).await,
         Command::Events(args) => event_tail::events(config, &args).await.map(|()| true),
         Command::Serve(args) => serve(config, args).await.map(|()| true),
     }
@@ -88,6 +91,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
             commands::run_worker(config, options, stop).await
         }))
     };
+    let monitoring_tasks = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
     let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
     let dashboard = tokio::spawn(dashboard::serve(dashboard_options, stopped(stop_receiver)));
     celeriac::worker::shutdown::termination_signal().await;
@@ -96,6 +100,9 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         worker.await.context("worker task")??;
     }
     dashboard.await.context("dashboard task")??;
+    for task in monitoring_tasks {
+        task.await.context("monitoring task")?;
+    }
     Ok(())
 }
 

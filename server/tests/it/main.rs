@@ -7,3 +7,4 @@ mod cli;
 mod control_cli;
 mod events_cli;
 mod flower;
+mod history_cli;

@@ -1,0 +1,65 @@
+//! The monitoring plane `celeriac serve` hosts: a [`Monitor`] (live cluster state from Celery
+//! events, for the dashboard) and the durable task history it feeds (SQL at `database_url`,
+//! caught up from the result backend at start, pruned by the retention settings).
+
+use anyhow::Context;
+use celeriac::config::Config;
+use celeriac::db::Database;
+use celeriac::events::{Monitor, MonitorOptions};
+use celeriac::history::{
+    prune_periodically, record_from_monitor, RecorderOptions, Retention, TaskHistory,
+};
+use celeriac::producer::Producer;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often the retention settings are applied.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Starts the monitor, the history recorder and the pruning loop; they stop with `shutdown`.
+pub async fn start<S>(
+    config: &Config,
+    shutdown: impl Fn() -> S,
+) -> anyhow::Result<Vec<JoinHandle<()>>>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let producer = Producer::connect(config)
+        .await
+        .context("connecting to the broker for monitoring")?;
+    let database = Database::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the task history at {}",
+                celeriac::db::hide_password(&config.database_url)
+            )
+        })?;
+    let history = TaskHistory::new(database);
+    let monitor = Arc::new(
+        Monitor::start(producer.broker(), MonitorOptions::default())
+            .await
+            .context("subscribing to Celery events")?,
+    );
+    let recorder = {
+        let history = history.clone();
+        let monitor = monitor.clone();
+        let backend = producer.backend().cloned();
+        let stop = shutdown();
+        tokio::spawn(async move {
+            let stats =
+                record_from_monitor(history, &monitor, backend, RecorderOptions::default(), stop)
+                    .await;
+            tracing::info!(?stats, "task history recorder stopped");
+        })
+    };
+    let pruning = tokio::spawn(prune_periodically(
+        history.clone(),
+        Retention::from_config(config),
+        PRUNE_EVERY,
+        shutdown(),
+    ));
+    Ok(vec![recorder, pruning])
+}
