@@ -64,19 +64,20 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
+    let queues = if args.queues.is_empty() {
+        vec![
+            config.task_default_queue.clone(),
+            "email".into(),
+            "render".into(),
+        ]
+    } else {
+        args.queues.clone()
+    };
     let worker = if args.no_worker {
         None
     } else {
         let worker_args = cli::WorkerArgs {
-            queues: if args.queues.is_empty() {
-                vec![
-                    config.task_default_queue.clone(),
-                    "email".into(),
-                    "render".into(),
-                ]
-            } else {
-                args.queues.clone()
-            },
+            queues: queues.clone(),
             concurrency: args.concurrency,
             hostname: None,
             prefetch_multiplier: None,
@@ -91,16 +92,21 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
             commands::run_worker(config, options, stop).await
         }))
     };
-    let monitoring_tasks = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
+    let monitoring = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
+    let dashboard_state = dashboard::AppState::new(&monitoring, queues);
     let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
-    let dashboard = tokio::spawn(dashboard::serve(dashboard_options, stopped(stop_receiver)));
+    let dashboard = tokio::spawn(dashboard::serve(
+        dashboard_options,
+        dashboard_state,
+        stopped(stop_receiver),
+    ));
     celeriac::worker::shutdown::termination_signal().await;
     let _ = stop_sender.send(true);
     if let Some(worker) = worker {
         worker.await.context("worker task")??;
     }
     dashboard.await.context("dashboard task")??;
-    for task in monitoring_tasks {
+    for task in monitoring.tasks {
         task.await.context("monitoring task")?;
     }
     Ok(())

@@ -18,11 +18,22 @@ use tokio::task::JoinHandle;
 /// How often the retention settings are applied.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
+/// What [`start`] started: the handles the dashboard reads through, and the background tasks to
+/// await at shutdown.
+#[derive(Debug)]
+pub struct Monitoring {
+    /// The live cluster state.
+    pub monitor: Arc<Monitor>,
+    /// The SQL history the recorder keeps current.
+    pub history: TaskHistory,
+    /// The monitoring plane's own broker (and result backend) connection.
+    pub producer: Producer,
+    /// The recorder and the pruning loop; they end after `shutdown`.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
 /// Starts the monitor, the history recorder and the pruning loop; they stop with `shutdown`.
-pub async fn start<S>(
-    config: &Config,
-    shutdown: impl Fn() -> S,
-) -> anyhow::Result<Vec<JoinHandle<()>>>
+pub async fn start<S>(config: &Config, shutdown: impl Fn() -> S) -> anyhow::Result<Monitoring>
 where
     S: Future<Output = ()> + Send + 'static,
 {
@@ -61,5 +72,10 @@ where
         PRUNE_EVERY,
         shutdown(),
     ));
-    Ok(vec![recorder, pruning])
+    Ok(Monitoring {
+        monitor,
+        history,
+        producer,
+        tasks: vec![recorder, pruning],
+    })
 }

@@ -3,13 +3,19 @@
 //! # Layout
 //! - [`options`]: [`DashboardOptions`], where to listen and where the built site lives.
 //! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
+//! - [`state`]: [`AppState`], the engine handles the API reads through.
+//! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
+//! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches.
 //!
 //! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
 //! built here: `scripts/build-site.sh` or `cargo leptos` writes it into the site root first.
 //! Without it pages still render but never hydrate, so [`serve`] warns when it is missing.
 
+mod api;
+mod event_metrics;
 mod options;
 mod routes;
+mod state;
 #[cfg(test)]
 mod tests;
 
@@ -18,17 +24,20 @@ use std::future::Future;
 use anyhow::Context as _;
 
 pub use options::DashboardOptions;
+pub use state::AppState;
 
 /// The bundle name `HydrationScripts` asks for; `scripts/build-site.sh` passes the same name
 /// to `wasm-bindgen --out-name`, and `[[workspace.metadata.leptos]]` uses it as `output-name`.
 const OUTPUT_NAME: &str = "celeriac";
 
-/// Serves the dashboard on `options.addr` until `shutdown` completes.
+/// Serves the dashboard, reading the cluster through `state`, on `options.addr` until
+/// `shutdown` completes.
 ///
 /// In-flight requests are allowed to finish after `shutdown` resolves (axum's graceful
 /// shutdown); the function returns once they have.
 pub async fn serve(
     options: DashboardOptions,
+    state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if !options.url_prefix.is_empty() {
@@ -39,7 +48,7 @@ pub async fn serve(
     }
     warn_if_bundle_missing(&options);
 
-    let router = routes::router(&options);
+    let router = routes::router(&options, api::router(state));
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("binding the dashboard to {}", options.addr))?;

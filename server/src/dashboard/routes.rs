@@ -3,6 +3,8 @@
 //! Order of matching: `/healthz`, `/pkg/*` (the browser bundle), then every Leptos route and
 //! server function registered by `leptos_routes`, and last a fallback that serves a file from
 //! the site root (`public/` copies such as `favicon.ico`) or renders the app's not-found page.
+//! The API routes (`/api/*`, `/metrics`) arrive as a router with its own state applied and are
+//! merged after the pages are stated.
 
 use axum::routing::get;
 use axum::Router;
@@ -13,8 +15,9 @@ use tower_http::trace::TraceLayer;
 
 use super::{DashboardOptions, OUTPUT_NAME};
 
-/// Builds the router; its state is the [`LeptosOptions`] that Leptos' handlers extract.
-pub(super) fn router(options: &DashboardOptions) -> Router {
+/// Builds the router; the pages' state is the [`LeptosOptions`] that Leptos' handlers extract,
+/// `api` brings its own.
+pub(super) fn router(options: &DashboardOptions, api: Router) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(options.site_root.to_string_lossy().into_owned())
@@ -31,8 +34,9 @@ pub(super) fn router(options: &DashboardOptions) -> Router {
             move || app::shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(app::shell))
-        .layer(TraceLayer::new_for_http())
         .with_state(leptos_options)
+        .merge(api)
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Liveness probe for scripts and orchestrators: answers as soon as the router is serving.

@@ -22,7 +22,7 @@ fn test_options() -> DashboardOptions {
 }
 
 async fn get_text(path: &str) -> (StatusCode, String) {
-    let router = routes::router(&test_options());
+    let router = routes::router(&test_options(), axum::Router::new());
     let request = Request::get(path)
         .body(Body::empty())
         .expect("a GET with an empty body is a valid request");

@@ -1,0 +1,122 @@
+//! `GET /metrics`: Prometheus' text format, with Flower's metric names so existing dashboards
+//! and alerts keep working, plus queue depths Flower cannot see.
+//!
+//! - From every event (`event_metrics`): `flower_events_total{task,type,worker}`,
+//!   `flower_task_runtime_seconds{task,worker}` (histogram),
+//!   `flower_task_prefetch_time_seconds{task,worker}`.
+//! - From the monitor's workers: `flower_worker_online{worker}`,
+//!   `flower_worker_number_of_currently_executing_tasks{worker}` (the last heartbeat's
+//!   `active`).
+//! - Read from Redis at scrape time, through the engine: `celeriac_queue_depth{queue,priority}`,
+//!   `celeriac_queue_oldest_age_seconds{queue}` (only when the monitor saw the oldest message's
+//!   `task-sent`: kombu's envelope carries no publish time), `celeriac_queue_unacked` and
+//!   `celeriac_queue_unacked_oldest_age_seconds`.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::error::AppError;
+use crate::dashboard::event_metrics::escape;
+use crate::dashboard::AppState;
+
+/// `GET /metrics`.
+pub(super) async fn render(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let now = celeriac::clock::epoch_now();
+    let mut out = String::with_capacity(16 * 1024);
+    state.metrics.render(&mut out);
+
+    let workers = state.monitor.read(|cluster| cluster.workers(now));
+    out.push_str("# HELP flower_worker_online Worker online status\n");
+    out.push_str("# TYPE flower_worker_online gauge\n");
+    for worker in &workers {
+        let _ = writeln!(
+            out,
+            "flower_worker_online{{worker=\"{}\"}} {}",
+            escape(&worker.hostname),
+            u8::from(worker.alive)
+        );
+    }
+    out.push_str(
+        "# HELP flower_worker_number_of_currently_executing_tasks Number of tasks currently \
+         executing at a worker\n",
+    );
+    out.push_str("# TYPE flower_worker_number_of_currently_executing_tasks gauge\n");
+    for worker in &workers {
+        let _ = writeln!(
+            out,
+            "flower_worker_number_of_currently_executing_tasks{{worker=\"{}\"}} {}",
+            escape(&worker.hostname),
+            worker.active
+        );
+    }
+
+    let names: Vec<&str> = state.queues.iter().map(String::as_str).collect();
+    let broker = state.producer.broker();
+    let depths = broker
+        .queue_depths(&names)
+        .await
+        .map_err(AppError::internal)?;
+    out.push_str("# HELP celeriac_queue_depth Messages waiting in a queue, per priority step\n");
+    out.push_str("# TYPE celeriac_queue_depth gauge\n");
+    for depth in &depths {
+        for priority in &depth.priorities {
+            let _ = writeln!(
+                out,
+                "celeriac_queue_depth{{queue=\"{}\",priority=\"{}\"}} {}",
+                escape(&depth.queue),
+                priority.step,
+                priority.messages
+            );
+        }
+    }
+    out.push_str(
+        "# HELP celeriac_queue_oldest_age_seconds Age of the longest-waiting message, when its \
+         task-sent event was seen\n",
+    );
+    out.push_str("# TYPE celeriac_queue_oldest_age_seconds gauge\n");
+    for depth in &depths {
+        let sent_times: Vec<f64> = state.monitor.read(|cluster| {
+            depth
+                .priorities
+                .iter()
+                .filter_map(|priority| cluster.task(priority.oldest_task_id.as_deref()?)?.sent)
+                .map(|sent| sent.timestamp_micros() as f64 / 1e6)
+                .collect()
+        });
+        if let Some(oldest) = sent_times.into_iter().reduce(f64::min) {
+            let _ = writeln!(
+                out,
+                "celeriac_queue_oldest_age_seconds{{queue=\"{}\"}} {:?}",
+                escape(&depth.queue),
+                (now - oldest).max(0.0)
+            );
+        }
+    }
+    let unacked = broker.unacked_depth(0).await.map_err(AppError::internal)?;
+    out.push_str("# HELP celeriac_queue_unacked Messages delivered and not yet acked\n");
+    out.push_str("# TYPE celeriac_queue_unacked gauge\n");
+    let _ = writeln!(out, "celeriac_queue_unacked {}", unacked.messages);
+    if let Some(oldest) = unacked.oldest_delivered_at {
+        out.push_str(
+            "# HELP celeriac_queue_unacked_oldest_age_seconds Age of the oldest unacked \
+             delivery\n",
+        );
+        out.push_str("# TYPE celeriac_queue_unacked_oldest_age_seconds gauge\n");
+        let age = now - oldest.timestamp_micros() as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "celeriac_queue_unacked_oldest_age_seconds {:?}",
+            age.max(0.0)
+        );
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    ))
+}

@@ -1,0 +1,49 @@
+//! The dashboard's JSON API, server-sent events and Prometheus metrics.
+//!
+//! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
+//! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
+//! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
+//! Our own: `GET /api/overview`, `GET /api/history`, `POST /api/task/retry/{id}`,
+//! `GET /api/events` (SSE).
+//!
+//! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
+//! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
+//! authentication layer can wrap it as a whole.
+//!
+//! # Layout
+//! - `error.rs`: [`AppError`](error::AppError), the one failure type.
+//! - `flower.rs`: Flower's task dictionary built from our records.
+//! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
+//! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
+
+mod error;
+mod events;
+mod flower;
+mod history;
+mod metrics;
+mod queues;
+mod tasks;
+#[cfg(test)]
+mod tests;
+mod workers;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::AppState;
+
+/// The API, SSE and metrics routes over `state`.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/workers", get(workers::list))
+        .route("/api/tasks", get(tasks::list))
+        .route("/api/task/info/{task_id}", get(tasks::info))
+        .route("/api/task/revoke/{task_id}", post(tasks::revoke))
+        .route("/api/task/retry/{task_id}", post(tasks::retry))
+        .route("/api/queues/length", get(queues::length))
+        .route("/api/overview", get(queues::overview))
+        .route("/api/history", get(history::list))
+        .route("/api/events", get(events::stream))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+}

@@ -1,0 +1,195 @@
+//! Tasks: Flower's `GET /api/tasks`, `GET /api/task/info/{id}` and
+//! `POST /api/task/revoke/{id}`, read from the SQL history (the live state as a fallback for a
+//! task the recorder has not written yet), and our `POST /api/task/retry/{id}`.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use celeriac::control::BroadcastOptions;
+use celeriac::history::{retry_task, Cursor, RetryError, TaskFilter, TimeField};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::AppError;
+use super::flower::{task_from_record, task_from_snapshot};
+use crate::dashboard::AppState;
+
+/// The most tasks one `/api/tasks` call returns (Flower returns all it holds, at most its
+/// `max_tasks`, 10,000).
+const MAX_TASKS: usize = 10_000;
+/// Rows read per history page while walking to `offset + limit`.
+const PAGE_ROWS: u32 = 1_000;
+
+/// Flower's query parameters of `/api/tasks`.
+#[derive(Debug, Deserialize)]
+pub(super) struct TasksQuery {
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+    state: Option<String>,
+    workername: Option<String>,
+    taskname: Option<String>,
+    /// Flower's `%Y-%m-%d %H:%M` (UTC).
+    received_start: Option<String>,
+    received_end: Option<String>,
+}
+
+/// Reads Celery's state names (`SUCCESS`, case-insensitive).
+pub(super) fn parse_state(text: &str) -> Result<celeriac::TaskState, AppError> {
+    serde_json::from_value(Value::String(text.trim().to_ascii_uppercase()))
+        .map_err(|_| AppError::BadRequest(format!("unknown task state {text:?}")))
+}
+
+fn flower_time(text: &str) -> Result<DateTime<Utc>, AppError> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .map(|time| time.and_utc())
+        .or_else(|_| DateTime::parse_from_rfc3339(text).map(|time| time.to_utc()))
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "time {text:?} is neither YYYY-MM-DD HH:MM nor RFC 3339"
+            ))
+        })
+}
+
+/// `GET /api/tasks`: task id → Flower's task dictionary, newest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<TasksQuery>,
+) -> Result<Json<Map<String, Value>>, AppError> {
+    let limit = query.limit.unwrap_or(MAX_TASKS).min(MAX_TASKS);
+    let wanted = query.offset.saturating_add(limit).min(MAX_TASKS);
+    let filter = TaskFilter {
+        states: query
+            .state
+            .as_deref()
+            .map(parse_state)
+            .transpose()?
+            .into_iter()
+            .collect(),
+        name: query.taskname.filter(|name| !name.is_empty()),
+        worker: query.workername.filter(|worker| !worker.is_empty()),
+        time_field: TimeField::Received,
+        since: query
+            .received_start
+            .as_deref()
+            .map(flower_time)
+            .transpose()?,
+        until: query.received_end.as_deref().map(flower_time).transpose()?,
+        ..TaskFilter::default()
+    };
+    let mut tasks = Map::new();
+    let mut seen = 0usize;
+    let mut cursor: Option<Cursor> = None;
+    while seen < wanted {
+        let page = state
+            .history
+            .list(&filter, cursor, PAGE_ROWS)
+            .await
+            .map_err(AppError::internal)?;
+        for record in &page.tasks {
+            if seen >= query.offset && seen < wanted {
+                tasks.insert(record.task_id.clone(), task_from_record(record));
+            }
+            seen += 1;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(Json(tasks))
+}
+
+/// `GET /api/task/info/{task_id}`: Flower's dictionary, plus our `timeline` and `retried_as`.
+pub(super) async fn info(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let detail = state
+        .history
+        .task(&task_id)
+        .await
+        .map_err(AppError::internal)?;
+    if let Some(detail) = detail {
+        let mut task = task_from_record(&detail.task);
+        let timeline: Vec<Value> = detail
+            .timeline
+            .iter()
+            .map(|entry| {
+                json!({
+                    "type": entry.kind.as_type(),
+                    "timestamp": entry.at.timestamp_micros() as f64 / 1e6,
+                    "hostname": entry.hostname,
+                })
+            })
+            .collect();
+        if let Some(fields) = task.as_object_mut() {
+            fields.insert("timeline".into(), Value::Array(timeline));
+            fields.insert("retried_as".into(), json!(detail.retried_as));
+        }
+        return Ok(Json(task));
+    }
+    match state.monitor.read(|cluster| cluster.task(&task_id)) {
+        Some(live) => Ok(Json(task_from_snapshot(&live))),
+        None => Err(AppError::NotFound(format!("Unknown task '{task_id}'"))),
+    }
+}
+
+/// Flower's `revoke` parameters.
+#[derive(Debug, Deserialize)]
+pub(super) struct RevokeQuery {
+    /// `true`/`1`/`yes` stops a running task too.
+    terminate: Option<String>,
+    /// The signal for `terminate` (default `SIGTERM`).
+    signal: Option<String>,
+}
+
+/// Flower's boolean parameters: `true`, `1`, `yes`, `on` (any case) are true.
+pub(super) fn flag(value: Option<&str>) -> bool {
+    value.is_some_and(|value| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+    })
+}
+
+/// `POST /api/task/revoke/{task_id}?terminate=true&signal=SIGKILL`: broadcasts the revoke (no
+/// replies awaited, as Flower) and answers Flower's message.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    Query(query): Query<RevokeQuery>,
+) -> Result<Json<Value>, AppError> {
+    let terminate = flag(query.terminate.as_deref());
+    let signal = query.signal.as_deref().filter(|signal| !signal.is_empty());
+    state
+        .control
+        .revoke(
+            &[task_id.as_str()],
+            terminate,
+            signal,
+            &BroadcastOptions::default().without_reply(),
+        )
+        .await
+        .map_err(AppError::internal)?;
+    tracing::info!(task_id = %task_id, terminate, "task revoked from the dashboard API");
+    Ok(Json(json!({ "message": format!("Revoked '{task_id}'") })))
+}
+
+/// `POST /api/task/retry/{task_id}`: sends the task again with its exact arguments; 404 for an
+/// unknown task, 409 when its name is unknown, 422 when its arguments are.
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    match retry_task(&state.history, &state.producer, &task_id).await {
+        Ok(result) => Ok(Json(json!({ "task-id": result.id.0, "retry_of": task_id }))),
+        Err(error @ RetryError::UnknownTask { .. }) => Err(AppError::NotFound(error.to_string())),
+        Err(error @ RetryError::NameUnknown { .. }) => Err(AppError::Conflict(error.to_string())),
+        Err(error @ RetryError::ArgumentsUnknown { .. }) => {
+            Err(AppError::Unprocessable(error.to_string()))
+        }
+        Err(error) => Err(AppError::internal(error)),
+    }
+}

@@ -1,0 +1,417 @@
+//! The API over a real socket: a dashboard on port 0 whose monitor and history watch a real
+//! Redis (private key prefix) and a SQLite file, an in-process worker sending task events, and
+//! a real HTTP client (hyper) reading JSON and the SSE stream.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{Request, StatusCode};
+use celeriac::config::Config;
+use celeriac::history::{TaskEvent, TaskEventKind};
+use celeriac::producer::{Producer, SendOptions};
+use celeriac::task::Registry;
+use celeriac::testkit::{eventually, TestEnv};
+use celeriac::worker::{Worker, WorkerOptions};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Bytes, Incoming};
+use serde_json::{json, Value};
+
+use crate::dashboard::{api, routes, AppState, DashboardOptions};
+use crate::monitoring::{self, Monitoring};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A dashboard serving the API on a free port, with what it reads.
+struct TestApp {
+    addr: SocketAddr,
+    config: Config,
+    queue: String,
+    monitoring: Monitoring,
+    _directory: TempDir,
+}
+
+/// Removes the SQLite directory when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn spawn_app(name: &str) -> TestApp {
+    let env = TestEnv::new(name).with_result_extended(true);
+    let queue = env.queue("q");
+    let directory = std::env::temp_dir().join(env.queue("dashboard"));
+    std::fs::create_dir_all(&directory).unwrap();
+    let mut config = Config {
+        broker_url: env.redis_url.clone(),
+        result_backend: Some(env.backend_url.clone()),
+        result_extended: true,
+        worker_send_task_events: true,
+        database_url: format!("sqlite://{}", directory.join("history.db").display()),
+        ..Config::default()
+    };
+    config.broker_transport_options.global_keyprefix = env.key_prefix.clone();
+    config.broker_transport_options.polling_interval = 0.01;
+    let monitoring = monitoring::start(&config, std::future::pending::<()>)
+        .await
+        .unwrap();
+    let state = AppState::new(&monitoring, vec![queue.clone()]);
+    let options = DashboardOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        site_root: "target/site-for-api-tests".into(),
+        url_prefix: String::new(),
+    };
+    let router = routes::router(&options, api::router(state));
+    let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    TestApp {
+        addr,
+        config,
+        queue,
+        monitoring,
+        _directory: TempDir(directory),
+    }
+}
+
+impl TestApp {
+    /// A worker on the app's queue, sending task events, until the returned sender is dropped.
+    async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
+        let mut registry = Registry::new();
+        for task in celeriac::demo::tasks() {
+            registry.register(task);
+        }
+        let options = WorkerOptions {
+            queues: vec![self.queue.clone()],
+            concurrency: 2,
+            node_name: node_name.to_owned(),
+            prefetch_multiplier: 4,
+        };
+        let worker = Worker::new(self.config.clone(), registry, options)
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(worker.run(async move {
+            let _ = stopped.await;
+        }));
+        stop
+    }
+
+    async fn producer(&self) -> Producer {
+        Producer::connect(&self.config).await.unwrap()
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> hyper::Response<Incoming> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
+        let response = self.request(method, path, None).await;
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        (status, value)
+    }
+
+    async fn text(&self, path: &str) -> String {
+        let response = self.request("GET", path, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug)]
+struct SseEvent {
+    id: String,
+    kind: String,
+    data: Value,
+}
+
+/// Reads events off a response body, frame by frame.
+struct SseReader {
+    body: Incoming,
+    buffer: String,
+}
+
+impl SseReader {
+    fn new(response: hyper::Response<Incoming>) -> SseReader {
+        SseReader {
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        id = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("event:") {
+                        kind = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // A keep-alive comment.
+                }
+                return SseEvent {
+                    id,
+                    kind,
+                    data: serde_json::from_str(&data).unwrap(),
+                };
+            }
+            let frame = tokio::time::timeout(WAIT, self.body.frame())
+                .await
+                .expect("an SSE frame within the timeout")
+                .expect("the stream is still open")
+                .unwrap();
+            if let Ok(bytes) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    /// Reads until an event lists task `task_id` in `state`.
+    async fn until_task_state(&mut self, task_id: &str, state: &str) -> SseEvent {
+        loop {
+            let event = self.next().await;
+            let found = event.data["tasks"].as_array().is_some_and(|tasks| {
+                tasks
+                    .iter()
+                    .any(|task| task["id"] == json!(task_id) && task["state"] == json!(state))
+            });
+            if found {
+                return event;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_state_change_arrives_over_sse_and_a_reconnect_resumes() {
+    let app = spawn_app("dash-sse").await;
+    let response = app.request("GET", "/api/events", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert_eq!(headers["cache-control"], "no-cache");
+    let mut stream = SseReader::new(response);
+    let snapshot = stream.next().await;
+    assert_eq!(snapshot.kind, "snapshot");
+    assert!(snapshot.data["workers"].is_array(), "{:?}", snapshot.data);
+
+    let _worker = app.start_worker("sse-worker@test").await;
+    let producer = app.producer().await;
+    let options = SendOptions::new().queue(&app.queue);
+    let sent = producer
+        .send_task(
+            "demo.add",
+            vec![json!(2), json!(3)],
+            Default::default(),
+            options,
+        )
+        .await
+        .unwrap();
+    let task_id = sent.id.0.clone();
+    let delta = stream.until_task_state(&task_id, "SUCCESS").await;
+    assert_eq!(delta.kind, "delta");
+
+    // A tab that saw only the snapshot resumes with the delta since it.
+    let resumed = app.request("GET", "/api/events", Some(&snapshot.id)).await;
+    let mut resumed = SseReader::new(resumed);
+    let first = resumed.next().await;
+    assert_eq!(first.kind, "delta", "{first:?}");
+    assert!(
+        first.data["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|task| task["id"] == json!(task_id)),
+        "{first:?}"
+    );
+    // An id from another process (or a restart) gets a fresh snapshot.
+    let foreign = app.request("GET", "/api/events", Some("0.1")).await;
+    assert_eq!(SseReader::new(foreign).next().await.kind, "snapshot");
+    drop(app.monitoring);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
+    let app = spawn_app("dash-api").await;
+    let node = "api-worker@test";
+    let _worker = app.start_worker(node).await;
+    let producer = app.producer().await;
+    let sent = producer
+        .send_task(
+            "demo.add",
+            vec![json!(20), json!(22)],
+            Default::default(),
+            SendOptions::new().queue(&app.queue),
+        )
+        .await
+        .unwrap();
+    let task_id = sent.id.0.clone();
+
+    let tasks = eventually(WAIT, "the task in /api/tasks as SUCCESS", || async {
+        let (status, tasks) = app.json("GET", "/api/tasks?state=SUCCESS&limit=10").await;
+        assert_eq!(status, StatusCode::OK);
+        (tasks[&task_id]["state"] == json!("SUCCESS")).then_some(tasks)
+    })
+    .await;
+    assert_eq!(tasks[&task_id]["name"], json!("demo.add"));
+    assert_eq!(tasks[&task_id]["worker"], json!(node));
+    let (_, filtered) = app.json("GET", "/api/tasks?taskname=demo.nothing").await;
+    assert_eq!(filtered, json!({}));
+
+    let (status, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["result"], json!("42"));
+    assert!(!info["timeline"].as_array().unwrap().is_empty(), "{info}");
+    let (status, missing) = app.json("GET", "/api/task/info/no-such-task").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"], json!("Unknown task 'no-such-task'"));
+
+    let (status, page) = app.json("GET", "/api/history?state=SUCCESS&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["tasks"][0]["uuid"], json!(task_id));
+    let (status, _) = app.json("GET", "/api/history?cursor=garbage").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.json("GET", "/api/history?state=DONE").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, overview) = app.json("GET", "/api/overview").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        overview["workers_online"].as_u64().unwrap() >= 1,
+        "{overview}"
+    );
+    assert!(
+        overview["states"]["SUCCESS"].as_u64().unwrap() >= 1,
+        "{overview}"
+    );
+    assert_eq!(overview["queues"][0]["name"], json!(app.queue));
+
+    let (_, lengths) = app.json("GET", "/api/queues/length").await;
+    assert_eq!(
+        lengths,
+        json!({"active_queues": [{"name": app.queue, "messages": 0}]})
+    );
+
+    let workers = eventually(WAIT, "the worker in /api/workers", || async {
+        let (status, workers) = app
+            .json("GET", &format!("/api/workers?workername={node}"))
+            .await;
+        (status == StatusCode::OK).then_some(workers)
+    })
+    .await;
+    assert!(workers[node]["stats"].is_object(), "{workers}");
+    assert!(workers[node]["registered"].is_array(), "{workers}");
+    let (_, status_only) = app.json("GET", "/api/workers?status=true").await;
+    assert_eq!(status_only[node], json!(true));
+
+    let metrics = app.text("/metrics").await;
+    for expected in [
+        format!(
+            "flower_events_total{{task=\"demo.add\",type=\"task-succeeded\",worker=\"{node}\"}} 1"
+        ),
+        format!("flower_worker_online{{worker=\"{node}\"}} 1"),
+        format!("flower_task_runtime_seconds_count{{task=\"demo.add\",worker=\"{node}\"}} 1"),
+        format!(
+            "celeriac_queue_depth{{queue=\"{}\",priority=\"0\"}} 0",
+            app.queue
+        ),
+        "celeriac_queue_unacked ".to_owned(),
+    ] {
+        assert!(
+            metrics.contains(&expected),
+            "{expected} missing in\n{metrics}"
+        );
+    }
+
+    let (status, revoked) = app
+        .json(
+            "POST",
+            &format!("/api/task/revoke/{task_id}?terminate=true"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["message"], json!(format!("Revoked '{task_id}'")));
+    let (status, _) = app
+        .json("GET", &format!("/api/task/revoke/{task_id}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GET changes nothing"
+    );
+
+    let (status, retried) = app
+        .json("POST", &format!("/api/task/retry/{task_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    let new_id = retried["task-id"].as_str().unwrap().to_owned();
+    let result = producer
+        .async_result(new_id.as_str())
+        .get(WAIT)
+        .await
+        .unwrap();
+    assert_eq!(result.result, json!(42));
+
+    let (status, _) = app.json("POST", "/api/task/retry/no-such-task").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut from_events = TaskEvent::new(
+        TaskEventKind::Succeeded,
+        "known-from-events-only",
+        node,
+        celeriac::clock::now(),
+    );
+    from_events.name = Some("demo.add".into());
+    from_events.args = Some("(1, 2)".into());
+    app.monitoring
+        .history
+        .record_events(&[from_events])
+        .await
+        .unwrap();
+    let (status, refused) = app
+        .json("POST", "/api/task/retry/known-from-events-only")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("result_extended"),
+        "{refused}"
+    );
+}
