@@ -48,6 +48,12 @@ pub async fn serve(
     }
     warn_if_bundle_missing(&options);
 
+    let (closing_sender, closing) = tokio::sync::watch::channel(false);
+    let state = AppState { closing, ..state };
+    let shutdown = async move {
+        shutdown.await;
+        closing_sender.send_replace(true);
+    };
     let router = routes::router(&options, api::router(state));
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await

@@ -30,6 +30,9 @@ pub struct AppState {
     pub(crate) queues: Arc<[String]>,
     /// Flower's Prometheus series, counted from the monitor's event batches.
     pub(crate) metrics: Arc<EventMetrics>,
+    /// Turns true when the server starts its graceful shutdown, so endless responses (SSE)
+    /// end and the shutdown is not held up by open tabs; [`super::serve`] sets the sender.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             producer: monitoring.producer.clone(),
             queues: queues.into(),
             metrics,
+            closing: tokio::sync::watch::channel(false).1,
         }
     }
 }

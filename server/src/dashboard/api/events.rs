@@ -15,7 +15,8 @@
 //! version (no queue of events), wakes when it changes, sleeps out the rest of the coalescing
 //! interval, and reads what changed under the monitor's lock. A slow client makes its own TCP
 //! buffer fill and its stream wait; it never makes the server hold more. The stream ends when
-//! the client goes away (axum drops it) or the monitor stops.
+//! the client goes away (axum drops it), the monitor stops, or the server shuts down (so open
+//! tabs do not hold up axum's graceful shutdown).
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -70,6 +71,7 @@ pub(super) async fn stream(State(state): State<AppState>, headers: HeaderMap) ->
     let client = Client {
         versions: state.monitor.versions(),
         monitor: state.monitor.clone(),
+        closing: state.closing.clone(),
         sent: None,
         resume: resume_version(&headers),
         last_send: Instant::now(),
@@ -88,6 +90,8 @@ pub(super) async fn stream(State(state): State<AppState>, headers: HeaderMap) ->
 struct Client {
     monitor: Arc<Monitor>,
     versions: watch::Receiver<u64>,
+    /// True once the server shuts down: the stream ends (a closed sender means never).
+    closing: watch::Receiver<bool>,
     /// The version the last event brought the tab to.
     sent: Option<u64>,
     /// The version the tab says it has (`Last-Event-ID`), until the first event.
@@ -115,8 +119,21 @@ impl Client {
                 None => self.snapshot(),
             });
         };
+        if *self.closing.borrow() {
+            return None;
+        }
+        let mut closing = self.closing.clone();
+        let closed = async move {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(closed);
         loop {
-            self.versions.changed().await.ok()?;
+            tokio::select! {
+                changed = self.versions.changed() => changed.ok()?,
+                () = &mut closed => return None,
+            }
             tokio::time::sleep_until(self.last_send + COALESCE).await;
             let current = *self.versions.borrow_and_update();
             if current > sent {
