@@ -21,11 +21,34 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
+/// The path the dashboard is served under (`--url-prefix`, e.g. `/tasks`; `""` at the root).
+///
+/// The server provides it as context when it renders; the browser reads it back from the
+/// `<meta name="celeriac-url-prefix">` tag [`shell`] writes, so links, assets, server functions
+/// and streams resolve the same way on both sides. Build every absolute URL with [`href`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlPrefix(pub String);
+
+/// The name of the `<meta>` tag that carries the [`UrlPrefix`] to the browser.
+pub const URL_PREFIX_META: &str = "celeriac-url-prefix";
+
+/// The current [`UrlPrefix`] (empty when none was provided).
+pub fn use_url_prefix() -> String {
+    use_context::<UrlPrefix>().unwrap_or_default().0
+}
+
+/// `path` (starting with `/`) under the current [`UrlPrefix`].
+pub fn href(path: &str) -> String {
+    format!("{}{path}", use_url_prefix())
+}
+
 /// The whole HTML document the server sends; the browser only hydrates its `<body>`.
 ///
-/// `HydrationScripts` loads `/pkg/{output_name}.js` and `/pkg/{output_name}_bg.wasm`, which
-/// `scripts/build-site.sh` (or `cargo leptos`) writes into the site root.
+/// `HydrationScripts` loads `<prefix>/pkg/{output_name}.js` and
+/// `<prefix>/pkg/{output_name}_bg.wasm`, which `scripts/build-site.sh` (or `cargo leptos`)
+/// writes into the site root; its inline script carries the request's CSP nonce.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let prefix = use_url_prefix();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -33,9 +56,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 // Without an explicit icon the browser asks for /favicon.ico and logs a 404.
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <link rel="icon" type="image/svg+xml" href=format!("{prefix}/favicon.svg") />
+                <meta name=URL_PREFIX_META content=prefix.clone() />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options root=prefix />
                 <MetaTags />
             </head>
             <body>
@@ -49,11 +73,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let prefix = use_url_prefix();
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/celeriac.css" />
+        <Stylesheet id="leptos" href=format!("{prefix}/pkg/celeriac.css") />
         <Title text="Celeriac" />
-        <Router>
+        <Router base=prefix>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=path!("") view=pages::home::HomePage />
             </Routes>

@@ -21,6 +21,7 @@
 //! - [`db`]: the SQL database (SQLite or PostgreSQL) of the task history and beat.
 //! - [`history`]: the durable task history fed by events and the result backend, and
 //!   [`history::retry_task`].
+//! - [`auth`]: the dashboard's users and roles, login session rows and audit log, in SQL.
 //! - [`demo`]: `demo.*` tasks with exact behaviour, for tests and examples.
 //! - [`beat`]: schedules (crontab with time zones and DST, interval, clocked) and periodic task
 //!   entries; no IO, compiles to WASM.
@@ -31,6 +32,8 @@ pub mod beat;
 pub mod types;
 
 #[cfg(feature = "runtime")]
+pub mod auth;
+#[cfg(feature = "runtime")]
 pub mod backend;
 #[cfg(feature = "runtime")]
 pub mod broker;
@@ -40,6 +43,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "runtime")]
 pub mod control;
+#[cfg(feature = "runtime")]
 pub mod db;
 #[cfg(feature = "runtime")]
 pub mod demo;

@@ -1,7 +1,7 @@
 //! The command line, with Celery's option names where Celery has them.
 
 use clap::{Args, Parser, Subcommand};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Celeriac: Celery's task queue in Rust, wire-compatible with Python Celery.
@@ -35,6 +35,8 @@ pub enum Command {
     Events(EventsArgs),
     /// The durable task history: list, show, retry a past task.
     History(crate::history_cli::HistoryArgs),
+    /// Dashboard accounts: add, list, delete.
+    User(crate::user_cli::UserArgs),
     /// Ask workers (Python or Rust) what they are doing, as `celery inspect` does.
     Inspect(InspectArgs),
     /// Tell workers (Python or Rust) to change something, as `celery control` does.
@@ -265,6 +267,13 @@ pub struct ServeArgs {
     /// Concurrency of the embedded worker.
     #[arg(short = 'c', long)]
     pub concurrency: Option<usize>,
+    /// Serve the dashboard under this path (e.g. /tasks) behind a reverse proxy.
+    #[arg(long, env = "CELERIAC_URL_PREFIX", default_value = "")]
+    pub url_prefix: String,
+    /// Addresses of reverse proxies whose X-Forwarded-For/-Proto/-Host headers are trusted,
+    /// comma-separated or repeated.
+    #[arg(long, env = "CELERIAC_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpAddr>,
 }
 
 /// `celeriac events`.

@@ -11,6 +11,7 @@ mod event_tail;
 mod history_cli;
 mod monitoring;
 mod tasks;
+mod user_cli;
 
 use anyhow::Context;
 use celeriac::config::Config;
@@ -52,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Inspect(args) => control::inspect(config, &args).await,
         Command::Control(args) => control::control(config, &args).await,
         Command::History(args) => history_cli::history(config, &args).await,
+        Command::User(args) => user_cli::user(config, args).await.map(|()| true),
         Command::Events(args) => event_tail::events(config, &args).await.map(|()| true),
         Command::Serve(args) => serve(config, args).await.map(|()| true),
     }
@@ -93,11 +95,15 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         }))
     };
     let monitoring = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
+    let accounts_database = monitoring.history.database().clone();
     let dashboard_state = dashboard::AppState::new(&monitoring, queues);
-    let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
+    let mut dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
+    dashboard_options.url_prefix = dashboard::normalize_url_prefix(&args.url_prefix);
+    dashboard_options.trusted_proxies = args.trusted_proxy.clone();
     let dashboard = tokio::spawn(dashboard::serve(
         dashboard_options,
         dashboard_state,
+        accounts_database,
         stopped(stop_receiver),
     ));
     celeriac::worker::shutdown::termination_signal().await;

@@ -6,15 +6,20 @@
 //! - [`state`]: [`AppState`], the engine handles the API reads through.
 //! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
 //! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches.
+//! - [`auth`]: users, login sessions, Basic auth, the login guard and [`auth::RequireRole`].
+//! - [`security`]: client address behind trusted proxies, cross-site request refusal, security
+//!   headers with a per-request CSP nonce.
 //!
 //! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
 //! built here: `scripts/build-site.sh` or `cargo leptos` writes it into the site root first.
 //! Without it pages still render but never hydrate, so [`serve`] warns when it is missing.
 
 mod api;
+pub mod auth;
 mod event_metrics;
 mod options;
 mod routes;
+pub mod security;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -23,29 +28,27 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
-pub use options::DashboardOptions;
+pub use options::{normalize_url_prefix, DashboardOptions};
 pub use state::AppState;
 
 /// The bundle name `HydrationScripts` asks for; `scripts/build-site.sh` passes the same name
 /// to `wasm-bindgen --out-name`, and `[[workspace.metadata.leptos]]` uses it as `output-name`.
 const OUTPUT_NAME: &str = "celeriac";
 
+/// How often expired login sessions are deleted from the database.
+const SESSION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Serves the dashboard, reading the cluster through `state`, on `options.addr` until
-/// `shutdown` completes.
+/// `shutdown` completes; users, sessions and the audit log live in `database`.
 ///
 /// In-flight requests are allowed to finish after `shutdown` resolves (axum's graceful
 /// shutdown); the function returns once they have.
 pub async fn serve(
     options: DashboardOptions,
     state: AppState,
+    database: celeriac::db::Database,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if !options.url_prefix.is_empty() {
-        tracing::warn!(
-            url_prefix = %options.url_prefix,
-            "url_prefix is not supported yet; serving at the root"
-        );
-    }
     warn_if_bundle_missing(&options);
 
     let (closing_sender, closing) = tokio::sync::watch::channel(false);
@@ -54,7 +57,16 @@ pub async fn serve(
         shutdown.await;
         closing_sender.send_replace(true);
     };
-    let router = routes::router(&options, api::router(state));
+    let auth = auth::AuthState::new(
+        database,
+        auth::SessionLimits::default(),
+        options.url_prefix.clone(),
+    )?;
+    let (sweep_stop, sweep_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = tokio::spawn(auth.clone().sweep_sessions(SESSION_SWEEP_EVERY, async {
+        let _ = sweep_stopped.await;
+    }));
+    let router = routes::router(&options, auth, api::router(state));
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("binding the dashboard to {}", options.addr))?;
@@ -64,13 +76,20 @@ pub async fn serve(
     tracing::info!(
         addr = %local_addr,
         site_root = %options.site_root.display(),
-        "dashboard listening on http://{local_addr}"
+        url_prefix = %options.url_prefix,
+        "dashboard listening on http://{local_addr}{}/", options.url_prefix
     );
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving the dashboard")?;
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving the dashboard");
+    let _ = sweep_stop.send(());
+    let _ = sweeper.await;
+    served?;
     tracing::info!("dashboard stopped");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! The environment variable names are the ones `cargo leptos` sets (`LEPTOS_SITE_ROOT`,
 //! `LEPTOS_SITE_ADDR`), so `cargo leptos watch` and `scripts/build-site.sh` runs agree.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// Where the dashboard listens when neither the caller nor `LEPTOS_SITE_ADDR` says otherwise.
@@ -19,9 +19,22 @@ pub struct DashboardOptions {
     pub addr: SocketAddr,
     /// The built site: `pkg/` (JS, WASM, CSS) plus the files copied from `public/`.
     pub site_root: PathBuf,
-    /// A path prefix such as `/celeriac` for running behind a reverse proxy; `""` for none.
-    /// Not implemented yet: a non-empty prefix is logged and ignored.
+    /// A path prefix such as `/tasks` for running behind a reverse proxy; `""` for none.
+    /// Normalised by [`normalize_url_prefix`]: a leading `/`, no trailing `/`.
     pub url_prefix: String,
+    /// Proxies whose `X-Forwarded-For/-Proto/-Host` are believed; from anyone else those
+    /// headers are ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// `tasks/`, `/tasks/` and `/tasks` all mean `/tasks`; `/` and `""` mean no prefix.
+pub fn normalize_url_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 impl DashboardOptions {
@@ -39,6 +52,7 @@ impl DashboardOptions {
             addr,
             site_root,
             url_prefix: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `POST /api/task/revoke/{id}`, read from the SQL history (the live state as a fallback for a
 //! task the recorder has not written yet), and our `POST /api/task/retry/{id}`.
 
+use crate::dashboard::auth::{Operator, RequireRole};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use celeriac::control::BroadcastOptions;
@@ -157,6 +158,7 @@ pub(super) fn flag(value: Option<&str>) -> bool {
 /// `POST /api/task/revoke/{task_id}?terminate=true&signal=SIGKILL`: broadcasts the revoke (no
 /// replies awaited, as Flower) and answers Flower's message.
 pub(super) async fn revoke(
+    RequireRole { user, .. }: RequireRole<Operator>,
     State(state): State<AppState>,
     Path(task_id): Path<String>,
     Query(query): Query<RevokeQuery>,
@@ -173,18 +175,22 @@ pub(super) async fn revoke(
         )
         .await
         .map_err(AppError::internal)?;
-    tracing::info!(task_id = %task_id, terminate, "task revoked from the dashboard API");
+    tracing::info!(task_id = %task_id, terminate, user = %user.name, "task revoked from the dashboard API");
     Ok(Json(json!({ "message": format!("Revoked '{task_id}'") })))
 }
 
 /// `POST /api/task/retry/{task_id}`: sends the task again with its exact arguments; 404 for an
 /// unknown task, 409 when its name is unknown, 422 when its arguments are.
 pub(super) async fn retry(
+    RequireRole { user, .. }: RequireRole<Operator>,
     State(state): State<AppState>,
     Path(task_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     match retry_task(&state.history, &state.producer, &task_id).await {
-        Ok(result) => Ok(Json(json!({ "task-id": result.id.0, "retry_of": task_id }))),
+        Ok(result) => {
+            tracing::info!(task_id = %task_id, retry = %result.id, user = %user.name, "task retried from the dashboard API");
+            Ok(Json(json!({ "task-id": result.id.0, "retry_of": task_id })))
+        }
         Err(error @ RetryError::UnknownTask { .. }) => Err(AppError::NotFound(error.to_string())),
         Err(error @ RetryError::NameUnknown { .. }) => Err(AppError::Conflict(error.to_string())),
         Err(error @ RetryError::ArgumentsUnknown { .. }) => {

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use serde_json::{json, Value};
 
-use crate::dashboard::{api, routes, AppState, DashboardOptions};
+use crate::dashboard::{api, AppState};
 use crate::monitoring::{self, Monitoring};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,13 +58,22 @@ async fn spawn_app(name: &str) -> TestApp {
         .await
         .unwrap();
     let state = AppState::new(&monitoring, vec![queue.clone()]);
-    let options = DashboardOptions {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        site_root: "target/site-for-api-tests".into(),
-        url_prefix: String::new(),
-    };
-    let router = routes::router(&options, api::router(state));
-    let listener = tokio::net::TcpListener::bind(options.addr).await.unwrap();
+    // The API alone: login and the security layers have their own tests (dashboard/tests.rs).
+    // As if logged in as an operator, which retry and revoke demand.
+    let router = api::router(state).layer(axum::middleware::from_fn(
+        |mut request: axum::extract::Request, next: axum::middleware::Next| async move {
+            request
+                .extensions_mut()
+                .insert(crate::dashboard::auth::AuthUser {
+                    name: "tester".into(),
+                    role: celeriac::auth::Role::Operator,
+                });
+            next.run(request).await
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     TestApp {

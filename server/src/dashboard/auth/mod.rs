@@ -1,0 +1,342 @@
+//! Dashboard authentication: users with roles, login sessions, Basic auth for API clients,
+//! and the guard every route passes.
+//!
+//! # Layout
+//! - [`password`]: argon2id hashing on the blocking pool, capped.
+//! - [`store`]: tower-sessions' store over the engine's `dashboard_session` table.
+//! - [`throttle`]: failed-login budgets per account and per address.
+//! - [`login`]: the login form (plain HTML, works without WASM) and logout.
+//! - this file: [`AuthState`], the [`require_login`] middleware, and [`RequireRole`], the
+//!   extractor handlers use to demand a role.
+//!
+//! Architecture Invariant: every route except static assets, `/login` and `/healthz` passes
+//! [`require_login`]; a request without a valid session or Basic credentials never reaches a
+//! handler. Pages redirect to the login form, everything else (API, SSE, server functions)
+//! gets 401. Roles are re-read from the database on every request, so deleting a user or
+//! changing a role takes effect at once.
+
+pub mod login;
+pub mod password;
+pub mod store;
+pub mod throttle;
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use celeriac::auth::audit::AuditLog;
+use celeriac::auth::sessions::SessionRows;
+use celeriac::auth::users::UserStore;
+use celeriac::auth::Role;
+use celeriac::db::Database;
+use serde::{Deserialize, Serialize};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use super::security::{is_static_asset, ClientContext, RelativePath};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "celeriac_session";
+/// The session key holding [`SessionUser`].
+const SESSION_USER_KEY: &str = "user";
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// A session unused this long ends.
+    pub idle: Duration,
+    /// A session ends this long after login, used or not.
+    pub absolute: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 60 * 60),
+        }
+    }
+}
+
+/// Everything the login handlers and the guard share; cloning shares it.
+#[derive(Debug, Clone)]
+pub struct AuthState {
+    /// Accounts.
+    pub users: UserStore,
+    /// Who did what.
+    pub audit: AuditLog,
+    /// Password hashing.
+    pub hasher: password::Hasher,
+    /// Failed-login budgets.
+    pub throttle: throttle::Throttle,
+    /// Session lifetimes.
+    pub limits: SessionLimits,
+    /// `""` or `/tasks`: where redirects point.
+    pub url_prefix: String,
+    sessions: SessionRows,
+}
+
+impl AuthState {
+    /// The state over an open database.
+    pub fn new(
+        database: Database,
+        limits: SessionLimits,
+        url_prefix: String,
+    ) -> anyhow::Result<Self> {
+        Ok(AuthState {
+            users: UserStore::new(database.clone()),
+            audit: AuditLog::new(database.clone()),
+            hasher: password::Hasher::new()?,
+            throttle: throttle::Throttle::default(),
+            limits,
+            url_prefix,
+            sessions: SessionRows::new(database),
+        })
+    }
+
+    /// The session layer: server-side store, cookie HttpOnly + SameSite=Strict on the prefix's
+    /// path, idle expiry (the absolute one is checked by [`require_login`]). `Secure` is added
+    /// per request by `security::client_context` when the client used HTTPS.
+    pub fn session_layer(&self) -> SessionManagerLayer<store::SqlSessionStore> {
+        let idle = time::Duration::try_from(self.limits.idle).unwrap_or(time::Duration::MINUTE);
+        let path = if self.url_prefix.is_empty() {
+            "/".to_owned()
+        } else {
+            self.url_prefix.clone()
+        };
+        SessionManagerLayer::new(store::SqlSessionStore::new(self.sessions.clone()))
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_secure(false)
+            .with_path(path)
+            .with_expiry(Expiry::OnInactivity(idle))
+            .with_always_save(true)
+    }
+
+    /// Deletes expired sessions every `every` until `shutdown`.
+    pub async fn sweep_sessions(
+        self,
+        every: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ticks.tick() => {
+                    match self.sessions.delete_expired(celeriac::clock::now()).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::debug!(deleted, "expired dashboard sessions deleted"),
+                        Err(error) => tracing::warn!(%error, "cannot delete expired sessions"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the session remembers about the logged-in user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionUser {
+    name: String,
+    /// Milliseconds since the epoch, for the absolute expiry.
+    login_at_ms: i64,
+}
+
+/// The authenticated user of a request, put in its extensions by [`require_login`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The login name.
+    pub name: String,
+    /// The role, as stored now.
+    pub role: Role,
+}
+
+/// Passes requests with a valid session or Basic credentials (adding [`AuthUser`]); answers
+/// the others with a redirect to the login form (pages) or 401 (everything else).
+pub async fn require_login(
+    State(state): State<AuthState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let relative = request
+        .extensions()
+        .get::<RelativePath>()
+        .and_then(|path| path.0.clone());
+    let Some(relative) = relative else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if is_public(&relative) {
+        return next.run(request).await;
+    }
+    let address = request
+        .extensions()
+        .get::<ClientContext>()
+        .map(|context| context.address.clone())
+        .unwrap_or_default();
+    let user = match basic_credentials(request.headers()) {
+        Some((name, password)) => basic_user(&state, name, password, &address).await,
+        None => session_user(&state, &session).await,
+    };
+    match user {
+        Some(user) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        None => unauthenticated(&state, &request, &relative),
+    }
+}
+
+/// Paths anyone may fetch.
+fn is_public(relative_path: &str) -> bool {
+    is_static_asset(relative_path) || matches!(relative_path, "/login" | "/healthz")
+}
+
+fn unauthenticated(state: &AuthState, request: &Request, relative: &str) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let is_page = matches!(*request.method(), Method::GET | Method::HEAD)
+        && wants_html
+        && !relative.starts_with("/api/");
+    if is_page {
+        let next = request
+            .uri()
+            .path_and_query()
+            .map(|path| path.as_str().to_owned())
+            .unwrap_or_default();
+        let location = format!(
+            "{}/login?next={}",
+            state.url_prefix,
+            login::percent_encode(&next)
+        );
+        return Redirect::to(&location).into_response();
+    }
+    let mut response = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
+    // Browsers show a password dialog for this header; only non-browser clients get it.
+    if request.headers().get("sec-fetch-mode").is_none() {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"celeriac\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (name, password) = decoded.split_once(':')?;
+    Some((name.to_owned(), password.to_owned()))
+}
+
+/// Checks Basic credentials with the same throttle and timing rules as the login form.
+async fn basic_user(
+    state: &AuthState,
+    name: String,
+    password: String,
+    address: &str,
+) -> Option<AuthUser> {
+    match login::check_password(state, &name, password, address).await {
+        login::Verdict::Accepted(role) => Some(AuthUser { name, role }),
+        login::Verdict::Rejected | login::Verdict::Throttled => None,
+    }
+}
+
+async fn session_user(state: &AuthState, session: &Session) -> Option<AuthUser> {
+    let stored: SessionUser = session.get(SESSION_USER_KEY).await.ok().flatten()?;
+    let age_ms = celeriac::clock::now().timestamp_millis() - stored.login_at_ms;
+    let absolute_ms = i64::try_from(state.limits.absolute.as_millis()).unwrap_or(i64::MAX);
+    if age_ms > absolute_ms {
+        let _ = session.flush().await;
+        return None;
+    }
+    match state.users.credentials(&stored.name).await {
+        Ok(Some(credentials)) => Some(AuthUser {
+            name: stored.name,
+            role: credentials.role,
+        }),
+        Ok(None) => {
+            // The account was deleted: end its sessions as they show up.
+            let _ = session.flush().await;
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the session's user");
+            None
+        }
+    }
+}
+
+/// A role a handler demands, as a type: `RequireRole<Operator>`.
+pub trait MinimumRole {
+    /// The least role that passes.
+    const ROLE: Role;
+}
+
+/// Marker: any logged-in user.
+#[derive(Debug)]
+pub struct Viewer;
+/// Marker: operators and admins (task actions; used by the API routes).
+#[derive(Debug)]
+pub struct Operator;
+/// Marker: admins only.
+#[derive(Debug)]
+pub struct Admin;
+
+impl MinimumRole for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinimumRole for Operator {
+    const ROLE: Role = Role::Operator;
+}
+impl MinimumRole for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// Extractor for handlers: the request's [`AuthUser`] if their role is at least `R`'s;
+/// otherwise the handler does not run and the client gets 401 (no user) or 403.
+#[derive(Debug)]
+pub struct RequireRole<R: MinimumRole> {
+    /// The user.
+    pub user: AuthUser,
+    role: PhantomData<R>,
+}
+
+impl<S: Send + Sync, R: MinimumRole> FromRequestParts<S> for RequireRole<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(user) = parts.extensions.get::<AuthUser>().cloned() else {
+            return Err((StatusCode::UNAUTHORIZED, "authentication required\n").into_response());
+        };
+        if user.role < R::ROLE {
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!("this needs the {} role\n", R::ROLE),
+            )
+                .into_response());
+        }
+        Ok(RequireRole {
+            user,
+            role: PhantomData,
+        })
+    }
+}

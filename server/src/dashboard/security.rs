@@ -1,0 +1,258 @@
+//! Request hardening for every dashboard response: who the client is (behind trusted proxies
+//! only), cross-site request rejection, and the security headers with a per-request CSP nonce.
+//!
+//! Layers, outermost first (see `routes.rs`): [`client_context`] → [`security_headers`] →
+//! [`reject_cross_site`] → sessions → login guard → handlers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use rand::RngCore as _;
+
+/// What the security layers know about a request, in its extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientContext {
+    /// The client's address: the peer, or the forwarded client when the peer is a trusted
+    /// proxy; `""` when unknown (in-process tests).
+    pub address: String,
+    /// True when the client spoke HTTPS to us or to a trusted proxy.
+    pub https: bool,
+    /// The host the client addressed (`Host`, or `X-Forwarded-Host` from a trusted proxy).
+    pub host: Option<String>,
+}
+
+/// The nonce of this response's `Content-Security-Policy`, for inline scripts Leptos writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CspNonce(pub String);
+
+/// The request's path with the URL prefix removed (`/tasks/login` → `/login`), in its
+/// extensions; `None` inside means the path is outside the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativePath(pub Option<String>);
+
+/// Files served to anyone: the browser bundle and the icons, which the login page needs too.
+pub fn is_static_asset(relative_path: &str) -> bool {
+    relative_path.starts_with("/pkg/")
+        || matches!(
+            relative_path,
+            "/favicon.ico" | "/favicon.svg" | "/robots.txt"
+        )
+}
+
+/// What [`client_context`] needs: the URL prefix and the proxies whose `X-Forwarded-*`
+/// headers are believed.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityConfig {
+    /// `""` or `/tasks`.
+    pub url_prefix: String,
+    /// Proxy addresses.
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+}
+
+impl SecurityConfig {
+    fn contains(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.trusted_proxies
+            .iter()
+            .any(|trusted| canonical(*trusted) == address)
+    }
+}
+
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Resolves the client's address, scheme and host, and marks the session cookie `Secure`
+/// when the client used HTTPS.
+pub async fn client_context(
+    State(trusted): State<Arc<SecurityConfig>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let headers = request.headers();
+    let via_trusted_proxy = peer.is_some_and(|peer| trusted.contains(peer));
+    let mut context = ClientContext {
+        address: peer
+            .map(|peer| canonical(peer).to_string())
+            .unwrap_or_default(),
+        https: false,
+        host: header_text(headers, "host").map(str::to_owned),
+    };
+    if via_trusted_proxy {
+        // The rightmost address that is not one of our proxies is the client.
+        if let Some(forwarded_for) = header_text(headers, "x-forwarded-for") {
+            let client = forwarded_for
+                .split(',')
+                .rev()
+                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+                .find(|hop| !trusted.contains(*hop));
+            if let Some(client) = client {
+                context.address = canonical(client).to_string();
+            }
+        }
+        context.https = header_text(headers, "x-forwarded-proto")
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        if let Some(host) = header_text(headers, "x-forwarded-host") {
+            context.host = Some(host.trim().to_owned());
+        }
+    }
+    let https = context.https;
+    let relative_path = relative_path(&trusted.url_prefix, request.uri().path());
+    request.extensions_mut().insert(context);
+    request.extensions_mut().insert(RelativePath(relative_path));
+    let mut response = next.run(request).await;
+    if https {
+        mark_cookies_secure(response.headers_mut());
+    }
+    response
+}
+
+/// `path` under `prefix` without it; `/tasks` alone is the root.
+fn relative_path(prefix: &str, path: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return Some(path.to_owned());
+    }
+    match path.strip_prefix(prefix) {
+        Some("") => Some("/".to_owned()),
+        Some(rest) if rest.starts_with('/') => Some(rest.to_owned()),
+        _ => None,
+    }
+}
+
+fn mark_cookies_secure(headers: &mut HeaderMap) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let secured = match cookie.to_str() {
+            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+            }
+            _ => cookie,
+        };
+        headers.append(header::SET_COOKIE, secured);
+    }
+}
+
+/// True for methods that may change state.
+pub fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Refuses state-changing requests from other sites: `Sec-Fetch-Site: cross-site` (or
+/// `same-site`, a sibling subdomain), or an `Origin` whose host is not the one addressed.
+/// Requests without either header (curl, API clients) pass: they carry no ambient cookies an
+/// attacker could borrow, and still need credentials.
+pub async fn reject_cross_site(request: Request, next: Next) -> Response {
+    if is_unsafe(request.method()) && is_cross_site(&request) {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            "cross-site request refused"
+        );
+        return (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response();
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(request: &Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = header_text(headers, "sec-fetch-site") {
+        if matches!(site, "cross-site" | "same-site") {
+            return true;
+        }
+    }
+    let Some(origin) = header_text(headers, "origin") else {
+        return false;
+    };
+    let host = request
+        .extensions()
+        .get::<ClientContext>()
+        .and_then(|context| context.host.clone())
+        .or_else(|| header_text(headers, "host").map(str::to_owned));
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_scheme, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(&host),
+        // `Origin: null` (sandboxed frames, some redirects) and hostless requests are refused.
+        _ => true,
+    }
+}
+
+/// A fresh 128-bit nonce, base64.
+fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The policy for HTML pages: scripts only from us or carrying this response's nonce, WASM
+/// compilation allowed, no inline styles or scripts otherwise, never framed.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Adds the security headers; HTML responses also get the CSP with the nonce the request
+/// carried to the renderer, and nothing the dashboard answers is cached (pages and data are
+/// per user).
+pub async fn security_headers(mut request: Request, next: Next) -> Response {
+    let nonce = new_nonce();
+    request.extensions_mut().insert(CspNonce(nonce.clone()));
+    let is_static = request
+        .extensions()
+        .get::<RelativePath>()
+        .and_then(|path| path.0.as_deref())
+        .is_some_and(is_static_asset);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|content_type| content_type.starts_with("text/html"));
+    if is_html {
+        if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
+    if !is_static {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

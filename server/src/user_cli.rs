@@ -1,0 +1,117 @@
+//! `celeriac user add|list|delete`: the dashboard's accounts. There is no default account, so
+//! the first admin is made here, on the machine that holds the database.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::Context as _;
+use celeriac::auth::users::UserStore;
+use celeriac::auth::Role;
+use celeriac::config::Config;
+use celeriac::db::Database;
+use clap::{Args, Subcommand};
+
+use crate::dashboard::auth::password;
+
+/// Shortest password accepted.
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// `celeriac user`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// The account commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account; the password is asked on the terminal.
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer (read-only), operator (acts on tasks) or admin (schedules, users, shutdown).
+        #[arg(long)]
+        role: Role,
+        /// Read the password from the first line of standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts.
+    List,
+    /// Delete an account; its sessions end at their next request.
+    Delete {
+        /// Login name.
+        name: String,
+    },
+}
+
+/// Runs a `celeriac user` command against `database_url`.
+pub async fn user(config: Config, args: UserArgs) -> anyhow::Result<()> {
+    let database = Database::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "opening {}",
+                celeriac::db::hide_password(&config.database_url)
+            )
+        })?;
+    let users = UserStore::new(database);
+    match args.command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                read_stdin_password()?
+            } else {
+                prompt_password()?
+            };
+            if password.chars().count() < MIN_PASSWORD_CHARS {
+                anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+            }
+            let hash = password::Hasher::new()?.hash(password).await?;
+            users.add(&name, role, &hash).await?;
+            println!("user {name} added with role {role}");
+        }
+        UserCommand::List => {
+            for user in users.list().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    user.name,
+                    user.role,
+                    user.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+        UserCommand::Delete { name } => {
+            users.delete(&name).await?;
+            println!("user {name} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn read_stdin_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn prompt_password() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask the password on; pass --password-stdin");
+    }
+    let password = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let repeated =
+        rpassword::prompt_password("Password (again): ").context("reading the password")?;
+    if password != repeated {
+        anyhow::bail!("the passwords differ");
+    }
+    Ok(password)
+}
