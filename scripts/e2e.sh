@@ -35,11 +35,21 @@ base_url="http://$addr"
 mkdir -p end2end/test-results
 server_log="end2end/test-results/server.log"
 
-echo "==> $server_binary serve --addr $addr (log: $server_log)"
+# A fresh database per run (users, sessions, history, schedules) and one admin account whose
+# random password only this run knows; the tests log in with it.
+database_file="end2end/test-results/e2e.db"
+rm -f "$database_file" "$database_file-wal" "$database_file-shm"
+export CELERIAC_DATABASE_URL="sqlite://$repo_root/$database_file"
 # The embedded worker uses the local Redis under its own key prefix, so the test leaves the
 # user's queues alone.
+export CELERIAC_BROKER_TRANSPORT_OPTIONS='{"global_keyprefix": "celeriac-e2e:"}'
+export E2E_USER="admin"
+E2E_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+export E2E_PASSWORD
+printf '%s\n' "$E2E_PASSWORD" | "$server_binary" user add "$E2E_USER" --role admin --password-stdin
+
+echo "==> $server_binary serve --addr $addr (log: $server_log)"
 LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
-  CELERIAC_BROKER_TRANSPORT_OPTIONS='{"global_keyprefix": "celeriac-e2e:"}' \
   "$server_binary" serve --addr "$addr" >"$server_log" 2>&1 &
 server_pid=$!
 stop_server() {

@@ -1,5 +1,6 @@
 // The dashboard shell end to end: server rendering, WASM hydration, a server function call.
 import { test, expect } from '@playwright/test';
+import { login } from './login';
 
 test('home page hydrates, counts clicks and reaches a server function', async ({ page }) => {
   const browserErrors: string[] = [];
@@ -11,6 +12,7 @@ test('home page hydrates, counts clicks and reaches a server function', async ({
     if (response.status() >= 400) browserErrors.push(`${response.status()} ${response.url()}`);
   });
 
+  await login(page);
   await page.goto('/');
   await expect(page).toHaveTitle('Celeriac');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Celeriac');
