@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh            what the dashboard needs (Redis, the WASM toolchain)
 #   scripts/setup.sh --test     also what the tests need (Chromium, the Python Celery venv,
-#                               the Playwright packages)
+#                               the Playwright packages, PostgreSQL on 127.0.0.1:5432 with
+#                               trust authentication and a database `test`)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,7 +66,53 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     done
 fi
 
+# PostgreSQL for the history and beat tests (SQLite needs nothing): Debian's cluster, listening
+# on 127.0.0.1:5432 with trust authentication from there, and a database `test` in which each
+# test makes its own schema. PostgreSQL refuses to run as root; pg_ctlcluster runs it as the
+# cluster's owner.
+start_postgresql() {
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        need_packages postgresql
+    fi
+    local version cluster
+    read -r version cluster < <(pg_lsclusters --no-header 2>/dev/null | awk 'NR == 1 {print $1, $2}') || true
+    if [[ -z "${version:-}" ]]; then
+        version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+        cluster=main
+        echo "==> pg_createcluster ${version} ${cluster}"
+        "${sudo_command[@]}" pg_createcluster "${version}" "${cluster}" >/dev/null
+    fi
+    local config_dir="/etc/postgresql/${version}/${cluster}"
+    printf "listen_addresses = '127.0.0.1'\nport = 5432\n" \
+        | "${sudo_command[@]}" tee "${config_dir}/conf.d/90-celeriac-test.conf" >/dev/null
+    if ! "${sudo_command[@]}" grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' \
+        "${config_dir}/pg_hba.conf"; then
+        # The first matching line wins, so trust for 127.0.0.1 goes on top.
+        "${sudo_command[@]}" sed -i '1i host all all 127.0.0.1/32 trust' "${config_dir}/pg_hba.conf"
+    fi
+    echo "==> starting PostgreSQL ${version}/${cluster} on 127.0.0.1:5432"
+    if pg_lsclusters --no-header | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c' | grep -q online; then
+        "${sudo_command[@]}" pg_ctlcluster "${version}" "${cluster}" restart
+    else
+        "${sudo_command[@]}" pg_ctlcluster "${version}" "${cluster}" start
+    fi
+    for _ in $(seq 1 100); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+        sleep 0.1
+    done
+    echo "setup.sh: PostgreSQL did not come up on 127.0.0.1:5432" >&2
+    return 1
+}
+
 if [[ "$for_tests" == true ]]; then
+    if ! { command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; }; then
+        start_postgresql
+    fi
+    if [[ "$(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'test'")" != "1" ]]; then
+        echo "==> createdb test"
+        createdb -h 127.0.0.1 -p 5432 -U postgres test
+    fi
     scripts/python-venv.sh >/dev/null
     if [[ ! -d end2end/node_modules ]]; then
         echo "==> npm ci (end2end, playwright-core only; no browser download)"

@@ -3,7 +3,8 @@
 //! over repeated runs, on a SQLite file and on PostgreSQL (`TEST_DATABASE_URL`, else the local
 //! `test` database, in a schema dropped at the end). Prints one table; the target is 50 ms.
 //!
-//! `--rows N` changes the number of tasks; `--runs N` the repetitions per query.
+//! `--rows N` changes the number of tasks, `--runs N` the repetitions per query; `--only sqlite`
+//! or `--only postgres` runs one backend; `--keep` leaves the databases behind to look at.
 //!
 //! There is no Python side: Celery keeps no task history (Flower holds the last 10,000 tasks in
 //! memory and loses them on restart), so there is nothing to put beside these figures.
@@ -170,20 +171,44 @@ async fn load(history: &TaskHistory, rows: usize) -> (f64, usize) {
     (started.elapsed().as_secs_f64(), events)
 }
 
-/// Refreshes the planner's statistics after the bulk load (PostgreSQL's autovacuum would do
-/// it soon; SQLite's `optimize` runs when connections close).
-async fn analyze(database: &Database) {
-    match database {
-        Database::Sqlite(pool) => {
-            sqlx::query("PRAGMA optimize=0x10002")
-                .execute(pool)
-                .await
-                .expect("optimize");
-        }
-        Database::Postgres(pool) => {
-            sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
-        }
+/// Refreshes the planner's statistics after the bulk load, as a running history does:
+/// `TaskHistory::optimize` on SQLite (the retention loop calls it), and on PostgreSQL a
+/// `VACUUM ANALYZE` standing in for autovacuum, which runs both after this many inserts (the
+/// vacuum's visibility map is what lets a count read only the index).
+async fn analyze(history: &TaskHistory) {
+    history.optimize().await.expect("optimize");
+    if let Database::Postgres(pool) = history.database() {
+        sqlx::query("VACUUM ANALYZE task_history")
+            .execute(pool)
+            .await
+            .expect("vacuum analyze");
+        sqlx::query("VACUUM ANALYZE task_history_events")
+            .execute(pool)
+            .await
+            .expect("vacuum analyze");
     }
+}
+
+/// The history's size: the SQLite file with its WAL, or PostgreSQL's tables with indexes.
+async fn size_in_megabytes(database: &Database, test_database: &TestDatabase) -> f64 {
+    let bytes = match database {
+        Database::Sqlite(_) => {
+            let path = test_database.url.trim_start_matches("sqlite://");
+            [String::new(), "-wal".to_owned()]
+                .iter()
+                .filter_map(|suffix| std::fs::metadata(format!("{path}{suffix}")).ok())
+                .map(|metadata| metadata.len() as i64)
+                .sum()
+        }
+        Database::Postgres(pool) => sqlx::query_scalar::<_, i64>(
+            "SELECT (pg_total_relation_size('task_history') \
+             + pg_total_relation_size('task_history_events'))::int8",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("table sizes"),
+    };
+    bytes as f64 / 1e6
 }
 
 /// Milliseconds of each of `runs` runs of `query`, sorted.
@@ -387,12 +412,23 @@ fn argument(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fn flag(name: &str) -> Option<String> {
+    let arguments: Vec<String> = std::env::args().collect();
+    let index = arguments.iter().position(|argument| argument == name)?;
+    Some(arguments.get(index + 1).cloned().unwrap_or_default())
+}
+
 #[tokio::main]
 async fn main() {
     let rows = argument("--rows", 1_000_000);
     let runs = argument("--runs", 200);
+    let kinds = match flag("--only").as_deref() {
+        Some("sqlite") => vec![DatabaseKind::Sqlite],
+        Some("postgres") => vec![DatabaseKind::Postgres],
+        _ => vec![DatabaseKind::Sqlite, DatabaseKind::Postgres],
+    };
     let mut columns = Vec::new();
-    for kind in [DatabaseKind::Sqlite, DatabaseKind::Postgres] {
+    for kind in kinds {
         let test_database = TestDatabase::new(kind, "bench");
         let options = DatabaseOptions {
             schema: test_database.schema.clone(),
@@ -409,33 +445,46 @@ async fn main() {
             rows as f64 / seconds,
             events as f64 / seconds
         );
-        analyze(&database).await;
+        analyze(&history).await;
+        println!(
+            "{kind:?}: {:.0} MB on disk",
+            size_in_megabytes(&database, &test_database).await
+        );
         columns.push((
             kind,
-            seconds,
-            events,
+            rows as f64 / seconds,
             run_queries(&history, rows, runs).await,
         ));
         database.close().await;
+        if flag("--keep").is_some() {
+            println!(
+                "{kind:?}: kept {} {:?}",
+                test_database.url, test_database.schema
+            );
+            std::mem::forget(test_database);
+        }
     }
     println!();
     println!("history benchmark: {rows} tasks, {runs} runs per query, 50 rows per page");
-    println!(
-        "| query | SQLite p50 (ms) | SQLite p99 (ms) | PostgreSQL p50 (ms) | PostgreSQL p99 (ms) |"
-    );
-    println!("|---|---:|---:|---:|---:|");
-    let (_, sqlite_seconds, events, sqlite) = &columns[0];
-    let (_, postgres_seconds, _, postgres) = &columns[1];
-    println!(
-        "| ingest {rows} tasks ({events} events), tasks/s | {:.0} | | {:.0} | |",
-        rows as f64 / sqlite_seconds,
-        rows as f64 / postgres_seconds
-    );
-    for ((label, sqlite_p50, sqlite_p99), (_, postgres_p50, postgres_p99)) in
-        sqlite.iter().zip(postgres)
-    {
-        println!(
-            "| {label} | {sqlite_p50:.2} | {sqlite_p99:.2} | {postgres_p50:.2} | {postgres_p99:.2} |"
-        );
+    let mut header = String::from("| query |");
+    let mut rule = String::from("|---|");
+    for (kind, _, _) in &columns {
+        header.push_str(&format!(" {kind:?} p50 (ms) | {kind:?} p99 (ms) |"));
+        rule.push_str("---:|---:|");
+    }
+    println!("{header}");
+    println!("{rule}");
+    let mut ingest = String::from("| ingest, tasks/s |");
+    for (_, tasks_per_second, _) in &columns {
+        ingest.push_str(&format!(" {tasks_per_second:.0} | |"));
+    }
+    println!("{ingest}");
+    for (index, (label, _, _)) in columns[0].2.iter().enumerate() {
+        let mut line = format!("| {label} |");
+        for (_, _, results) in &columns {
+            let (_, p50, p99) = &results[index];
+            line.push_str(&format!(" {p50:.2} | {p99:.2} |"));
+        }
+        println!("{line}");
     }
 }

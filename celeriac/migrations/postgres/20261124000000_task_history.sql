@@ -43,9 +43,9 @@ CREATE INDEX task_history_name ON task_history (name, seen_at, id);
 CREATE INDEX task_history_name_state ON task_history (name, state, seen_at, id);
 CREATE INDEX task_history_worker ON task_history (worker, seen_at, id);
 CREATE INDEX task_history_queue ON task_history (queue, seen_at, id);
-CREATE INDEX task_history_received ON task_history (received_at);
-CREATE INDEX task_history_started ON task_history (started_at);
-CREATE INDEX task_history_done ON task_history (done_at);
+CREATE INDEX task_history_received ON task_history (received_at, id);
+CREATE INDEX task_history_started ON task_history (started_at, id);
+CREATE INDEX task_history_done ON task_history (done_at, id);
 CREATE INDEX task_history_retried_from ON task_history (retried_from) WHERE retried_from IS NOT NULL;
 CREATE INDEX task_history_search ON task_history
     USING gin ((coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) public.gin_trgm_ops);

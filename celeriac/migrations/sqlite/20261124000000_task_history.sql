@@ -38,17 +38,18 @@ CREATE TABLE task_history (
     retried_from TEXT
 );
 
--- Every list query sorts by (seen_at, id) descending; each filter has an index that ends
--- with those columns, so a page is read in order and the scan stops at the limit.
+-- A list sorts by (seen_at, id) descending, or by the time its range filters on; each filter
+-- has an index that ends with those columns, so a page is read in order and the scan stops at
+-- the limit.
 CREATE INDEX task_history_seen ON task_history (seen_at, id);
 CREATE INDEX task_history_state ON task_history (state, seen_at, id);
 CREATE INDEX task_history_name ON task_history (name, seen_at, id);
 CREATE INDEX task_history_name_state ON task_history (name, state, seen_at, id);
 CREATE INDEX task_history_worker ON task_history (worker, seen_at, id);
 CREATE INDEX task_history_queue ON task_history (queue, seen_at, id);
-CREATE INDEX task_history_received ON task_history (received_at);
-CREATE INDEX task_history_started ON task_history (started_at);
-CREATE INDEX task_history_done ON task_history (done_at);
+CREATE INDEX task_history_received ON task_history (received_at, id);
+CREATE INDEX task_history_started ON task_history (started_at, id);
+CREATE INDEX task_history_done ON task_history (done_at, id);
 CREATE INDEX task_history_retried_from ON task_history (retried_from) WHERE retried_from IS NOT NULL;
 
 -- Substring search over the argument reprs: a trigram index kept in step by triggers.

@@ -1,6 +1,7 @@
 //! Reading the history: filtered lists (newest first, keyset pages), counts, one task's detail.
 //!
-//! Every list is ordered by `(seen_at, id)` descending, and every filter column has an index
+//! A list is ordered newest first by the time its range filters on (`seen_at` when there is no
+//! range), then `id`; every filter column has an index
 //! ending in those two columns (see the migrations), so the database reads a page in order and
 //! stops at the limit instead of sorting the matches. Pages are keyset pages: the [`Cursor`]
 //! is the last row's sort key, so page 1000 costs what page 1 costs and rows arriving meanwhile
@@ -16,7 +17,7 @@
 //! `sqlite_search_list`). SQLite's `LIKE` folds only ASCII case, FTS5 all of Unicode.
 
 use super::event::TaskEventKind;
-use super::filter_sql::{conditions, indexable, ArgsSearch, Param, Sql};
+use super::filter_sql::{conditions, indexable, search_tokens, ArgsSearch, Param, Sql};
 use super::record::TaskRecord;
 use super::row::{from_micros, micros, parse_state, record_from_row, selected_columns};
 use super::{HistoryError, TaskHistory};
@@ -62,7 +63,7 @@ pub struct TaskFilter {
     pub worker: Option<String>,
     /// Exactly this queue.
     pub queue: Option<String>,
-    /// The time `since` and `until` apply to.
+    /// The time `since` and `until` apply to; with a range, the list is sorted by it too.
     pub time_field: TimeField,
     /// At or after this time.
     pub since: Option<DateTime<Utc>>,
@@ -75,6 +76,17 @@ pub struct TaskFilter {
 }
 
 impl TaskFilter {
+    /// The time the list is sorted by: the one a range filters on, else when first seen. So
+    /// "done in the last hour" lists the most recently done first, and its index both
+    /// narrows and orders the rows.
+    pub fn sort_field(&self) -> TimeField {
+        if self.since.is_some() || self.until.is_some() {
+            self.time_field
+        } else {
+            TimeField::Seen
+        }
+    }
+
     /// Whether only `states` is set, so the kept per-state counts answer exactly.
     fn is_states_only(&self) -> bool {
         let only_states = TaskFilter {
@@ -88,14 +100,15 @@ impl TaskFilter {
 /// Where the next page starts: the last row's sort key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    pub(crate) seen_at: i64,
+    /// The sort column's value (microseconds).
+    pub(crate) key: i64,
     pub(crate) row_id: i64,
 }
 
 impl Cursor {
     /// The cursor as URL-safe text.
     pub fn to_token(self) -> String {
-        format!("{}.{}", self.seen_at, self.row_id)
+        format!("{}.{}", self.key, self.row_id)
     }
 
     /// Reads [`Cursor::to_token`] output.
@@ -103,9 +116,9 @@ impl Cursor {
         let invalid = || HistoryError::InvalidCursor {
             cursor: token.to_owned(),
         };
-        let (seen_at, row_id) = token.split_once('.').ok_or_else(invalid)?;
+        let (key, row_id) = token.split_once('.').ok_or_else(invalid)?;
         Ok(Cursor {
-            seen_at: seen_at.parse().map_err(|_| invalid())?,
+            key: key.parse().map_err(|_| invalid())?,
             row_id: row_id.parse().map_err(|_| invalid())?,
         })
     }
@@ -151,6 +164,9 @@ pub struct TaskDetail {
     pub retried_as: Vec<String>,
 }
 
+/// A token matched by fewer FTS rows than this is worth looking up instead of the whole term.
+const NARROW_CAP: i64 = 5000;
+
 /// Runs `$sql` with its params bound and collects `$decode(&row)` for each row.
 macro_rules! fetch_rows {
     ($history:expr, $sql:expr, $operation:literal, $decode:expr) => {
@@ -190,15 +206,17 @@ impl TaskHistory {
             .args_contains
             .as_deref()
             .filter(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
+        let sort = filter.sort_field();
+        let order = sort.column();
         let mut tasks = match sqlite_search {
             Some(_) => self.sqlite_search_list(filter, cursor, fetch).await?,
             None => {
                 let mut sql = Sql::new(dialect);
-                let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+                let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(None));
                 let fetch = sql.integer(fetch);
                 sql.text = format!(
                     "SELECT {} FROM task_history WHERE {conditions} \
-                     ORDER BY seen_at DESC, id DESC LIMIT {fetch}",
+                     ORDER BY {order} DESC, id DESC LIMIT {fetch}",
                     selected_columns()
                 );
                 fetch_rows!(self, sql, "list tasks", record_from_row)
@@ -208,7 +226,7 @@ impl TaskHistory {
             tasks.truncate(limit as usize);
             tasks.last().and_then(|last| {
                 last.row_id.map(|row_id| Cursor {
-                    seen_at: micros(last.seen_at),
+                    key: micros(last.time_of(sort).unwrap_or(last.seen_at)),
                     row_id,
                 })
             })
@@ -232,6 +250,7 @@ impl TaskHistory {
     ) -> Result<Vec<TaskRecord>, HistoryError> {
         let dialect = Dialect::Sqlite;
         let columns = selected_columns();
+        let order = filter.sort_field().column();
         let without_search = TaskFilter {
             args_contains: None,
             ..filter.clone()
@@ -241,41 +260,74 @@ impl TaskHistory {
         let candidates = conditions(&mut sql, &without_search, cursor, ArgsSearch::Scanned);
         let offset = sql.integer(self.search_scan_window - 1);
         sql.text = format!(
-            "SELECT seen_at, id FROM task_history WHERE {candidates} \
-             ORDER BY seen_at DESC, id DESC LIMIT 1 OFFSET {offset}"
+            "SELECT {order} AS sort_key, id FROM task_history WHERE {candidates} \
+             ORDER BY {order} DESC, id DESC LIMIT 1 OFFSET {offset}"
         );
         let window_end: Vec<(i64, i64)> = fetch_rows!(self, sql, "search tasks", |row| Ok((
-            row.try_get::<i64, _>("seen_at")?,
+            row.try_get::<i64, _>("sort_key")?,
             row.try_get::<i64, _>("id")?
         )));
         let mut sql = Sql::new(dialect);
         let scanned = conditions(&mut sql, filter, cursor, ArgsSearch::Scanned);
         let in_window = match window_end.first() {
-            Some((seen_at, row_id)) => {
-                let seen_at = sql.integer(*seen_at);
+            Some((key, row_id)) => {
+                let key = sql.integer(*key);
                 let row_id = sql.integer(*row_id);
-                format!("(seen_at, id) >= ({seen_at}, {row_id})")
+                format!("({order}, id) >= ({key}, {row_id})")
             }
             None => "1 = 1".to_owned(),
         };
         let fetch_placeholder = sql.integer(fetch);
         sql.text = format!(
             "SELECT {columns} FROM task_history WHERE {scanned} AND {in_window} \
-             ORDER BY seen_at DESC, id DESC LIMIT {fetch_placeholder}"
+             ORDER BY {order} DESC, id DESC LIMIT {fetch_placeholder}"
         );
         let found: Vec<TaskRecord> = fetch_rows!(self, sql, "search tasks", record_from_row);
         if found.len() as i64 == fetch || window_end.is_empty() {
             // A full page, or every candidate was looked at.
             return Ok(found);
         }
+        let token = self.narrowest_token(filter).await?;
         let mut sql = Sql::new(dialect);
-        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed);
+        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(token));
         let fetch = sql.integer(fetch);
         sql.text = format!(
             "SELECT {columns} FROM task_history WHERE {conditions} \
-             ORDER BY seen_at DESC, id DESC LIMIT {fetch}"
+             ORDER BY {order} DESC, id DESC LIMIT {fetch}"
         );
         Ok(fetch_rows!(self, sql, "search tasks", record_from_row))
+    }
+
+    /// SQLite: the part of the search term the fewest rows contain, when it is much rarer than
+    /// the term's trigrams suggest (see `ArgsSearch`): each token of the term is counted in
+    /// the FTS table up to [`NARROW_CAP`], which costs little either way.
+    async fn narrowest_token(&self, filter: &TaskFilter) -> Result<Option<String>, HistoryError> {
+        let Some(term) = filter.args_contains.as_deref() else {
+            return Ok(None);
+        };
+        let tokens = search_tokens(term);
+        if tokens.len() == 1 && tokens[0] == term {
+            return Ok(None);
+        }
+        let mut narrowest: Option<(i64, String)> = None;
+        for token in tokens.into_iter().take(4) {
+            let mut sql = Sql::new(Dialect::Sqlite);
+            let phrase = sql.text(format!("\"{}\"", token.replace('"', "\"\"")));
+            let cap = sql.integer(NARROW_CAP);
+            sql.text = format!(
+                "SELECT count(*) AS tasks FROM (SELECT rowid FROM task_history_search \
+                 WHERE task_history_search MATCH {phrase} LIMIT {cap}) AS capped"
+            );
+            let counted: Vec<i64> = fetch_rows!(self, sql, "search tasks", |row| row
+                .try_get::<i64, _>("tasks"));
+            let rows = counted.first().copied().unwrap_or(0);
+            if narrowest.as_ref().is_none_or(|(fewest, _)| rows < *fewest) {
+                narrowest = Some((rows, token));
+            }
+        }
+        Ok(narrowest
+            .filter(|(rows, _)| *rows < NARROW_CAP)
+            .map(|(_, token)| token))
     }
 
     /// How many tasks `filter` matches, counting at most `cap` (exact and cheap when the
@@ -304,10 +356,10 @@ impl TaskHistory {
         let (from, args_search) = if joined {
             (
                 "task_history_search JOIN task_history ON task_history.id = task_history_search.rowid",
-                ArgsSearch::Joined,
+                ArgsSearch::Joined(self.narrowest_token(filter).await?),
             )
         } else {
-            ("task_history", ArgsSearch::Indexed)
+            ("task_history", ArgsSearch::Indexed(None))
         };
         let conditions = conditions(&mut sql, filter, None, args_search);
         let fetch = sql.integer(i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1);
@@ -399,7 +451,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_as_text() {
         let cursor = Cursor {
-            seen_at: 1_795_487_562_724_850,
+            key: 1_795_487_562_724_850,
             row_id: 42,
         };
         assert_eq!(Cursor::from_token(&cursor.to_token()).unwrap(), cursor);

@@ -260,6 +260,16 @@ impl TaskRecord {
         }
     }
 
+    /// The time `field` names, if known.
+    pub fn time_of(&self, field: super::TimeField) -> Option<DateTime<Utc>> {
+        match field {
+            super::TimeField::Seen => Some(self.seen_at),
+            super::TimeField::Received => self.received_at,
+            super::TimeField::Started => self.started_at,
+            super::TimeField::Done => self.done_at,
+        }
+    }
+
     /// Sets the exact arguments (and their reprs when unknown), for a task we sent ourselves.
     pub fn set_arguments(&mut self, args: Vec<Value>, kwargs: Map<String, Value>) {
         if self.args_repr.is_none() {

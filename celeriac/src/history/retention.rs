@@ -94,6 +94,25 @@ impl TaskHistory {
         Ok(deleted)
     }
 
+    /// Refreshes SQLite's planner statistics (bounded sampling: milliseconds even for millions
+    /// of rows), so filters keep choosing the right index as the table grows. PostgreSQL's
+    /// autovacuum does this by itself.
+    pub async fn optimize(&self) -> Result<(), HistoryError> {
+        if let Database::Sqlite(pool) = &self.database {
+            let mut connection = pool
+                .acquire()
+                .await
+                .map_err(DatabaseError::query("optimize"))?;
+            for statement in ["PRAGMA analysis_limit = 1000", "PRAGMA optimize = 0x10002"] {
+                sqlx::query(statement)
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(DatabaseError::query("optimize"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies `retention` as of now.
     pub async fn apply_retention(&self, retention: &Retention) -> Result<u64, HistoryError> {
         let cutoff = retention
@@ -107,26 +126,16 @@ impl TaskHistory {
 /// Deletes one chunk and moves the counts; returns how many rows went.
 async fn delete_chunk(database: &Database, selection: Selection) -> Result<u64, DatabaseError> {
     let dialect = database.dialect();
-    let placeholder = dialect.placeholder(1);
-    let chunk_placeholder = dialect.placeholder(2);
-    let (inner, first, second) = match selection {
-        Selection::SeenBefore(cutoff) => (
-            format!(
-                "SELECT id FROM task_history WHERE seen_at < {placeholder} \
-                 ORDER BY seen_at, id LIMIT {chunk_placeholder}"
-            ),
-            cutoff,
-            PRUNE_CHUNK,
-        ),
-        Selection::Oldest(count) => (
-            format!(
-                "SELECT id FROM task_history WHERE {placeholder} = {placeholder} \
-                 ORDER BY seen_at, id LIMIT {chunk_placeholder}"
-            ),
-            0,
-            count,
-        ),
+    // The oldest rows are those seen before the end of time.
+    let (cutoff, limit) = match selection {
+        Selection::SeenBefore(cutoff) => (cutoff, PRUNE_CHUNK),
+        Selection::Oldest(count) => (i64::MAX, count),
     };
+    let inner = format!(
+        "SELECT id FROM task_history WHERE seen_at < {} ORDER BY seen_at, id LIMIT {}",
+        dialect.placeholder(1),
+        dialect.placeholder(2)
+    );
     let delete = format!("DELETE FROM task_history WHERE id IN ({inner}) RETURNING state");
     let counts = "INSERT INTO task_history_counts (state, tasks) VALUES (STATE, DELTA) \
                   ON CONFLICT (state) DO UPDATE SET tasks = task_history_counts.tasks + excluded.tasks"
@@ -134,8 +143,8 @@ async fn delete_chunk(database: &Database, selection: Selection) -> Result<u64, 
         .replace("DELTA", &dialect.placeholder(2));
     super::store::write_transaction!(database, |transaction| {
         let states: Vec<String> = sqlx::query_scalar(&delete)
-            .bind(first)
-            .bind(second)
+            .bind(cutoff)
+            .bind(limit)
             .fetch_all(&mut *transaction)
             .await
             .map_err(DatabaseError::query("delete old tasks"))?;
@@ -155,8 +164,9 @@ async fn delete_chunk(database: &Database, selection: Selection) -> Result<u64, 
     })
 }
 
-/// Applies `retention` now and then every `every`, until `shutdown` completes. Errors are
-/// logged and the loop goes on (a busy database is no reason to stop monitoring).
+/// Applies `retention` (and [`TaskHistory::optimize`]) now and then every `every`, until
+/// `shutdown` completes. Errors are logged and the loop goes on (a busy database is no reason
+/// to stop monitoring).
 pub async fn prune_periodically(
     history: TaskHistory,
     retention: Retention,
@@ -172,6 +182,9 @@ pub async fn prune_periodically(
             _ = ticks.tick() => {
                 if let Err(error) = history.apply_retention(&retention).await {
                     tracing::warn!(error = %error, "pruning the task history failed");
+                }
+                if let Err(error) = history.optimize().await {
+                    tracing::warn!(error = %error, "optimizing the task history failed");
                 }
             }
         }

@@ -335,7 +335,8 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
         until: Some(base_time() + TimeDelta::milliseconds(12_300)),
         ..TaskFilter::default()
     };
-    let found = all_pages(&history, &done_in_window, 50).await;
+    // Sorted by the time the range is on; pages of one follow the cursor on that time.
+    let found = all_pages(&history, &done_in_window, 1).await;
     assert_eq!(indexes(&task_ids, &found), [11, 10]);
 
     let queue = TaskFilter {
@@ -376,6 +377,9 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
             "short terms work too"
         );
         assert!(all_pages(&history, &search("100%"), 50).await.is_empty());
+        // Several tokens: SQLite looks up one and checks the whole term.
+        let found = all_pages(&history, &search("42, 'order-"), 50).await;
+        assert_eq!(indexes(&task_ids, &found), [42]);
         let failed_search = TaskFilter {
             states: vec![TaskState::Failure],
             ..search("order-01")
