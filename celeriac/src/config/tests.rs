@@ -622,6 +622,11 @@ fn example_file_parses_with_production_settings() {
     );
     assert_eq!(config.result_expires(), Some(Duration::from_secs(3600)));
     assert_eq!(
+        config.history_retention(),
+        Some(Duration::from_secs(14 * 86400))
+    );
+    assert_eq!(config.history_max_rows, Some(2_000_000));
+    assert_eq!(
         config.task_routes.route("orders.send_invoice_email"),
         Some(&Route::queue("email"))
     );

@@ -63,8 +63,26 @@ use crate::protocol::ResultMeta;
 use std::collections::HashMap;
 use store::TimelineRow;
 
-/// See [`TaskHistory::search_scan_window`].
-const DEFAULT_SEARCH_SCAN_WINDOW: i64 = 10_000;
+/// How a SQLite argument search picks between its trigram index and a `LIKE` walk of the
+/// candidates in list order (the steps are in `query.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchTuning {
+    /// A part of the term in fewer rows than this is looked up in the index (default 2,000;
+    /// counting up to it costs about a millisecond).
+    pub rare_below: u32,
+    /// When every part is more common, the newest candidates walked before the index is asked
+    /// for the whole phrase (default 50,000: at most about 30 ms).
+    pub walk_window: u32,
+}
+
+impl Default for SearchTuning {
+    fn default() -> Self {
+        SearchTuning {
+            rare_below: 2000,
+            walk_window: 50_000,
+        }
+    }
+}
 
 /// Why a history operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +105,8 @@ pub enum HistoryError {
 #[derive(Debug, Clone)]
 pub struct TaskHistory {
     database: Database,
-    /// How many of the newest candidate rows a SQLite argument search scans before it asks
-    /// the trigram index (`query.rs`).
-    search_scan_window: i64,
+    /// How a SQLite argument search picks between the trigram index and a walk.
+    search_tuning: SearchTuning,
 }
 
 impl TaskHistory {
@@ -97,16 +114,14 @@ impl TaskHistory {
     pub fn new(database: Database) -> TaskHistory {
         TaskHistory {
             database,
-            search_scan_window: DEFAULT_SEARCH_SCAN_WINDOW,
+            search_tuning: SearchTuning::default(),
         }
     }
 
-    /// Sets how many of the newest candidate rows a SQLite argument search scans with `LIKE`
-    /// before it asks the trigram index (default 10,000: about 5 ms of scanning, and a term
-    /// rarer than one row in 200 is left to the index). PostgreSQL's planner makes this choice
-    /// itself.
-    pub fn search_scan_window(mut self, rows: u32) -> TaskHistory {
-        self.search_scan_window = i64::from(rows.max(1));
+    /// Changes how a SQLite argument search picks between the trigram index and a walk of
+    /// the candidates (PostgreSQL's planner makes this choice itself).
+    pub fn with_search_tuning(mut self, search_tuning: SearchTuning) -> TaskHistory {
+        self.search_tuning = search_tuning;
         self
     }
 

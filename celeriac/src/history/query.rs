@@ -13,7 +13,7 @@
 //! Argument search is a case-insensitive substring match over the argument reprs, served by a
 //! trigram index: FTS5's `trigram` tokenizer on SQLite, `pg_trgm` on PostgreSQL (whose
 //! planner weighs the index against walking the newest rows). SQLite's index needs three
-//! characters (a shorter term is a scan), and a SQLite list tries the newest rows first (see
+//! characters (a shorter term is a scan), and a SQLite list tries cheaper walks first (see
 //! `sqlite_search_list`). SQLite's `LIKE` folds only ASCII case, FTS5 all of Unicode.
 
 use super::event::TaskEventKind;
@@ -164,8 +164,9 @@ pub struct TaskDetail {
     pub retried_as: Vec<String>,
 }
 
-/// A token matched by fewer FTS rows than this is worth looking up instead of the whole term.
-const NARROW_CAP: i64 = 5000;
+/// A part of a search term in fewer rows than this is looked up at once, without counting the
+/// other parts.
+const FEW_ENOUGH: i64 = 100;
 
 /// Runs `$sql` with its params bound and collects `$decode(&row)` for each row.
 macro_rules! fetch_rows {
@@ -236,29 +237,61 @@ impl TaskHistory {
         Ok(Page { tasks, next })
     }
 
-    /// A SQLite list with an argument search, in two phases. An FTS5 query yields every
-    /// matching row before any can be sorted, which for a common term means most of the
-    /// table; so first the newest `search_scan_window` rows the other conditions select are
-    /// scanned with `LIKE`, in index order, which fills a page at once when matches are
-    /// common. Only when they are rare (the page is not full) and older rows exist does the
-    /// index answer, and then its result is small.
+    /// A SQLite list with an argument search. An FTS5 phrase costs in proportion to its most
+    /// common trigrams and yields every match before any can be sorted, while a `LIKE` walk
+    /// of the candidates in index order stops as soon as a page is full; so:
+    ///
+    /// 1. Count, up to a cap, the FTS rows of each part of the term (`narrowest_token`). If
+    ///    one part is uncommon, look that part up and check the whole term with `LIKE`.
+    /// 2. Every part is common: walk the newest `walk_window` candidates (the rows
+    ///    the other conditions select). Common matches fill the page at once.
+    /// 3. Only a rare combination of common parts is left to FTS5's whole phrase.
     async fn sqlite_search_list(
         &self,
         filter: &TaskFilter,
         cursor: Option<Cursor>,
         fetch: i64,
     ) -> Result<Vec<TaskRecord>, HistoryError> {
+        let token = self.narrowest_token(filter).await?;
+        if token.is_none() {
+            let window = i64::from(self.search_tuning.walk_window.max(1));
+            if let Some(found) = self.scan_window(filter, cursor, fetch, window).await? {
+                return Ok(found);
+            }
+        }
+        let narrower =
+            token.filter(|token| Some(token.as_str()) != filter.args_contains.as_deref());
+        let order = filter.sort_field().column();
+        let mut sql = Sql::new(Dialect::Sqlite);
+        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(narrower));
+        let fetch = sql.integer(fetch);
+        sql.text = format!(
+            "SELECT {} FROM task_history WHERE {conditions} \
+             ORDER BY {order} DESC, id DESC LIMIT {fetch}",
+            selected_columns()
+        );
+        Ok(fetch_rows!(self, sql, "search tasks", record_from_row))
+    }
+
+    /// Walks the newest `window` candidates of `filter` with `LIKE`: the page, if it filled
+    /// or every candidate was seen; `None` when the answer may lie beyond the window.
+    async fn scan_window(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<Cursor>,
+        fetch: i64,
+        window: i64,
+    ) -> Result<Option<Vec<TaskRecord>>, HistoryError> {
         let dialect = Dialect::Sqlite;
-        let columns = selected_columns();
         let order = filter.sort_field().column();
         let without_search = TaskFilter {
             args_contains: None,
             ..filter.clone()
         };
-        // The sort key of the last row in the window, if the window is full.
+        // The sort key of the window's last candidate, if there are that many.
         let mut sql = Sql::new(dialect);
         let candidates = conditions(&mut sql, &without_search, cursor, ArgsSearch::Scanned);
-        let offset = sql.integer(self.search_scan_window - 1);
+        let offset = sql.integer(window - 1);
         sql.text = format!(
             "SELECT {order} AS sort_key, id FROM task_history WHERE {candidates} \
              ORDER BY {order} DESC, id DESC LIMIT 1 OFFSET {offset}"
@@ -279,41 +312,29 @@ impl TaskHistory {
         };
         let fetch_placeholder = sql.integer(fetch);
         sql.text = format!(
-            "SELECT {columns} FROM task_history WHERE {scanned} AND {in_window} \
-             ORDER BY {order} DESC, id DESC LIMIT {fetch_placeholder}"
+            "SELECT {} FROM task_history WHERE {scanned} AND {in_window} \
+             ORDER BY {order} DESC, id DESC LIMIT {fetch_placeholder}",
+            selected_columns()
         );
         let found: Vec<TaskRecord> = fetch_rows!(self, sql, "search tasks", record_from_row);
-        if found.len() as i64 == fetch || window_end.is_empty() {
-            // A full page, or every candidate was looked at.
-            return Ok(found);
-        }
-        let token = self.narrowest_token(filter).await?;
-        let mut sql = Sql::new(dialect);
-        let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(token));
-        let fetch = sql.integer(fetch);
-        sql.text = format!(
-            "SELECT {columns} FROM task_history WHERE {conditions} \
-             ORDER BY {order} DESC, id DESC LIMIT {fetch}"
-        );
-        Ok(fetch_rows!(self, sql, "search tasks", record_from_row))
+        let complete = found.len() as i64 == fetch || window_end.is_empty();
+        Ok(complete.then_some(found))
     }
 
-    /// SQLite: the part of the search term the fewest rows contain, when it is much rarer than
-    /// the term's trigrams suggest (see `ArgsSearch`): each token of the term is counted in
-    /// the FTS table up to [`NARROW_CAP`], which costs little either way.
+    /// SQLite: the part of the search term the fewest rows contain (possibly the whole term),
+    /// if fewer than `rare_below` do: each token of the term is counted in the FTS table up to
+    /// that cap, which costs a millisecond or two either way.
     async fn narrowest_token(&self, filter: &TaskFilter) -> Result<Option<String>, HistoryError> {
         let Some(term) = filter.args_contains.as_deref() else {
             return Ok(None);
         };
+        let rare_below = i64::from(self.search_tuning.rare_below);
         let tokens = search_tokens(term);
-        if tokens.len() == 1 && tokens[0] == term {
-            return Ok(None);
-        }
         let mut narrowest: Option<(i64, String)> = None;
         for token in tokens.into_iter().take(4) {
             let mut sql = Sql::new(Dialect::Sqlite);
             let phrase = sql.text(format!("\"{}\"", token.replace('"', "\"\"")));
-            let cap = sql.integer(NARROW_CAP);
+            let cap = sql.integer(rare_below);
             sql.text = format!(
                 "SELECT count(*) AS tasks FROM (SELECT rowid FROM task_history_search \
                  WHERE task_history_search MATCH {phrase} LIMIT {cap}) AS capped"
@@ -324,9 +345,12 @@ impl TaskHistory {
             if narrowest.as_ref().is_none_or(|(fewest, _)| rows < *fewest) {
                 narrowest = Some((rows, token));
             }
+            if rows < FEW_ENOUGH {
+                break;
+            }
         }
         Ok(narrowest
-            .filter(|(rows, _)| *rows < NARROW_CAP)
+            .filter(|(rows, _)| *rows < rare_below)
             .map(|(_, token)| token))
     }
 

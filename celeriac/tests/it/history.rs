@@ -4,7 +4,7 @@
 
 use celeriac::db::{Database, DatabaseOptions};
 use celeriac::history::{
-    Cursor, Retention, TaskEvent, TaskEventKind, TaskFilter, TaskHistory, TimeField,
+    Cursor, Retention, SearchTuning, TaskEvent, TaskEventKind, TaskFilter, TaskHistory, TimeField,
 };
 use celeriac::testkit::{DatabaseKind, TestDatabase};
 use celeriac::TaskState;
@@ -360,8 +360,21 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
         args_contains: Some(term.to_owned()),
         ..TaskFilter::default()
     };
-    // The default window scans all 60 rows; a window of 5 makes SQLite go to the index.
-    for history in [history.clone(), history.clone().search_scan_window(5)] {
+    // Every path of a SQLite search: a rare part looked up (the default here), a walk of all
+    // candidates, a short walk and then the whole phrase.
+    let tunings = [
+        SearchTuning::default(),
+        SearchTuning {
+            rare_below: 1,
+            walk_window: 1000,
+        },
+        SearchTuning {
+            rare_below: 1,
+            walk_window: 5,
+        },
+    ];
+    for tuning in tunings {
+        let history = history.clone().with_search_tuning(tuning);
         let found = all_pages(&history, &search("ORDER-042"), 50).await;
         assert_eq!(
             indexes(&task_ids, &found),
