@@ -38,8 +38,14 @@ server_log="end2end/test-results/server.log"
 echo "==> $server_binary serve --addr $addr (log: $server_log)"
 # The embedded worker uses the local Redis under its own key prefix, so the test leaves the
 # user's queues alone.
+# The tests run `celeriac call` with the same settings (CELERIAC_BIN, exported below).
+export CELERIAC_BROKER_TRANSPORT_OPTIONS='{"global_keyprefix": "celeriac-e2e:"}'
+export CELERIAC_BIN="$repo_root/$server_binary"
+# Retrying a task from the dashboard needs its exact arguments, which only extended results
+# keep; they go to a Redis database of their own (result keys take no broker prefix).
+export CELERIAC_RESULT_BACKEND="${E2E_RESULT_BACKEND:-redis://127.0.0.1:6379/14}"
+export CELERIAC_RESULT_EXTENDED=true
 LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
-  CELERIAC_BROKER_TRANSPORT_OPTIONS='{"global_keyprefix": "celeriac-e2e:"}' \
   "$server_binary" serve --addr "$addr" >"$server_log" 2>&1 &
 server_pid=$!
 stop_server() {
@@ -73,6 +79,6 @@ test_status=0
 if [[ "$test_status" -ne 0 ]]; then
   echo "e2e.sh: browser tests FAILED (exit $test_status); server log: $server_log" >&2
 else
-  echo "e2e.sh: browser tests passed; screenshot: end2end/test-results/home.png"
+  echo "e2e.sh: browser tests passed; screenshots: end2end/test-results/*.png"
 fi
 exit "$test_status"

@@ -40,6 +40,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "runtime")]
 pub mod control;
+#[cfg(feature = "runtime")]
 pub mod db;
 #[cfg(feature = "runtime")]
 pub mod demo;

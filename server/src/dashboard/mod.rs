@@ -5,6 +5,7 @@
 //! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
 //! - [`state`]: [`AppState`], the engine handles the API reads through.
 //! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
+//! - `local_api`: the API router called in process while a page renders.
 //! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches.
 //!
 //! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
@@ -13,6 +14,7 @@
 
 mod api;
 mod event_metrics;
+mod local_api;
 mod options;
 mod routes;
 mod state;

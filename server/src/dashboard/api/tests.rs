@@ -415,3 +415,71 @@ async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
         "{refused}"
     );
 }
+
+/// The pages render their first paint with data read in process from this API, and the
+/// app's model types read the API's real JSON (the browser parses the same with them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_with_data_and_the_app_model_reads_the_api() {
+    let app = spawn_app("dash-pages").await;
+    let node = "pages-worker@test";
+    let _worker = app.start_worker(node).await;
+    let producer = app.producer().await;
+    let sent = producer
+        .send_task(
+            "demo.fail",
+            vec![json!("<b>boom</b>")],
+            Default::default(),
+            SendOptions::new().queue(&app.queue),
+        )
+        .await
+        .unwrap();
+    let task_id = sent.id.0.clone();
+    eventually(WAIT, "the failure in the history", || async {
+        let (_, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
+        (info["state"] == json!("FAILURE") && !info["timeline"].as_array()?.is_empty())
+            .then_some(())
+    })
+    .await;
+
+    let (_, snapshot) = app.json("GET", "/api/snapshot").await;
+    let snapshot: app::model::LiveSnapshot = serde_json::from_value(snapshot).unwrap();
+    assert!(snapshot
+        .workers
+        .iter()
+        .any(|worker| worker.hostname == node));
+    assert!(snapshot.tasks.iter().any(|task| task.id == task_id));
+    let (_, overview) = app.json("GET", "/api/overview").await;
+    let overview: app::model::Overview = serde_json::from_value(overview).unwrap();
+    assert!(overview.failure_rate().is_some());
+    let (_, page) = app.json("GET", "/api/history?state=FAILURE").await;
+    let page: app::model::HistoryPage = serde_json::from_value(page).unwrap();
+    assert_eq!(page.tasks[0].uuid, task_id);
+    let (_, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
+    let info: app::model::TaskInfo = serde_json::from_value(info).unwrap();
+    assert!(!info.timeline.is_empty());
+
+    let overview_page = app.text("/").await;
+    assert!(
+        overview_page.contains(r#"data-testid="workers-online""#),
+        "{overview_page}"
+    );
+    let workers_page = app.text("/workers").await;
+    assert!(workers_page.contains(node), "{workers_page}");
+    let failed_page = app.text("/failed").await;
+    assert!(
+        failed_page.contains(&format!(r#"data-task-id="{task_id}""#)),
+        "{failed_page}"
+    );
+    let detail_page = app.text(&format!("/tasks/{task_id}")).await;
+    assert!(
+        detail_page.contains(r#"data-state="FAILURE""#),
+        "{detail_page}"
+    );
+    // The failure's text is shown escaped, never as markup.
+    assert!(
+        detail_page.contains("&lt;b&gt;boom&lt;/b&gt;"),
+        "{detail_page}"
+    );
+    assert!(!detail_page.contains("<b>boom</b>"), "{detail_page}");
+    drop(app.monitoring);
+}
