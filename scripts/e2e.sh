@@ -48,6 +48,13 @@ E2E_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 export E2E_PASSWORD
 printf '%s\n' "$E2E_PASSWORD" | "$server_binary" user add "$E2E_USER" --role admin --password-stdin
 
+# The tests run `celeriac call` with the same settings.
+export CELERIAC_BIN="$repo_root/$server_binary"
+# Retrying a task from the dashboard needs its exact arguments, which only extended results
+# keep; they go to a Redis database of their own (result keys take no broker prefix).
+export CELERIAC_RESULT_BACKEND="${E2E_RESULT_BACKEND:-redis://127.0.0.1:6379/14}"
+export CELERIAC_RESULT_EXTENDED=true
+
 echo "==> $server_binary serve --addr $addr (log: $server_log)"
 LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
   "$server_binary" serve --addr "$addr" >"$server_log" 2>&1 &
@@ -83,6 +90,6 @@ test_status=0
 if [[ "$test_status" -ne 0 ]]; then
   echo "e2e.sh: browser tests FAILED (exit $test_status); server log: $server_log" >&2
 else
-  echo "e2e.sh: browser tests passed; screenshot: end2end/test-results/home.png"
+  echo "e2e.sh: browser tests passed; screenshots: end2end/test-results/*.png"
 fi
 exit "$test_status"

@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`App`] and [`shell`]: the router and the HTML document around it.
-//! - [`pages`]: one file per page.
+//! - [`pages`]: one file per page; [`components`]: what pages share (nav, task list, ...).
+//! - [`model`]: the JSON API's types; [`client`]: reads the API (in process while rendering,
+//!   `fetch` in the browser); [`live`]: the SSE stream as a signal; [`paths`]: every URL.
 //! - [`api`]: `#[server]` functions; their bodies only exist under `ssr`.
 //! - [`error`]: [`error::ApiError`], the error type server functions send across the wire.
 //!
@@ -13,8 +15,13 @@
 //! only uses `celeriac::types` outside `#[cfg(feature = "ssr")]` code.
 
 pub mod api;
+pub mod client;
+pub mod components;
 pub mod error;
+pub mod live;
+pub mod model;
 pub mod pages;
+pub mod paths;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -69,19 +76,27 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The dashboard: metadata, stylesheet and routes.
+/// The dashboard: metadata, stylesheet, the live stream, the navigation bar and the routes.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let prefix = use_url_prefix();
+    live::provide_live_events();
 
     view! {
-        <Stylesheet id="leptos" href=format!("{prefix}/pkg/celeriac.css") />
+        <Stylesheet id="leptos" href=paths::page("/pkg/celeriac.css") />
         <Title text="Celeriac" />
-        <Router base=prefix>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=path!("") view=pages::home::HomePage />
-            </Routes>
+        <Router base=paths::prefix()>
+            <components::nav::Nav />
+            <main class="page">
+                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                    <Route path=path!("") view=pages::overview::OverviewPage />
+                    <Route path=path!("/workers") view=pages::workers::WorkersPage />
+                    <Route path=path!("/tasks") view=pages::tasks::TasksPage />
+                    <Route path=path!("/tasks/:id") view=pages::task_detail::TaskDetailPage />
+                    <Route path=path!("/failed") view=pages::failed::FailedPage />
+                    <Route path=path!("/queues") view=pages::queues::QueuesPage />
+                </Routes>
+            </main>
         </Router>
     }
 }

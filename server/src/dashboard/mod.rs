@@ -5,6 +5,7 @@
 //! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
 //! - [`state`]: [`AppState`], the engine handles the API reads through.
 //! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
+//! - `local_api`: the API router called in process while a page renders.
 //! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches.
 //! - [`auth`]: users, login sessions, Basic auth, the login guard and [`auth::RequireRole`].
 //! - [`security`]: client address behind trusted proxies, cross-site request refusal, security
@@ -17,6 +18,7 @@
 mod api;
 pub mod auth;
 mod event_metrics;
+mod local_api;
 mod options;
 mod routes;
 pub mod security;

@@ -8,7 +8,8 @@
 //! the server renders exactly what the browser will hydrate.
 //!
 //! The JSON API (`/api/*`, `/metrics`) arrives as a router with its own state applied and is
-//! mounted under the prefix, inside the same layers.
+//! mounted under the prefix, inside the same layers; a clone of it is given to server
+//! rendering as context (`local_api`), so pages render with data.
 //!
 //! Layers, outermost first: tracing, `security::client_context` (client address and scheme,
 //! trusted proxies, `Secure` cookies), `security::security_headers` (CSP nonce),
@@ -29,8 +30,10 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use super::auth::{login, require_login, AuthState};
+use super::local_api::RouterApi;
 use super::security::{self, CspNonce, SecurityConfig};
 use super::{DashboardOptions, OUTPUT_NAME};
+use app::client::LocalApiContext;
 
 /// Builds the router, all state applied; `api` (the JSON API, SSE and `/metrics`, its state
 /// applied) is mounted under the prefix inside the security layers.
@@ -49,10 +52,13 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
     };
     // The nonce `security_headers` put in the CSP header replaces the one leptos_axum drew,
     // so the hydration script carries the header's nonce.
+    // Server rendering reads the same API the browser does, in process (no prefix needed).
+    let local_api = LocalApiContext(Arc::new(RouterApi(api.clone())));
     let page_context = {
         let prefix_context = prefix_context.clone();
         move || {
             prefix_context();
+            provide_context(local_api.clone());
             let nonce = use_context::<axum::http::request::Parts>()
                 .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
             if let Some(CspNonce(nonce)) = nonce {

@@ -26,6 +26,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::Json;
 use celeriac::events::state::TaskQuery;
 use celeriac::events::Monitor;
 use futures::Stream;
@@ -154,31 +155,8 @@ impl Client {
     }
 
     fn snapshot(&mut self) -> Event {
-        let now = celeriac::clock::epoch_now();
-        let (snapshot, tasks, state_counts) = self.monitor.read(|cluster| {
-            let query = TaskQuery {
-                limit: SNAPSHOT_TASKS,
-                ..TaskQuery::default()
-            };
-            (
-                cluster.snapshot(now),
-                cluster.tasks(&query),
-                cluster.state_counts(),
-            )
-        });
-        let state_counts: serde_json::Map<String, serde_json::Value> = state_counts
-            .into_iter()
-            .map(|(state, count)| (state.as_str().to_owned(), json!(count)))
-            .collect();
-        let body = json!({
-            "version": snapshot.version,
-            "workers": snapshot.workers,
-            "task_names": snapshot.task_names,
-            "counters": snapshot.counters,
-            "tasks": tasks,
-            "state_counts": state_counts,
-        });
-        self.finish("snapshot", snapshot.version, &body)
+        let (version, body) = snapshot_body(&self.monitor);
+        self.finish("snapshot", version, &body)
     }
 
     fn finish(&mut self, kind: &str, version: u64, body: &impl serde::Serialize) -> Event {
@@ -193,4 +171,40 @@ impl Client {
             .event(kind)
             .data(data)
     }
+}
+
+/// The `snapshot` event's body and its version: workers, task names with counters, the newest
+/// [`SNAPSHOT_TASKS`] tasks, per-state counts of the retained tasks.
+fn snapshot_body(monitor: &Monitor) -> (u64, serde_json::Value) {
+    let now = celeriac::clock::epoch_now();
+    let (snapshot, tasks, state_counts) = monitor.read(|cluster| {
+        let query = TaskQuery {
+            limit: SNAPSHOT_TASKS,
+            ..TaskQuery::default()
+        };
+        (
+            cluster.snapshot(now),
+            cluster.tasks(&query),
+            cluster.state_counts(),
+        )
+    });
+    let state_counts: serde_json::Map<String, serde_json::Value> = state_counts
+        .into_iter()
+        .map(|(state, count)| (state.as_str().to_owned(), json!(count)))
+        .collect();
+    let body = json!({
+        "version": snapshot.version,
+        "workers": snapshot.workers,
+        "task_names": snapshot.task_names,
+        "counters": snapshot.counters,
+        "tasks": tasks,
+        "state_counts": state_counts,
+    });
+    (snapshot.version, body)
+}
+
+/// `GET /api/snapshot`: the stream's `snapshot` event as one JSON document, for a page's first
+/// paint (server rendering reads it before any stream is open).
+pub(super) async fn snapshot(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(snapshot_body(&state.monitor).1)
 }

@@ -4,7 +4,7 @@
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
 //! Our own: `GET /api/overview`, `GET /api/history`, `POST /api/task/retry/{id}`,
-//! `GET /api/events` (SSE).
+//! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
 //! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
@@ -44,6 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/overview", get(queues::overview))
         .route("/api/history", get(history::list))
         .route("/api/events", get(events::stream))
+        .route("/api/snapshot", get(events::snapshot))
         .route("/metrics", get(metrics::render))
         .with_state(state)
 }

@@ -16,7 +16,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use serde_json::{json, Value};
 
-use crate::dashboard::{api, AppState};
+use crate::dashboard::auth::{AuthState, SessionLimits};
+use crate::dashboard::{api, routes, AppState, DashboardOptions};
+use base64::Engine as _;
+
+/// The test operator's password.
+const PASSWORD: &str = "correct horse battery";
 use crate::monitoring::{self, Monitoring};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -59,18 +64,27 @@ async fn spawn_app(name: &str) -> TestApp {
         .unwrap();
     let state = AppState::new(&monitoring, vec![queue.clone()]);
     // The API alone: login and the security layers have their own tests (dashboard/tests.rs).
-    // As if logged in as an operator, which retry and revoke demand.
-    let router = api::router(state).layer(axum::middleware::from_fn(
-        |mut request: axum::extract::Request, next: axum::middleware::Next| async move {
-            request
-                .extensions_mut()
-                .insert(crate::dashboard::auth::AuthUser {
-                    name: "tester".into(),
-                    role: celeriac::auth::Role::Operator,
-                });
-            next.run(request).await
-        },
-    ));
+    // The whole dashboard router, security layers included; requests log in with Basic auth
+    // as an operator, which retry and revoke demand.
+    let auth = AuthState::new(
+        monitoring.history.database().clone(),
+        SessionLimits::default(),
+        String::new(),
+    )
+    .unwrap();
+    let hash = auth.hasher.hash(PASSWORD.to_owned()).await.unwrap();
+    auth.users
+        .add("tester", celeriac::auth::Role::Operator, &hash)
+        .await
+        .unwrap();
+    let options = DashboardOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        site_root: "target/site-for-api-tests".into(),
+        url_prefix: String::new(),
+        trusted_proxies: Vec::new(),
+    };
+    let router = routes::router(&options, auth, api::router(state))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -127,7 +141,14 @@ impl TestApp {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", self.addr.to_string());
+            .header("host", self.addr.to_string())
+            .header(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("tester:{PASSWORD}"))
+                ),
+            );
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
@@ -234,7 +255,8 @@ async fn a_task_state_change_arrives_over_sse_and_a_reconnect_resumes() {
     let headers = response.headers();
     assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["x-accel-buffering"], "no");
-    assert_eq!(headers["cache-control"], "no-cache");
+    // The security layer makes every authenticated response `no-store`, the stream included.
+    assert_eq!(headers["cache-control"], "no-store");
     let mut stream = SseReader::new(response);
     let snapshot = stream.next().await;
     assert_eq!(snapshot.kind, "snapshot");
@@ -423,4 +445,72 @@ async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
             .contains("result_extended"),
         "{refused}"
     );
+}
+
+/// The pages render their first paint with data read in process from this API, and the
+/// app's model types read the API's real JSON (the browser parses the same with them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_with_data_and_the_app_model_reads_the_api() {
+    let app = spawn_app("dash-pages").await;
+    let node = "pages-worker@test";
+    let _worker = app.start_worker(node).await;
+    let producer = app.producer().await;
+    let sent = producer
+        .send_task(
+            "demo.fail",
+            vec![json!("<b>boom</b>")],
+            Default::default(),
+            SendOptions::new().queue(&app.queue),
+        )
+        .await
+        .unwrap();
+    let task_id = sent.id.0.clone();
+    eventually(WAIT, "the failure in the history", || async {
+        let (_, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
+        (info["state"] == json!("FAILURE") && !info["timeline"].as_array()?.is_empty())
+            .then_some(())
+    })
+    .await;
+
+    let (_, snapshot) = app.json("GET", "/api/snapshot").await;
+    let snapshot: app::model::LiveSnapshot = serde_json::from_value(snapshot).unwrap();
+    assert!(snapshot
+        .workers
+        .iter()
+        .any(|worker| worker.hostname == node));
+    assert!(snapshot.tasks.iter().any(|task| task.id == task_id));
+    let (_, overview) = app.json("GET", "/api/overview").await;
+    let overview: app::model::Overview = serde_json::from_value(overview).unwrap();
+    assert!(overview.failure_rate().is_some());
+    let (_, page) = app.json("GET", "/api/history?state=FAILURE").await;
+    let page: app::model::HistoryPage = serde_json::from_value(page).unwrap();
+    assert_eq!(page.tasks[0].uuid, task_id);
+    let (_, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
+    let info: app::model::TaskInfo = serde_json::from_value(info).unwrap();
+    assert!(!info.timeline.is_empty());
+
+    let overview_page = app.text("/").await;
+    assert!(
+        overview_page.contains(r#"data-testid="workers-online""#),
+        "{overview_page}"
+    );
+    let workers_page = app.text("/workers").await;
+    assert!(workers_page.contains(node), "{workers_page}");
+    let failed_page = app.text("/failed").await;
+    assert!(
+        failed_page.contains(&format!(r#"data-task-id="{task_id}""#)),
+        "{failed_page}"
+    );
+    let detail_page = app.text(&format!("/tasks/{task_id}")).await;
+    assert!(
+        detail_page.contains(r#"data-state="FAILURE""#),
+        "{detail_page}"
+    );
+    // The failure's text is shown escaped, never as markup.
+    assert!(
+        detail_page.contains("&lt;b&gt;boom&lt;/b&gt;"),
+        "{detail_page}"
+    );
+    assert!(!detail_page.contains("<b>boom</b>"), "{detail_page}");
+    drop(app.monitoring);
 }

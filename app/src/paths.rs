@@ -1,0 +1,49 @@
+//! Every URL the dashboard builds goes through here, so serving it under a prefix (a reverse
+//! proxy's `/celeriac`) is one change: provide [`crate::UrlPrefix`] as context (the server
+//! and the hydrate entry do).
+//!
+//! The prefix is read from context where a component is built; handlers and async blocks get
+//! the finished strings (or an [`crate::client::Api`]) captured, because outside a component
+//! there may be no reactive owner to read context from.
+
+/// The prefix in context without a trailing slash, or none.
+pub fn prefix() -> String {
+    crate::use_url_prefix().trim_end_matches('/').to_owned()
+}
+
+/// A page's URL: `page("/tasks")` is `/tasks` at the root, `/celeriac/tasks` under a prefix.
+pub fn page(path: &str) -> String {
+    format!("{}{path}", prefix())
+}
+
+/// A task's detail page.
+pub fn task(task_id: &str) -> String {
+    page(&format!("/tasks/{}", encode(task_id)))
+}
+
+/// Percent-encodes a query value or path segment (RFC 3986 unreserved characters stay).
+pub fn encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// `?key=value&...` from the pairs whose value is not empty (empty when none are left).
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(key, value)| format!("{key}={}", encode(value.trim())))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}

@@ -1,0 +1,104 @@
+// The dashboard end to end, against `celeriac serve` with its embedded worker (scripts/e2e.sh):
+// server rendering with data, hydration, the live stream, and the task actions.
+import { test, expect } from '@playwright/test';
+import { callTask, collectErrors, open } from './helpers';
+
+test('every page renders with data, hydrates and is saved as a screenshot', async ({ page }) => {
+  const errors = collectErrors(page);
+  callTask('demo.add', '[1, 1]');
+  await open(page, '/');
+  await expect(page).toHaveTitle('Celeriac');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
+  await expect(page.getByTestId('workers-online')).toHaveText(/^[1-9]\d* \/ \d+$/);
+  await expect(page.getByTestId('server-version')).toHaveText(/^celeriac \d+\.\d+\.\d+/);
+  await page.screenshot({ path: 'test-results/overview.png', fullPage: true });
+
+  for (const [label, path, heading] of [
+    ['Workers', '/workers', 'Workers'],
+    ['Tasks', '/tasks', 'Tasks'],
+    ['Failed', '/failed', 'Failed tasks'],
+    ['Queues', '/queues', 'Queues'],
+  ]) {
+    // Client-side navigation through the bar, then a full load of the same URL.
+    await page.getByRole('link', { name: label, exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(heading);
+    await open(page, path);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(heading);
+    await page.screenshot({ path: `test-results${path}.png`, fullPage: true });
+  }
+  await expect(page.getByTestId('queue-row').first()).toBeVisible();
+  await open(page, '/workers');
+  await expect(page.getByTestId('worker-row').first()).toBeVisible();
+  await expect(page.getByTestId('worker-status').first()).toHaveText('online');
+  expect(errors).toEqual([]);
+});
+
+test('a task called from the CLI appears on the Tasks page within a second, no reload', async ({ page }) => {
+  const errors = collectErrors(page);
+  await open(page, '/tasks');
+  const taskId = callTask('demo.add', '[2, 3]');
+  const row = page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`);
+  await expect(row).toBeVisible({ timeout: 1_000 });
+  await expect(row).toHaveAttribute('data-state', 'SUCCESS');
+  await expect(row).toContainText('demo.add');
+
+  // The detail page: state, arguments, result, timeline.
+  await row.getByRole('link').click();
+  await expect(page.getByTestId('task-id')).toHaveText(taskId);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'SUCCESS');
+  await expect(page.getByTestId('task-args')).toHaveText('(2, 3)');
+  await expect(page.getByTestId('task-result')).toHaveText('5');
+  await expect(page.getByTestId('task-timeline')).toBeVisible();
+  await page.screenshot({ path: 'test-results/task-detail.png', fullPage: true });
+
+  // Filters are in the URL and the server renders them.
+  await open(page, `/tasks?name=demo.add&task_id=${taskId.slice(0, 8)}`);
+  await expect(page.getByTestId('task-row')).toHaveCount(1);
+  await open(page, '/tasks?name=demo.nothing');
+  await expect(page.getByTestId('task-row')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a failed task is retried from its page and the new task fails again', async ({ page }) => {
+  const errors = collectErrors(page);
+  const taskId = callTask('demo.fail', '["<script>boom()</script>"]');
+  await open(page, `/tasks/${taskId}`);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'FAILURE', { timeout: 15_000 });
+  // The exception is text, never markup.
+  await expect(page.getByTestId('task-exception')).toContainText('<script>boom()</script>');
+  await expect(page.locator('pre script')).toHaveCount(0);
+  await expect(page.getByTestId('task-traceback')).toBeVisible();
+
+  await page.getByTestId('retry').click();
+  await page.getByTestId('retry-confirm').click();
+  const link = page.getByTestId('retried-link');
+  await expect(link).toBeVisible();
+  const newId = (await link.textContent())?.trim() ?? '';
+  expect(newId).not.toEqual(taskId);
+  await link.click();
+  await expect(page.getByTestId('task-id')).toHaveText(newId);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'FAILURE', { timeout: 15_000 });
+
+  // The Failed page lists it, with a retry per row.
+  await open(page, '/failed');
+  const failedRow = page.locator(`[data-testid="task-row"][data-task-id="${newId}"]`);
+  await expect(failedRow).toBeVisible();
+  await failedRow.getByTestId('row-retry').click();
+  await expect(failedRow.getByTestId('row-retried')).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test('a countdown task is revoked from its page', async ({ page }) => {
+  const errors = collectErrors(page);
+  const taskId = callTask('demo.add', '[4, 5]', '--countdown', '10');
+  await open(page, `/tasks/${taskId}`);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', /RECEIVED|PENDING/, { timeout: 15_000 });
+  await expect(page.getByTestId('terminate')).toBeDisabled();
+  await page.getByTestId('revoke').click();
+  await page.getByTestId('revoke-confirm').click();
+  await expect(page.getByTestId('revoke-sent')).toContainText(taskId);
+  // The worker discards it when its countdown ends and reports it revoked.
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'REVOKED', { timeout: 20_000 });
+  await page.screenshot({ path: 'test-results/task-revoked.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
