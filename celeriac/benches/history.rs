@@ -5,7 +5,7 @@
 //!
 //! `--rows N` changes the number of tasks, `--runs N` the repetitions per query; `--only sqlite`
 //! or `--only postgres` runs one backend; `--keep` leaves the databases behind to look at, and
-//! `--reuse sqlite://…` runs the queries again on such a database (SQLite; no load).
+//! `--reuse URL [--schema NAME]` runs the queries again on such a database (no load).
 //!
 //! There is no Python side: Celery keeps no task history (Flower holds the last 10,000 tasks in
 //! memory and loses them on restart), so there is nothing to put beside these figures.
@@ -443,7 +443,9 @@ async fn main() {
     let mut columns = Vec::new();
     if let Some(url) = flag("--reuse") {
         // Queries only, on a database an earlier `--keep` run left behind.
-        let database = Database::connect(&url)
+        let mut options = DatabaseOptions::new(&url);
+        options.schema = flag("--schema");
+        let database = Database::connect_with(&options)
             .await
             .expect("open the kept database");
         let history = TaskHistory::new(database);

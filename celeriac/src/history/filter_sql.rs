@@ -65,6 +65,16 @@ pub(crate) enum ArgsSearch {
     Joined(Option<String>),
 }
 
+/// PostgreSQL: the longest run of four or more digits in a longer term (an order number, a
+/// customer id). A `pg_trgm` lookup costs in proportion to the term's most common trigrams,
+/// and `'customer_id': 4711` is mostly common ones; its digits are rare, so the index is
+/// asked for those alone (SQLite counts the parts instead, see `query.rs`).
+pub(crate) fn distinctive_digits(term: &str) -> Option<&str> {
+    term.split(|character: char| !character.is_ascii_digit())
+        .filter(|digits| digits.len() >= 4 && digits.len() < term.len())
+        .max_by_key(|digits| digits.len())
+}
+
 /// The parts of a search term that an FTS query can look up on their own: runs of characters
 /// between blanks, quotes, brackets and separators, three characters or longer, longest first.
 pub(crate) fn search_tokens(term: &str) -> Vec<String> {
@@ -170,10 +180,19 @@ fn args_condition(sql: &mut Sql, term: &str, args_search: &ArgsSearch) -> String
         )
     };
     match (sql.dialect, args_search) {
-        (Dialect::Postgres, _) => format!(
-            "(coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, '')) ILIKE {}",
-            sql.text(pattern)
-        ),
+        (Dialect::Postgres, _) => {
+            let expression = "(coalesce(args_repr, '') || ' ' || coalesce(kwargs_repr, ''))";
+            match distinctive_digits(term) {
+                // The index looks up the digits; `strpos`, which no index serves, checks the
+                // whole term on the few rows found.
+                Some(digits) => format!(
+                    "{expression} ILIKE {} AND strpos(lower({expression}), lower({})) > 0",
+                    sql.text(format!("%{digits}%")),
+                    sql.text(term)
+                ),
+                None => format!("{expression} ILIKE {}", sql.text(pattern)),
+            }
+        }
         (Dialect::Sqlite, ArgsSearch::Indexed(token)) if indexable(Dialect::Sqlite, term) => {
             let looked_up = phrase(token.as_deref().unwrap_or(term));
             let condition = format!(
@@ -233,6 +252,23 @@ mod tests {
         let mut sql = Sql::new(Dialect::Sqlite);
         let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed(None));
         assert!(text.contains("task_history.args_repr LIKE ?1"), "{text}");
+    }
+
+    #[test]
+    fn postgres_looks_up_distinctive_digits() {
+        assert_eq!(distinctive_digits("'customer_id': 4711"), Some("4711"));
+        assert_eq!(distinctive_digits("order-1234567'"), Some("1234567"));
+        assert_eq!(distinctive_digits("'amount': 7.5"), None);
+        assert_eq!(distinctive_digits("4711"), None);
+        let filter = TaskFilter {
+            args_contains: Some("order-1234567'".into()),
+            ..TaskFilter::default()
+        };
+        let mut sql = Sql::new(Dialect::Postgres);
+        let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed(None));
+        assert!(text.contains("ILIKE $1 AND strpos("), "{text}");
+        assert_eq!(sql.params[0], Param::Text("%1234567%".into()));
+        assert_eq!(sql.params[1], Param::Text("order-1234567'".into()));
     }
 
     #[test]

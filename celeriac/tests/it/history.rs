@@ -236,7 +236,8 @@ async fn sixty_tasks(history: &TaskHistory) -> Vec<String> {
             &task_id,
             at(start),
             json!({"name": names[i % 3], "queue": format!("q{}", i % 4),
-                   "args": format!("({i}, 'order-{i:03}')"), "kwargs": "{}"}),
+                   "args": format!("({i}, 'order-{i:03}')"),
+                   "kwargs": format!("{{'customer_id': {}}}", 1000 + i)}),
         );
         sent.hostname = "gen1@h".into();
         let worker = format!("w{}@h", i % 2);
@@ -393,6 +394,12 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
         // Several tokens: SQLite looks up one and checks the whole term.
         let found = all_pages(&history, &search("42, 'order-"), 50).await;
         assert_eq!(indexes(&task_ids, &found), [42]);
+        // PostgreSQL looks the digits up and checks the whole term (in the kwargs here).
+        let found = all_pages(&history, &search("'CUSTOMER_ID': 1042"), 50).await;
+        assert_eq!(indexes(&task_ids, &found), [42]);
+        assert!(all_pages(&history, &search("'customer_id': 10420"), 50)
+            .await
+            .is_empty());
         let failed_search = TaskFilter {
             states: vec![TaskState::Failure],
             ..search("order-01")
