@@ -233,13 +233,10 @@ impl ScheduleStore {
         let deleted_sql = format!(
             "SELECT name, version FROM beat_deleted WHERE version > {placeholder} ORDER BY version"
         );
+        // Deletions first: a row committed between the two reads then shows up in the second
+        // one. The other order could see a deletion stamped after an edit it did not see, and
+        // move the watermark past that edit.
         let (upserted, deleted) = with_pool!(&self.database, |pool| {
-            let rows = sqlx::query(&upserted_sql)
-                .bind(watermark)
-                .fetch_all(pool)
-                .await
-                .map_err(DatabaseError::query("read changed periodic tasks"))?;
-            let upserted: Vec<_> = rows.iter().map(stored_from_row).collect();
             let rows = sqlx::query(&deleted_sql)
                 .bind(watermark)
                 .fetch_all(pool)
@@ -250,6 +247,12 @@ impl ScheduleStore {
                 .map(|row| Ok((row.try_get("name")?, row.try_get("version")?)))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(DatabaseError::query("read deleted periodic tasks"))?;
+            let rows = sqlx::query(&upserted_sql)
+                .bind(watermark)
+                .fetch_all(pool)
+                .await
+                .map_err(DatabaseError::query("read changed periodic tasks"))?;
+            let upserted: Vec<_> = rows.iter().map(stored_from_row).collect();
             (upserted, deleted)
         });
         let mut changes = Changes {

@@ -5,7 +5,9 @@
 
 mod bad_input;
 mod beat_lease;
+mod beat_scheduler;
 mod beat_store;
+mod beat_support;
 mod control;
 mod control_client;
 mod control_runtime;
