@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod control;
 mod dashboard;
+mod schedule;
 mod tasks;
 
 use anyhow::Context;
@@ -49,11 +50,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Inspect(args) => control::inspect(config, &args).await,
         Command::Control(args) => control::control(config, &args).await,
         Command::Serve(args) => serve(config, args).await.map(|()| true),
+        Command::Beat(args) => schedule::beat(config, &args).await.map(|()| true),
+        Command::Schedule(args) => schedule::schedule(config, &args).await,
     }
 }
 
-/// The dashboard plus, unless `--no-worker`, an embedded worker on the seed's queues; both stop
-/// together on SIGTERM/SIGINT.
+/// The dashboard plus, unless `--no-worker`, an embedded worker on the seed's queues, and unless
+/// `--no-beat`, an embedded beat (with the demo's periodic `carts.cleanup_expired_carts` when
+/// the configuration has no `beat_schedule`); all stop together on SIGTERM/SIGINT.
 async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
@@ -86,12 +90,28 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
             commands::run_worker(config, options, stop).await
         }))
     };
+    let beat = if args.no_beat {
+        None
+    } else {
+        let mut config = config.clone();
+        if config.beat_schedule.is_empty() {
+            config.beat_schedule = tasks::demo_beat_schedule();
+        }
+        let node_name = format!("beat@{}", celeriac::worker::node_name::hostname());
+        let stop = stopped(stop_receiver.clone());
+        Some(tokio::spawn(async move {
+            schedule::run_beat(config, node_name, stop).await
+        }))
+    };
     let dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
     let dashboard = tokio::spawn(dashboard::serve(dashboard_options, stopped(stop_receiver)));
     celeriac::worker::shutdown::termination_signal().await;
     let _ = stop_sender.send(true);
     if let Some(worker) = worker {
         worker.await.context("worker task")??;
+    }
+    if let Some(beat) = beat {
+        beat.await.context("beat task")??;
     }
     dashboard.await.context("dashboard task")??;
     Ok(())
