@@ -265,17 +265,20 @@ return {1, value}
 
 /// Enqueues one beat firing only if the caller still holds the lease and the slot was not
 /// claimed before. KEYS: lease, claims hash, queue list. ARGV: lease value, schedule name, slot
-/// (epoch ms), envelope, enforce claim (1|0). Returns `{1, slot}` when enqueued, `{0, claimed}`
-/// when this or a later slot was already enqueued, `{-1, ''}` when the lease is not ours.
+/// (epoch ms), envelope, claim (1|0; 0 only under the `beat_no_claim` failpoint, which neither
+/// checks nor records claims). Returns `{1, slot}` when enqueued, `{0, claimed}` when this or a
+/// later slot was already enqueued, `{-1, ''}` when the lease is not ours.
 pub(crate) static BEAT_FIRE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, ''} end
-local claimed = redis.call('HGET', KEYS[2], ARGV[2])
-if ARGV[5] == '1' and claimed and tonumber(claimed) >= tonumber(ARGV[3]) then
-  return {0, claimed}
+if ARGV[5] == '1' then
+  local claimed = redis.call('HGET', KEYS[2], ARGV[2])
+  if claimed and tonumber(claimed) >= tonumber(ARGV[3]) then
+    return {0, claimed}
+  end
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('LPUSH', KEYS[3], ARGV[4])
 return {1, ARGV[3]}
 "#,
