@@ -69,7 +69,7 @@ impl Entries {
         let token = match at {
             Some(at) => {
                 let token = self.next_token;
-                self.heap.push(Reverse((at.timestamp_millis(), token, key)));
+                self.heap.push(Reverse((ceil_millis(at), token, key)));
                 token
             }
             None => 0,
@@ -77,6 +77,11 @@ impl Entries {
         if let Some(entry) = self.by_name.get_mut(name) {
             entry.token = token;
         }
+    }
+
+    /// Wakes the entry at the next look, whatever the clock says (it is due now).
+    pub(super) fn schedule_now(&mut self, name: &str) {
+        self.schedule(name, DateTime::<Utc>::from_timestamp_millis(0));
     }
 
     /// The next live wake-up, dropping stale items on the way.
@@ -108,5 +113,17 @@ impl Entries {
                 .by_name
                 .get(name)
                 .is_some_and(|entry| entry.token == token)
+    }
+}
+
+/// The millisecond at or after `at`: an entry woken then is due (its slot may have a
+/// sub-millisecond part; rounding down would wake it just before the slot, find it not due,
+/// and wake it at the same millisecond again).
+fn ceil_millis(at: DateTime<Utc>) -> i64 {
+    let millis = at.timestamp_millis();
+    if at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        millis
+    } else {
+        millis + 1
     }
 }

@@ -43,6 +43,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+/// Messages of a wake-up at least this far away are built before it.
+const PREPARE_LEAD: Duration = Duration::from_millis(20);
+
 /// How a beat runs.
 #[derive(Debug, Clone)]
 pub struct BeatOptions {
@@ -141,6 +144,8 @@ pub struct Beat {
     leading: bool,
     /// Do not send before this (after a failed push).
     retry_at: Option<DateTime<Utc>>,
+    /// The messages of the next wake-up, built while waiting for it.
+    ahead: Option<send::Ahead>,
     /// Counters for logs and tests.
     pub stats: BeatStats,
 }
@@ -159,6 +164,7 @@ impl Beat {
             held: String::new(),
             leading: false,
             retry_at: None,
+            ahead: None,
             stats: BeatStats::default(),
         }
     }
@@ -189,7 +195,16 @@ impl Beat {
                 };
             }
             self.tick().await;
-            let sleep = self.sleep_time();
+            let mut sleep = self.sleep_time();
+            if self.leading && self.loaded && sleep >= PREPARE_LEAD {
+                if let Some(wake_ms) = self.entries.next_wake() {
+                    let at = DateTime::<Utc>::from_timestamp_millis(wake_ms);
+                    if let Some(at) = at.filter(|at| *at - clock::now() <= delta(sleep)) {
+                        self.prepare(at);
+                        sleep = self.sleep_time();
+                    }
+                }
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(sleep) => {}
@@ -209,10 +224,16 @@ impl Beat {
         self.stats
     }
 
-    /// One round: lease, sync, send, record. Errors are logged and retried next tick: beat
-    /// never stops for a passing Redis or database failure.
+    /// One round: send what is due, lease, sync, send what became due. Errors are logged and
+    /// retried next tick: beat never stops for a passing Redis or database failure.
+    ///
+    /// Sending comes first so that a slot's messages are not held up by the lease round trip
+    /// and the database reads; it is safe before the renewal because every push is fenced.
     pub async fn tick(&mut self) {
         let broker = self.producer.broker().clone();
+        if self.leading && self.loaded {
+            self.send_if_allowed(&broker).await;
+        }
         if !self.check_lease(&broker).await {
             return;
         }
@@ -224,10 +245,16 @@ impl Beat {
         } else if let Err(error) = self.sync().await {
             tracing::warn!(%error, "beat could not read schedule changes");
         }
+        if self.leading {
+            self.send_if_allowed(&broker).await;
+        }
+    }
+
+    async fn send_if_allowed(&mut self, broker: &RedisBroker) {
         let now = clock::now();
         if self.retry_at.is_none_or(|retry_at| retry_at <= now) {
             self.retry_at = None;
-            self.send_due(&broker).await;
+            self.send_due(broker).await;
         }
     }
 
@@ -265,6 +292,7 @@ impl Beat {
 
     /// Forgets the in-memory schedule: it is only valid for the lease it was loaded under.
     fn step_down_memory(&mut self) {
+        self.ahead = None;
         self.entries.clear();
         self.loaded = false;
         self.retry_at = None;
@@ -279,7 +307,13 @@ impl Beat {
         let now = clock::now();
         let wake = match self.retry_at {
             Some(retry_at) => Some(retry_at.timestamp_millis()),
-            None => self.entries.next_wake(),
+            None => {
+                let ahead = self.ahead.as_ref().map(|ahead| ahead.at.timestamp_millis());
+                match (ahead, self.entries.next_wake()) {
+                    (Some(ahead), Some(next)) => Some(ahead.min(next)),
+                    (ahead, next) => ahead.or(next),
+                }
+            }
         };
         match wake {
             Some(wake_ms) => {
@@ -349,6 +383,9 @@ impl Beat {
     async fn sync(&mut self) -> Result<(), StoreError> {
         let now = clock::now();
         let changes = self.store.changes_since(self.watermark).await?;
+        if !changes.deleted.is_empty() || !changes.upserted.is_empty() {
+            self.discard_ahead();
+        }
         for name in &changes.deleted {
             if self.entries.remove(name) {
                 tracing::info!(schedule = %name, "schedule deleted");
@@ -374,6 +411,9 @@ impl Beat {
             .filter(|name| !versions.contains_key(*name))
             .map(str::to_owned)
             .collect();
+        if !gone.is_empty() {
+            self.discard_ahead();
+        }
         for name in gone {
             tracing::info!(schedule = %name, "schedule deleted (found by the full sync)");
             self.entries.remove(&name);
@@ -402,6 +442,7 @@ impl Beat {
             return;
         }
         tracing::debug!(schedule = %name, version = stored.version, "schedule loaded");
+        self.discard_ahead();
         self.entries.put(stored);
         self.wake(&name, now);
     }
@@ -418,12 +459,11 @@ impl Beat {
             self.options.catch_up,
             delta(self.options.replay_window()),
         );
-        let at = if decision.settled.is_some() {
-            Some(now)
+        if decision.settled.is_some() {
+            self.entries.schedule_now(name);
         } else {
-            decision.next
-        };
-        self.entries.schedule(name, at);
+            self.entries.schedule(name, decision.next);
+        }
     }
 }
 

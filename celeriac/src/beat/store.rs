@@ -14,6 +14,7 @@ use super::{PeriodicTask, PeriodicTaskError, Schedule};
 use crate::db::{Database, DatabaseError, Dialect};
 use crate::with_pool;
 use chrono::{DateTime, TimeZone, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 
 mod runs;
@@ -118,14 +119,20 @@ impl ScheduleStore {
     /// Every entry, enabled or not, by name.
     pub async fn list(&self) -> Result<Vec<StoredTask>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM beat_periodic_task ORDER BY name");
-        let rows = with_pool!(&self.database, |pool| {
-            let rows = sqlx::query(&sql)
-                .fetch_all(pool)
+        // Row by row: holding every raw row and every entry at once doubled the peak memory
+        // of a leader loading 100,000 entries.
+        with_pool!(&self.database, |pool| {
+            let mut rows = sqlx::query(&sql).fetch(pool);
+            let mut entries = Vec::new();
+            while let Some(row) = rows
+                .try_next()
                 .await
-                .map_err(DatabaseError::query("list periodic tasks"))?;
-            rows.iter().map(stored_from_row).collect::<Vec<_>>()
-        });
-        rows.into_iter().collect()
+                .map_err(DatabaseError::query("list periodic tasks"))?
+            {
+                entries.push(stored_from_row(&row)?);
+            }
+            Ok(entries)
+        })
     }
 
     /// One entry.

@@ -7,3 +7,4 @@ mod chaos_support;
 mod cli;
 mod control_cli;
 mod flower;
+mod schedule_cli;

@@ -15,9 +15,62 @@ use std::collections::BTreeSet;
 /// How long a leader waits before pushing again after Redis refused a batch.
 const RETRY_AFTER: TimeDelta = TimeDelta::milliseconds(250);
 
+/// Messages built before a wake-up, so that at the slot only the push remains.
+#[derive(Debug)]
+pub(super) struct Ahead {
+    /// The wake-up they were planned for.
+    pub(super) at: DateTime<Utc>,
+    fires: Vec<SlotFire>,
+    records: Vec<RunRecord>,
+}
+
 impl Beat {
+    /// Builds the messages of the entries due at `at` (the next wake-up) now, while there is
+    /// time: building 10,000 messages takes longer than pushing them.
+    pub(super) fn prepare(&mut self, at: DateTime<Utc>) {
+        if self.ahead.is_some() {
+            return;
+        }
+        let (fires, records) = self.collect(at);
+        if !records.is_empty() {
+            self.ahead = Some(Ahead { at, fires, records });
+        }
+    }
+
+    /// Drops the prepared messages (an edit arrived, which may concern them) and wakes their
+    /// entries at the same time, to be planned again.
+    pub(super) fn discard_ahead(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            let names: BTreeSet<String> = ahead
+                .records
+                .into_iter()
+                .map(|record| record.name)
+                .collect();
+            for name in names {
+                self.entries.schedule(&name, Some(ahead.at));
+            }
+        }
+    }
+
+    /// Sends what is due now: the prepared batch if its time came, and whatever else is due.
     pub(super) async fn send_due(&mut self, broker: &RedisBroker) {
         let now = clock::now();
+        let (mut fires, mut records) = match self.ahead.take() {
+            Some(ahead) if ahead.at <= now => (ahead.fires, ahead.records),
+            later => {
+                self.ahead = later;
+                (Vec::new(), Vec::new())
+            }
+        };
+        let (more_fires, more_records) = self.collect(now);
+        fires.extend(more_fires);
+        records.extend(more_records);
+        self.push(broker, now, fires, records).await;
+    }
+
+    /// Pops the entries due at `now` and builds their messages and run records (aligned: the
+    /// n-th `Sent` record is the n-th message).
+    fn collect(&mut self, now: DateTime<Utc>) -> (Vec<SlotFire>, Vec<RunRecord>) {
         let window = delta(self.options.replay_window());
         let mut fires = Vec::new();
         let mut records = Vec::new();
@@ -33,7 +86,11 @@ impl Beat {
                 window,
             );
             let Some(settled) = decision.settled else {
-                self.entries.schedule(&name, decision.next);
+                // Not due (`next` is after `now`); never wake it at `now` again in this loop.
+                let next = decision
+                    .next
+                    .map(|next| next.max(now + TimeDelta::milliseconds(1)));
+                self.entries.schedule(&name, next);
                 continue;
             };
             let skipped = RunRecord {
@@ -76,6 +133,17 @@ impl Beat {
                 }
             }
         }
+        (fires, records)
+    }
+
+    /// Pushes one batch, records it, and settles the entries.
+    async fn push(
+        &mut self,
+        broker: &RedisBroker,
+        now: DateTime<Utc>,
+        fires: Vec<SlotFire>,
+        records: Vec<RunRecord>,
+    ) {
         if records.is_empty() {
             return;
         }
@@ -88,7 +156,7 @@ impl Beat {
                 let names: BTreeSet<String> =
                     records.into_iter().map(|record| record.name).collect();
                 for name in names {
-                    self.entries.schedule(&name, Some(now));
+                    self.entries.schedule_now(&name);
                 }
                 return;
             }
