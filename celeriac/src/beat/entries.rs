@@ -50,6 +50,10 @@ impl Entries {
         self.by_name.keys().map(|name| &**name)
     }
 
+    pub(super) fn versions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.by_name.values().map(|entry| entry.stored.version)
+    }
+
     /// Tracks `stored` (replacing what was tracked under its name), unscheduled.
     pub(super) fn put(&mut self, stored: StoredTask) {
         let name: Arc<str> = Arc::from(stored.task.name.as_str());
