@@ -21,9 +21,11 @@
 
 mod source;
 
+use crate::beat::CatchUp;
 use crate::routing::TaskRoutes;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -103,6 +105,58 @@ pub struct Config {
     /// The most tasks the task history keeps (the oldest go first); `0` or `None` means no
     /// limit.
     pub history_max_rows: Option<u64>,
+    /// Periodic tasks defined in the configuration, by entry name; beat writes them into the
+    /// database at start (see `celeriac::beat::static_schedule`).
+    pub beat_schedule: BTreeMap<String, BeatScheduleEntry>,
+    /// Seconds beat sleeps at most between ticks. Celery's default is 5; ours is 1, so that
+    /// edits apply and handovers finish within a second more.
+    pub beat_max_loop_interval: f64,
+    /// Seconds the beat leader's lease lasts without renewal (not a Celery setting: Celery
+    /// runs one beat). A follower takes over at most this plus one tick after the leader died.
+    pub beat_lease_timeout: f64,
+    /// What beat sends for slots older than the replay window after downtime: `"once"` (the
+    /// latest, once) or `"skip"` (none). Not a Celery setting.
+    pub beat_catch_up: CatchUp,
+    /// Seconds between beat's full comparisons of every schedule with the database, the bound
+    /// for picking up raw SQL edits that the change stamps miss. Not a Celery setting (Celery's
+    /// `beat_sync_every` counts tasks between writes of its shelve file).
+    pub beat_sync_every: f64,
+}
+
+/// One `beat_schedule` entry, in Celery's shape (`{"task", "schedule", "args", "kwargs",
+/// "options"}`), with the schedule as text or seconds since TOML has no Python objects.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatScheduleEntry {
+    /// The task name.
+    pub task: String,
+    /// A crontab in cron's field order (`"*/5 * * * *"`), an interval (`"30s"`, `"5m"`,
+    /// `"2h"`, `"1d"`) or a number of seconds.
+    pub schedule: Value,
+    /// Positional arguments.
+    #[serde(default)]
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    #[serde(default)]
+    pub kwargs: serde_json::Map<String, Value>,
+    /// Send options.
+    #[serde(default)]
+    pub options: BeatScheduleOptions,
+    /// The crontab's zone (default: the `timezone` setting).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// The send options a `beat_schedule` entry may set, as Celery's `options`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatScheduleOptions {
+    /// Queue.
+    pub queue: Option<String>,
+    /// Priority 0-255.
+    pub priority: Option<u32>,
+    /// Seconds after the slot at which the message expires.
+    pub expires: Option<u64>,
 }
 
 impl Default for Config {
@@ -135,6 +189,11 @@ impl Default for Config {
             database_url: "sqlite://celeriac.db".to_owned(),
             history_retention: Some(7.0 * 86400.0),
             history_max_rows: Some(1_000_000),
+            beat_schedule: BTreeMap::new(),
+            beat_max_loop_interval: 1.0,
+            beat_lease_timeout: 6.0,
+            beat_catch_up: CatchUp::Once,
+            beat_sync_every: 5.0,
         }
     }
 }
@@ -340,6 +399,17 @@ impl Config {
             "worker_soft_shutdown_timeout",
             self.worker_soft_shutdown_timeout,
         )?;
+        positive("beat_max_loop_interval", self.beat_max_loop_interval)?;
+        positive("beat_lease_timeout", self.beat_lease_timeout)?;
+        positive("beat_sync_every", self.beat_sync_every)?;
+        if self.beat_lease_timeout < 2.0 * self.beat_max_loop_interval {
+            return Err(invalid(
+                "beat_lease_timeout",
+                &self.beat_lease_timeout.to_string(),
+                "expected at least twice beat_max_loop_interval, or the leader cannot renew in time",
+            ));
+        }
+        crate::beat::static_schedule::periodic_tasks(self)?;
         if let Some(text) = &self.task_default_rate_limit {
             crate::worker::rate_limit::RateLimit::parse(text).map_err(|error| {
                 invalid("task_default_rate_limit", &quoted(text), &error.to_string())
@@ -382,6 +452,21 @@ impl Config {
         }
     }
 
+    /// The longest sleep between beat ticks.
+    pub fn beat_max_loop_interval(&self) -> Duration {
+        duration_from_seconds(self.beat_max_loop_interval)
+    }
+
+    /// How long the beat lease lasts without renewal.
+    pub fn beat_lease_timeout(&self) -> Duration {
+        duration_from_seconds(self.beat_lease_timeout)
+    }
+
+    /// How often beat compares every schedule with the database.
+    pub fn beat_sync_every(&self) -> Duration {
+        duration_from_seconds(self.beat_sync_every)
+    }
+
     /// How long running tasks get to finish on warm shutdown.
     pub fn worker_soft_shutdown_timeout(&self) -> Duration {
         duration_from_seconds(self.worker_soft_shutdown_timeout)
@@ -394,7 +479,7 @@ fn quoted(text: &str) -> String {
 }
 
 /// An [`ConfigError::InvalidValue`].
-fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
+pub(crate) fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError::InvalidValue {
         name: name.to_owned(),
         value: value.to_owned(),

@@ -17,6 +17,7 @@
 //! | `ignore_acks_late` | ack before running even with `acks_late` (a kill loses the task) |
 //! | `no_shutdown_restore` | a task stopped at shutdown stays in `unacked` until the sweep |
 //! | `stop_on_fetch_error` | the consumer gives up when Redis goes away (Celery's known bug) |
+//! | `beat_no_claim` | beat pushes a slot even if it was claimed before (a second enqueue of a slot) |
 
 /// True when the failpoint `name` is active in this process.
 #[cfg(feature = "failpoints")]

@@ -41,6 +41,119 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Tell workers (Python or Rust) to change something, as `celery control` does.
     Control(ControlArgs),
+    /// Run beat: send periodic tasks from the database (any number may run; one leads).
+    Beat(BeatArgs),
+    /// Read and edit periodic tasks in the database (`database_url`).
+    Schedule(ScheduleArgs),
+}
+
+/// `celeriac beat`.
+#[derive(Debug, Args)]
+pub struct BeatArgs {
+    /// This beat's name in the leader lease (default: beat@<host>).
+    #[arg(short = 'n', long)]
+    pub hostname: Option<String>,
+}
+
+/// `celeriac schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+/// The commands of `celeriac schedule`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Every periodic task: schedule in words, enabled, last and next run, counts.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a periodic task.
+    Add(ScheduleDefinition),
+    /// Change a periodic task (only the options given).
+    Edit(ScheduleDefinition),
+    /// Enable a periodic task (slots that passed while it was disabled are not sent).
+    Enable {
+        /// Entry name.
+        name: String,
+    },
+    /// Disable a periodic task.
+    Disable {
+        /// Entry name.
+        name: String,
+    },
+    /// Send the task now, outside its schedule (its run bookkeeping is unchanged).
+    RunNow {
+        /// Entry name.
+        name: String,
+    },
+    /// Delete a periodic task.
+    Delete {
+        /// Entry name.
+        name: String,
+    },
+    /// The next run times, in the schedule's zone, flagging DST shifts.
+    Next {
+        /// Entry name.
+        name: String,
+        /// How many.
+        #[arg(short = 'n', default_value_t = 5)]
+        count: usize,
+    },
+    /// Which beat leads, and how long its lease lasts.
+    Leader,
+    /// The entry's recent runs, newest first.
+    Runs {
+        /// Entry name.
+        name: String,
+    },
+}
+
+/// A periodic task's definition on the command line.
+#[derive(Debug, Args)]
+pub struct ScheduleDefinition {
+    /// Entry name (unique).
+    pub name: String,
+    /// Task name.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Positional arguments as a JSON array.
+    #[arg(long)]
+    pub args: Option<String>,
+    /// Keyword arguments as a JSON object.
+    #[arg(long)]
+    pub kwargs: Option<String>,
+    /// Queue.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Priority 0-255.
+    #[arg(long)]
+    pub priority: Option<u32>,
+    /// Seconds after its slot at which each message expires.
+    #[arg(long)]
+    pub expires: Option<u64>,
+    /// A crontab in cron's field order: "minute hour day_of_month month day_of_week".
+    #[arg(long, group = "when")]
+    pub crontab: Option<String>,
+    /// The crontab's zone (default: the timezone setting).
+    #[arg(long, requires = "crontab")]
+    pub timezone: Option<String>,
+    /// An interval: 30s, 5m, 2h, 1d.
+    #[arg(long, group = "when")]
+    pub every: Option<String>,
+    /// Once, at this RFC 3339 time (a clocked one-off).
+    #[arg(long, group = "when")]
+    pub at: Option<String>,
+    /// Run once, then disable.
+    #[arg(long)]
+    pub one_off: bool,
+    /// Free text.
+    #[arg(long)]
+    pub description: Option<String>,
 }
 
 /// Whom a remote-control command addresses, how long it waits, how it prints.
@@ -267,6 +380,9 @@ pub struct ServeArgs {
     /// Concurrency of the embedded worker.
     #[arg(short = 'c', long)]
     pub concurrency: Option<usize>,
+    /// Do not run the embedded beat.
+    #[arg(long)]
+    pub no_beat: bool,
     /// Serve the dashboard under this path (e.g. /tasks) behind a reverse proxy.
     #[arg(long, env = "CELERIAC_URL_PREFIX", default_value = "")]
     pub url_prefix: String,

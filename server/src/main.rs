@@ -10,6 +10,7 @@ mod dashboard;
 mod event_tail;
 mod history_cli;
 mod monitoring;
+mod schedule;
 mod tasks;
 mod user_cli;
 
@@ -56,11 +57,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::User(args) => user_cli::user(config, args).await.map(|()| true),
         Command::Events(args) => event_tail::events(config, &args).await.map(|()| true),
         Command::Serve(args) => serve(config, args).await.map(|()| true),
+        Command::Beat(args) => schedule::beat(config, &args).await.map(|()| true),
+        Command::Schedule(args) => schedule::schedule(config, &args).await,
     }
 }
 
-/// The dashboard plus, unless `--no-worker`, an embedded worker on the seed's queues; both stop
-/// together on SIGTERM/SIGINT.
+/// The dashboard plus, unless `--no-worker`, an embedded worker on the seed's queues, and unless
+/// `--no-beat`, an embedded beat (with the demo's periodic `carts.cleanup_expired_carts` when
+/// the configuration has no `beat_schedule`); all stop together on SIGTERM/SIGINT.
 async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
@@ -94,6 +98,19 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
             commands::run_worker(config, options, stop).await
         }))
     };
+    let beat = if args.no_beat {
+        None
+    } else {
+        let mut config = config.clone();
+        if config.beat_schedule.is_empty() {
+            config.beat_schedule = tasks::demo_beat_schedule();
+        }
+        let node_name = format!("beat@{}", celeriac::worker::node_name::hostname());
+        let stop = stopped(stop_receiver.clone());
+        Some(tokio::spawn(async move {
+            schedule::run_beat(config, node_name, stop).await
+        }))
+    };
     let monitoring = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
     let accounts_database = monitoring.history.database().clone();
     let dashboard_state = dashboard::AppState::new(&monitoring, queues);
@@ -110,6 +127,9 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let _ = stop_sender.send(true);
     if let Some(worker) = worker {
         worker.await.context("worker task")??;
+    }
+    if let Some(beat) = beat {
+        beat.await.context("beat task")??;
     }
     dashboard.await.context("dashboard task")??;
     for task in monitoring.tasks {

@@ -43,26 +43,32 @@
 mod crontab;
 mod describe;
 mod due;
+#[cfg(feature = "runtime")]
+mod entries;
 mod field;
 mod interval;
+#[cfg(feature = "runtime")]
+mod message;
 mod next_run;
 mod periodic_task;
 mod schedule;
 #[cfg(feature = "runtime")]
 mod scheduler;
 #[cfg(feature = "runtime")]
+pub mod static_schedule;
+#[cfg(feature = "runtime")]
 pub mod store;
 
 pub use crontab::{Crontab, CrontabError, CrontabSpec};
-pub use due::{plan, CatchUp, Plan};
+pub use due::{plan, CatchUp, Plan, MAX_REPLAYED};
 pub use field::{CrontabField, FieldProblem};
 pub use interval::{Interval, IntervalError, IntervalPeriod};
+#[cfg(feature = "runtime")]
+pub use message::{arguments, send_options, BEAT_SLOT_HEADER, PERIODIC_TASK_NAME_HEADER};
 pub use next_run::{DstAdjustment, UpcomingRun};
 pub use periodic_task::{PeriodicTask, PeriodicTaskError, MAX_NAME_LENGTH, MAX_PRIORITY};
 pub use schedule::Schedule;
 #[cfg(feature = "runtime")]
-pub use scheduler::{
-    Beat, BeatError, BeatOptions, BeatStats, BEAT_SLOT_HEADER, PERIODIC_TASK_NAME_HEADER,
-};
+pub use scheduler::{Beat, BeatError, BeatOptions, BeatStats};
 #[cfg(feature = "runtime")]
 pub use store::{ScheduleStore, StoreError, StoredTask};

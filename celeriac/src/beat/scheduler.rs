@@ -1,58 +1,66 @@
-//! The beat process: keeps every schedule in memory ordered by its next slot, holds or waits
-//! for the leader lease, and sends due tasks.
+//! The beat process: holds or waits for the leader lease, and while it leads keeps every
+//! schedule in memory ordered by its next slot and sends due tasks.
 //!
 //! Any number of beats may run on one database and one Redis. Each tick (at most
-//! `beat_max_loop_interval`, sooner when a slot is due or an edit is announced) a beat:
+//! `beat_max_loop_interval` apart, sooner when a slot is due or an edit is announced) a beat:
 //!
-//! 1. takes or renews the lease ([`RedisBroker::beat_lease`]); a beat that just became leader
-//!    reloads every entry (the old leader's bookkeeping is in the database, not in this
-//!    process) and repairs `last_run_at` from the Redis claims, which are ahead when the old
-//!    leader died between the enqueue and the database write;
+//! 1. takes or renews the lease ([`RedisBroker::beat_lease`]). A follower stops there, so
+//!    followers cost one Redis call per tick. A beat whose lease value changed (it was
+//!    elected, or its lease lapsed while it was frozen or cut off and it won a new one) loads
+//!    every entry afresh, because another leader may have sent and recorded slots meanwhile,
+//!    and repairs `last_run_at` from the Redis claims, which are ahead when the old leader
+//!    died between the enqueue and the database write. When Redis does not answer, the beat
+//!    keeps its lease value and sends nothing; if the lease is still its own at the next
+//!    answer, nobody else can have led in between, and it carries on without a reload;
 //! 2. applies the database changes since its watermark (edits through any path, see `store`),
-//!    and every `beat_sync_every` re-reads a lagged watermark, which covers PostgreSQL commits
-//!    that land out of version order;
-//! 3. as leader, pops the due entries, asks `due::plan` what to send, and sends the batch in
-//!    one round trip of fenced, claimed pushes ([`RedisBroker::beat_fire`]); a slot that was
-//!    claimed before is not sent again, a lost lease sends nothing.
+//!    and every `beat_sync_every` compares every entry's version, which covers PostgreSQL
+//!    commits that land out of version order and rows deleted behind the triggers' back;
+//! 3. pops the due entries, asks `due::plan` which slots to send, and sends the batch in one
+//!    round trip of fenced, claimed pushes ([`RedisBroker::beat_fire`]): a slot claimed before
+//!    is not sent again, a lost lease sends nothing and makes this beat a follower;
+//! 4. records the runs in one transaction (`store::runs`, monotonic, so two beats recording
+//!    the same slot count it once).
 //!
-//! Followers do the same bookkeeping minus the sending, so a handover takes at most the lease
-//! timeout plus one tick.
+//! A handover takes at most the lease timeout plus one tick (plus the load); the slots that
+//! passed meanwhile are recent (`due`), so the new leader sends each of them.
+//!
+//! The change announcements ([`RedisBroker::subscribe_beat_changes`]) are a Redis PUB/SUB
+//! subscription held by [`Beat::run`]; a message wakes the loop for an immediate tick. When
+//! the subscription ends (Redis restarted) the loop subscribes again at its next tick; edits
+//! still apply within a tick meanwhile.
+
+mod send;
 
 use super::due::{plan, CatchUp};
+use super::entries::Entries;
 use super::store::{RunOutcome, RunRecord, ScheduleStore, StoreError, StoredTask};
-use super::PeriodicTask;
-use crate::broker::{BrokerError, FireOutcome, RedisBroker, SlotFire};
+use crate::broker::{BrokerError, RedisBroker};
 use crate::clock;
-use crate::producer::{Producer, SendOptions};
+use crate::producer::Producer;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-/// The header Celery's beat puts on every message it sends.
-pub const PERIODIC_TASK_NAME_HEADER: &str = "periodic_task_name";
-
-/// Our header naming the slot (ISO 8601) a message was sent for, so a run can be traced back
-/// to its schedule time and duplicates are visible; Python workers ignore it.
-pub const BEAT_SLOT_HEADER: &str = "celeriac_beat_slot";
+/// Messages of a wake-up at least this far away are built before it.
+const PREPARE_LEAD: Duration = Duration::from_millis(20);
 
 /// How a beat runs.
 #[derive(Debug, Clone)]
 pub struct BeatOptions {
     /// This beat's name in the lease (`beat@host`).
     pub node_name: String,
-    /// How long the lease lasts without renewal: the failover time, less one tick.
+    /// How long the lease lasts without renewal (`beat_lease_timeout`): the failover time,
+    /// less one tick.
     pub lease_timeout: Duration,
     /// The longest sleep between ticks (Celery's `beat_max_loop_interval`).
     pub max_loop_interval: Duration,
-    /// How often the lagged full resync runs.
+    /// How often every entry's version is compared (`beat_sync_every`).
     pub sync_every: Duration,
-    /// The downtime policy.
+    /// The downtime policy (`beat_catch_up`).
     pub catch_up: CatchUp,
-    /// Sends later than this after their slot count as late (and, with
-    /// [`CatchUp::Skip`], slots older than this are skipped).
+    /// Sends later than this after their slot count as late.
     pub late_after: Duration,
 }
 
@@ -69,42 +77,39 @@ impl Default for BeatOptions {
     }
 }
 
-/// Why beat stopped.
+impl BeatOptions {
+    /// The options the configuration sets (`beat_*` settings), for the beat `node_name`.
+    pub fn from_config(config: &crate::config::Config, node_name: impl Into<String>) -> Self {
+        BeatOptions {
+            node_name: node_name.into(),
+            lease_timeout: config.beat_lease_timeout(),
+            max_loop_interval: config.beat_max_loop_interval(),
+            sync_every: config.beat_sync_every(),
+            catch_up: config.beat_catch_up,
+            ..BeatOptions::default()
+        }
+    }
+
+    /// How old a passed slot may be and still be sent in any case: the longest handover.
+    pub fn replay_window(&self) -> Duration {
+        self.lease_timeout + 2 * self.max_loop_interval
+    }
+
+    /// The longest sleep: one loop interval, and short enough to renew the lease in time.
+    fn tick_cap(&self) -> Duration {
+        self.max_loop_interval.min(self.lease_timeout / 3)
+    }
+}
+
+/// Why beat could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BeatError {
-    /// The schedule store failed at start.
+    /// The schedule store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Redis failed at start.
+    /// Redis failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
-}
-
-/// One schedule as the scheduler tracks it.
-#[derive(Debug)]
-struct Entry {
-    stored: StoredTask,
-    /// Bumped on every reload, so heap items of an older definition are ignored.
-    generation: u64,
-}
-
-/// A running beat.
-#[derive(Debug)]
-pub struct Beat {
-    store: ScheduleStore,
-    producer: Producer,
-    options: BeatOptions,
-    entries: HashMap<String, Entry>,
-    /// (next slot in epoch ms, name, generation), soonest first.
-    due: BinaryHeap<Reverse<(i64, String, u64)>>,
-    generation: u64,
-    watermark: i64,
-    lagged_watermark: i64,
-    last_sync: DateTime<Utc>,
-    /// The lease value while leader, empty otherwise.
-    held: String,
-    /// Counters for logs and tests.
-    pub stats: BeatStats,
 }
 
 /// What this beat did, for logs, `celeriac beat` output and tests.
@@ -116,138 +121,231 @@ pub struct BeatStats {
     pub already_sent: u64,
     /// Slots missed (downtime) or skipped.
     pub missed: u64,
+    /// Sends later than `late_after`.
+    pub late: u64,
     /// Times this beat became leader.
     pub elections: u64,
 }
 
+/// A running beat.
+#[derive(Debug)]
+pub struct Beat {
+    store: ScheduleStore,
+    producer: Producer,
+    options: BeatOptions,
+    entries: Entries,
+    /// True while `entries` mirrors the database for the current lease.
+    loaded: bool,
+    watermark: i64,
+    last_full_sync: DateTime<Utc>,
+    /// The lease value from the last answer that said we hold it ("" if none).
+    held: String,
+    /// The last lease check answered, and said we hold it.
+    leading: bool,
+    /// Do not send before this (after a failed push).
+    retry_at: Option<DateTime<Utc>>,
+    /// The messages of the next wake-up, built while waiting for it.
+    ahead: Option<send::Ahead>,
+    /// Counters for logs and tests.
+    pub stats: BeatStats,
+}
+
 impl Beat {
-    /// A beat over `store` sending through `producer`.
-    pub async fn new(
-        store: ScheduleStore,
-        producer: Producer,
-        options: BeatOptions,
-    ) -> Result<Beat, BeatError> {
-        let mut beat = Beat {
+    /// A beat over `store` sending through `producer`; it loads the schedules when elected.
+    pub fn new(store: ScheduleStore, producer: Producer, options: BeatOptions) -> Beat {
+        Beat {
             store,
             producer,
             options,
-            entries: HashMap::new(),
-            due: BinaryHeap::new(),
-            generation: 0,
+            entries: Entries::default(),
+            loaded: false,
             watermark: 0,
-            lagged_watermark: 0,
-            last_sync: clock::now(),
+            last_full_sync: clock::now(),
             held: String::new(),
+            leading: false,
+            retry_at: None,
+            ahead: None,
             stats: BeatStats::default(),
-        };
-        beat.reload().await?;
-        Ok(beat)
+        }
     }
 
-    /// Whether this beat holds the lease.
+    /// Whether the last lease check said this beat leads.
     pub fn is_leader(&self) -> bool {
-        !self.held.is_empty()
+        self.leading
+    }
+
+    /// How many entries the leader tracks (0 on a follower).
+    pub fn entry_count(&self) -> usize {
+        self.entries.len()
     }
 
     /// Runs until `shutdown` resolves, then gives the lease up so a peer takes over at once.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<BeatStats, BeatError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> BeatStats {
         let broker = self.producer.broker().clone();
-        let mut changes = match broker.subscribe_beat_changes().await {
-            Ok(pubsub) => Some(pubsub.into_on_message()),
-            Err(error) => {
-                tracing::warn!(%error, "no change announcements; edits apply at the next tick");
-                None
-            }
-        };
+        let mut changes = None;
         tokio::pin!(shutdown);
         loop {
+            if changes.is_none() {
+                changes = match broker.subscribe_beat_changes().await {
+                    Ok(pubsub) => Some(pubsub.into_on_message()),
+                    Err(error) => {
+                        tracing::debug!(%error, "no change announcements yet");
+                        None
+                    }
+                };
+            }
             self.tick().await;
-            let sleep = self.sleep_time();
+            let mut sleep = self.sleep_time();
+            if self.leading && self.loaded && sleep >= PREPARE_LEAD {
+                if let Some(wake_ms) = self.entries.next_wake() {
+                    let at = DateTime::<Utc>::from_timestamp_millis(wake_ms);
+                    if let Some(at) = at.filter(|at| *at - clock::now() <= delta(sleep)) {
+                        self.prepare(at);
+                        sleep = self.sleep_time();
+                    }
+                }
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(sleep) => {}
-                Some(_) = next_change(&mut changes) => {}
+                change = next_change(&mut changes) => {
+                    if change.is_none() {
+                        changes = None;
+                    }
+                }
             }
         }
-        if self.is_leader() {
+        if !self.held.is_empty() {
             if let Err(error) = broker.beat_release(&self.held).await {
                 tracing::warn!(%error, "could not release the beat lease");
             }
         }
         tracing::info!(node = %self.options.node_name, stats = ?self.stats, "beat stopped");
-        Ok(self.stats)
+        self.stats
     }
 
-    /// One round: lease, sync, send. Errors are logged and retried next tick: beat never
-    /// stops for a passing Redis or database failure.
+    /// One round: send what is due, lease, sync, send what became due. Errors are logged and
+    /// retried next tick: beat never stops for a passing Redis or database failure.
+    ///
+    /// Sending comes first so that a slot's messages are not held up by the lease round trip
+    /// and the database reads; it is safe before the renewal because every push is fenced.
     pub async fn tick(&mut self) {
         let broker = self.producer.broker().clone();
-        let was_leader = self.is_leader();
-        match broker
-            .beat_lease(
-                &self.options.node_name,
-                self.options.lease_timeout,
-                &self.held,
-            )
-            .await
-        {
-            Ok(lease) if lease.held => self.held = lease.value,
-            Ok(_) => self.held.clear(),
-            Err(error) => {
-                tracing::warn!(%error, "beat lease check failed");
-                self.held.clear();
-            }
+        if self.leading && self.loaded {
+            self.send_if_allowed(&broker).await;
         }
-        if self.is_leader() && !was_leader {
-            self.stats.elections += 1;
-            tracing::info!(node = %self.options.node_name, lease = %self.held, "beat is leader");
+        if !self.check_lease(&broker).await {
+            return;
+        }
+        if !self.loaded {
             if let Err(error) = self.take_over(&broker).await {
                 tracing::warn!(%error, "beat could not load its schedules; not sending yet");
-                self.held.clear();
                 return;
             }
-        } else if was_leader && !self.is_leader() {
-            tracing::warn!(node = %self.options.node_name, "beat lost the lease");
-        }
-        if let Err(error) = self.sync().await {
+        } else if let Err(error) = self.sync().await {
             tracing::warn!(%error, "beat could not read schedule changes");
         }
-        if self.is_leader() {
-            self.send_due(&broker).await;
+        if self.leading {
+            self.send_if_allowed(&broker).await;
         }
     }
 
-    /// How long to sleep: until the next slot, at most one loop interval, and short enough to
-    /// renew the lease in time.
-    fn sleep_time(&self) -> Duration {
-        let cap = self
-            .options
-            .max_loop_interval
-            .min(self.options.lease_timeout / 3);
-        if !self.is_leader() {
+    async fn send_if_allowed(&mut self, broker: &RedisBroker) {
+        let now = clock::now();
+        if self.retry_at.is_none_or(|retry_at| retry_at <= now) {
+            self.retry_at = None;
+            self.send_due(broker).await;
+        }
+    }
+
+    /// Takes or renews the lease; true when this beat leads now.
+    async fn check_lease(&mut self, broker: &RedisBroker) -> bool {
+        let node = &self.options.node_name;
+        match broker
+            .beat_lease(node, self.options.lease_timeout, &self.held)
+            .await
+        {
+            Ok(lease) if lease.held => {
+                if lease.value != self.held {
+                    self.stats.elections += 1;
+                    tracing::info!(node = %node, lease = %lease.value, "beat is leader");
+                    self.held = lease.value;
+                    self.step_down_memory();
+                }
+                self.leading = true;
+            }
+            Ok(lease) => {
+                if self.leading || !self.held.is_empty() {
+                    tracing::warn!(node = %node, leader = %lease.owner(), "beat lost the lease");
+                }
+                self.held.clear();
+                self.leading = false;
+                self.step_down_memory();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "beat lease check failed");
+                self.leading = false;
+            }
+        }
+        self.leading
+    }
+
+    /// Forgets the in-memory schedule: it is only valid for the lease it was loaded under.
+    fn step_down_memory(&mut self) {
+        self.ahead = None;
+        self.entries.clear();
+        self.loaded = false;
+        self.retry_at = None;
+    }
+
+    /// How long to sleep: until the next slot, at most one tick.
+    fn sleep_time(&mut self) -> Duration {
+        let cap = self.options.tick_cap();
+        if !self.leading || !self.loaded {
             return cap;
         }
-        match self.due.peek() {
-            Some(Reverse((due_ms, _, _))) => {
-                let wait = due_ms - clock::now().timestamp_millis();
+        let now = clock::now();
+        let wake = match self.retry_at {
+            Some(retry_at) => Some(retry_at.timestamp_millis()),
+            None => {
+                let ahead = self.ahead.as_ref().map(|ahead| ahead.at.timestamp_millis());
+                match (ahead, self.entries.next_wake()) {
+                    (Some(ahead), Some(next)) => Some(ahead.min(next)),
+                    (ahead, next) => ahead.or(next),
+                }
+            }
+        };
+        match wake {
+            Some(wake_ms) => {
+                let wait = wake_ms - now.timestamp_millis();
                 Duration::from_millis(wait.max(0) as u64).min(cap)
             }
             None => cap,
         }
     }
 
+    /// Loads every entry for a new lease and repairs `last_run_at` from the claims.
     async fn take_over(&mut self, broker: &RedisBroker) -> Result<(), BeatError> {
-        self.reload().await?;
+        let started = std::time::Instant::now();
+        let all = self.store.list().await?;
+        let claims = broker.beat_claims().await?;
+        self.entries.clear();
+        self.watermark = 0;
+        for stored in all {
+            self.watermark = self.watermark.max(stored.version);
+            self.entries.put(stored);
+        }
+        self.last_full_sync = clock::now();
         let now = clock::now();
         let mut repairs = Vec::new();
-        for (name, slot_ms) in broker.beat_claims().await? {
-            let Some(entry) = self.entries.get(&name) else {
+        for (name, slot_ms) in claims {
+            let (Some(stored), Some(slot)) = (
+                self.entries.get(&name),
+                DateTime::<Utc>::from_timestamp_millis(slot_ms),
+            ) else {
                 continue;
             };
-            let Some(slot) = DateTime::<Utc>::from_timestamp_millis(slot_ms) else {
-                continue;
-            };
-            if entry.stored.task.last_run_at.is_none_or(|last| last < slot) {
+            if stored.task.last_run_at.is_none_or(|last| last < slot) {
                 repairs.push(RunRecord {
                     name,
                     slot,
@@ -256,7 +354,7 @@ impl Beat {
                     outcome: RunOutcome::AlreadySent,
                     missed: 0,
                     late: false,
-                    disable: entry.stored.task.one_off,
+                    disable: stored.task.one_off,
                 });
             }
         }
@@ -268,284 +366,111 @@ impl Beat {
                 self.settle(run);
             }
         }
-        Ok(())
-    }
-
-    /// Reads every entry afresh.
-    async fn reload(&mut self) -> Result<(), StoreError> {
-        let all = self.store.list().await?;
-        self.entries.clear();
-        self.due.clear();
-        let mut watermark = 0;
-        for stored in all {
-            watermark = watermark.max(stored.version);
-            self.put(stored);
+        let names: Vec<String> = self.entries.names().map(str::to_owned).collect();
+        for name in names {
+            self.wake(&name, now);
         }
-        self.watermark = self.watermark.max(watermark);
-        self.lagged_watermark = self.watermark;
-        self.last_sync = clock::now();
+        self.loaded = true;
+        tracing::info!(
+            entries = self.entries.len(),
+            repaired = repairs.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "beat loaded its schedules"
+        );
         Ok(())
     }
 
     async fn sync(&mut self) -> Result<(), StoreError> {
         let now = clock::now();
-        let lagged = now - self.last_sync >= delta(self.options.sync_every);
-        let from = if lagged {
-            self.lagged_watermark
-        } else {
-            self.watermark
-        };
-        let changes = self.store.changes_since(from).await?;
-        if lagged {
-            self.lagged_watermark = self.watermark;
-            self.last_sync = now;
+        let changes = self.store.changes_since(self.watermark).await?;
+        if !changes.deleted.is_empty() || !changes.upserted.is_empty() {
+            self.discard_ahead();
         }
-        for name in changes.deleted {
-            if self.entries.remove(&name).is_some() {
+        for name in &changes.deleted {
+            if self.entries.remove(name) {
                 tracing::info!(schedule = %name, "schedule deleted");
             }
         }
-        for stored in changes.upserted {
-            let unchanged = self
-                .entries
-                .get(&stored.task.name)
-                .is_some_and(|entry| entry.stored.version == stored.version);
-            if !unchanged {
-                tracing::debug!(schedule = %stored.task.name, version = stored.version, "schedule loaded");
-                self.put(stored);
-            }
-        }
         self.watermark = self.watermark.max(changes.version);
+        for stored in changes.upserted {
+            self.apply(stored, now);
+        }
+        if now - self.last_full_sync >= delta(self.options.sync_every) {
+            self.last_full_sync = now;
+            self.full_sync(now).await?;
+        }
         Ok(())
     }
 
-    /// Tracks `stored`, replacing what was tracked under its name.
-    fn put(&mut self, stored: StoredTask) {
-        self.generation += 1;
-        let generation = self.generation;
-        let name = stored.task.name.clone();
-        self.entries
-            .insert(name.clone(), Entry { stored, generation });
-        self.schedule(&name);
+    /// Compares every entry's version with the database's.
+    async fn full_sync(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let known = (
+            self.entries.len() as i64,
+            self.entries.versions().sum::<i64>(),
+        );
+        if self.store.version_checksum().await? == known {
+            return Ok(());
+        }
+        let versions: HashMap<String, i64> = self.store.versions().await?.into_iter().collect();
+        let gone: Vec<String> = self
+            .entries
+            .names()
+            .filter(|name| !versions.contains_key(*name))
+            .map(str::to_owned)
+            .collect();
+        if !gone.is_empty() {
+            self.discard_ahead();
+        }
+        for name in gone {
+            tracing::info!(schedule = %name, "schedule deleted (found by the full sync)");
+            self.entries.remove(&name);
+        }
+        for (name, version) in versions {
+            let known = self.entries.get(&name).map(|stored| stored.version);
+            if known != Some(version) {
+                match self.store.get(&name).await {
+                    Ok(stored) => self.apply(stored, now),
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(error) => tracing::error!(schedule = %name, %error, "unreadable schedule"),
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Pushes the entry's next slot onto the heap.
-    fn schedule(&mut self, name: &str) {
-        let Some(entry) = self.entries.get(name) else {
+    /// Tracks an edited entry, unless this version is tracked already.
+    fn apply(&mut self, stored: StoredTask, now: DateTime<Utc>) {
+        let name = stored.task.name.clone();
+        if self
+            .entries
+            .get(&name)
+            .is_some_and(|known| known.version == stored.version)
+        {
+            return;
+        }
+        tracing::debug!(schedule = %name, version = stored.version, "schedule loaded");
+        self.discard_ahead();
+        self.entries.put(stored);
+        self.wake(&name, now);
+    }
+
+    /// Schedules the entry's next look: now if slots are due, else its next slot.
+    fn wake(&mut self, name: &str, now: DateTime<Utc>) {
+        let Some(stored) = self.entries.get(name) else {
             return;
         };
-        let now = clock::now();
-        let next = plan(
-            &entry.stored.task,
-            entry.stored.anchor_at,
+        let decision = plan(
+            &stored.task,
+            stored.anchor_at,
             now,
             self.options.catch_up,
-            delta(self.options.late_after),
+            delta(self.options.replay_window()),
         );
-        let at = match (next.fire, next.next) {
-            (Some(_), _) => Some(now),
-            (None, Some(next)) => Some(next),
-            (None, None) if next.missed > 0 => Some(now),
-            (None, None) => None,
-        };
-        if let Some(at) = at {
-            self.due.push(Reverse((
-                at.timestamp_millis(),
-                name.to_owned(),
-                entry.generation,
-            )));
+        if decision.settled.is_some() {
+            self.entries.schedule_now(name);
+        } else {
+            self.entries.schedule(name, decision.next);
         }
-    }
-
-    async fn send_due(&mut self, broker: &RedisBroker) {
-        let now = clock::now();
-        let mut fires = Vec::new();
-        let mut records = Vec::new();
-        while let Some(Reverse((due_ms, _, _))) = self.due.peek() {
-            if *due_ms > now.timestamp_millis() {
-                break;
-            }
-            let Some(Reverse((_, name, generation))) = self.due.pop() else {
-                break;
-            };
-            let Some(entry) = self.entries.get(&name) else {
-                continue;
-            };
-            if entry.generation != generation {
-                continue;
-            }
-            let decision = plan(
-                &entry.stored.task,
-                entry.stored.anchor_at,
-                now,
-                self.options.catch_up,
-                delta(self.options.late_after),
-            );
-            let Some(slot) = decision.settled else {
-                self.schedule(&name);
-                continue;
-            };
-            let late = now - slot > delta(self.options.late_after);
-            let record = RunRecord {
-                name: name.clone(),
-                slot,
-                sent_at: now,
-                task_id: None,
-                outcome: RunOutcome::Skipped,
-                missed: decision.missed,
-                late,
-                disable: entry.stored.task.one_off && decision.fire.is_some(),
-            };
-            match decision.fire {
-                Some(_) => match self.message(&entry.stored.task, slot) {
-                    Ok((fire, task_id)) => {
-                        fires.push(fire);
-                        records.push(RunRecord {
-                            task_id: Some(task_id),
-                            outcome: RunOutcome::Sent,
-                            ..record
-                        });
-                    }
-                    Err(error) => {
-                        tracing::error!(schedule = %name, %error, "cannot build the periodic task's message; skipping the slot");
-                        records.push(record);
-                    }
-                },
-                None => records.push(record),
-            }
-        }
-        if records.is_empty() {
-            return;
-        }
-        let enforce = !crate::failpoint::active("beat_no_claim");
-        let outcomes = match broker.beat_fire(&self.held, &fires, enforce).await {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                tracing::warn!(%error, count = fires.len(), "beat could not send; retrying next tick");
-                self.requeue(&records);
-                return;
-            }
-        };
-        let mut outcomes = outcomes.into_iter();
-        let mut settled = Vec::with_capacity(records.len());
-        for mut record in records {
-            if record.outcome == RunOutcome::Sent {
-                match outcomes.next() {
-                    Some(FireOutcome::Enqueued) => self.stats.sent += 1,
-                    Some(FireOutcome::AlreadyClaimed(claimed_ms)) => {
-                        self.stats.already_sent += 1;
-                        record.outcome = RunOutcome::AlreadySent;
-                        record.task_id = None;
-                        if let Some(claimed) = DateTime::<Utc>::from_timestamp_millis(claimed_ms) {
-                            record.slot = record.slot.max(claimed);
-                        }
-                    }
-                    Some(FireOutcome::NotLeader) | None => {
-                        // Fenced off: whoever leads now sends it; drop our claim to the slot.
-                        self.held.clear();
-                        self.schedule(&record.name);
-                        continue;
-                    }
-                }
-            }
-            self.stats.missed += record.missed + u64::from(record.outcome == RunOutcome::Skipped);
-            settled.push(record);
-        }
-        if let Err(error) = self.store.record_runs(&settled).await {
-            // The claims in Redis keep the slots from being sent twice; the next leader's
-            // take-over repairs last_run_at.
-            tracing::warn!(%error, "beat could not record its runs");
-        }
-        for record in &settled {
-            self.settle(record);
-        }
-        if !self.is_leader() {
-            tracing::warn!(node = %self.options.node_name, "beat was fenced off by a newer leader");
-        }
-    }
-
-    /// Applies a settled run to the in-memory entry and schedules its next slot.
-    fn settle(&mut self, record: &RunRecord) {
-        if let Some(entry) = self.entries.get_mut(&record.name) {
-            let task = &mut entry.stored.task;
-            match record.outcome {
-                RunOutcome::Sent | RunOutcome::AlreadySent => {
-                    task.last_run_at = Some(record.slot);
-                    task.total_run_count += u64::from(record.outcome == RunOutcome::Sent);
-                }
-                RunOutcome::Skipped => entry.stored.anchor_at = Some(record.slot),
-            }
-            entry.stored.missed_count += record.missed;
-            if record.disable {
-                task.enabled = false;
-            }
-        }
-        self.schedule(&record.name);
-    }
-
-    fn requeue(&mut self, records: &[RunRecord]) {
-        for record in records {
-            self.schedule(&record.name);
-        }
-    }
-
-    /// The Celery message for one slot: the entry's task, arguments and options, with the
-    /// `periodic_task_name` header as Celery's beat sends it.
-    fn message(
-        &self,
-        task: &PeriodicTask,
-        slot: DateTime<Utc>,
-    ) -> Result<(SlotFire, String), crate::Error> {
-        let mut options = SendOptions::new().header(
-            PERIODIC_TASK_NAME_HEADER,
-            serde_json::Value::String(task.name.clone()),
-        );
-        options = options.header(
-            BEAT_SLOT_HEADER,
-            serde_json::Value::String(slot.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        );
-        if let serde_json::Value::Object(headers) = &task.headers {
-            for (name, value) in headers {
-                options = options.header(name.clone(), value.clone());
-            }
-        }
-        if let Some(queue) = task.queue.as_ref().or(task.routing_key.as_ref()) {
-            options = options.queue(queue.clone());
-        }
-        if let Some(priority) = task.priority {
-            options = options.priority(priority.min(255) as u8);
-        }
-        let expires = match (task.expires, task.expire_seconds) {
-            (Some(expires), _) => Some(expires),
-            (None, Some(seconds)) => {
-                Some(slot + TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000)))
-            }
-            (None, None) => None,
-        };
-        if let Some(expires) = expires {
-            options = options.expires(expires);
-        }
-        let args = match &task.args {
-            serde_json::Value::Array(args) => args.clone(),
-            _ => Vec::new(),
-        };
-        let kwargs = match &task.kwargs {
-            serde_json::Value::Object(kwargs) => kwargs.clone(),
-            _ => serde_json::Map::new(),
-        };
-        let prepared = self
-            .producer
-            .prepare_message(&task.task, args, kwargs, &options)?;
-        Ok((
-            SlotFire {
-                schedule: task.name.clone(),
-                slot_ms: slot.timestamp_millis(),
-                queue: prepared.queue,
-                priority: prepared.priority,
-                raw: prepared.raw,
-            },
-            prepared.task_id,
-        ))
     }
 }
 

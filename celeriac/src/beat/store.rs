@@ -14,10 +14,12 @@ use super::{PeriodicTask, PeriodicTaskError, Schedule};
 use crate::db::{Database, DatabaseError, Dialect};
 use crate::with_pool;
 use chrono::{DateTime, TimeZone, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 
-/// How many runs per schedule the `beat_run` ring keeps.
-pub const RUNS_KEPT: i64 = 20;
+mod runs;
+
+pub use runs::{RunOutcome, RunRecord, StoredRun, RUNS_KEPT};
 
 /// One stored entry with the scheduler's bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,65 +45,6 @@ pub struct Changes {
     pub deleted: Vec<String>,
     /// The highest version seen (the next watermark).
     pub version: i64,
-}
-
-/// How one slot ended, for the `beat_run` ring and the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// Sent now.
-    Sent,
-    /// Sent before by another beat (a handover); only bookkeeping was repaired.
-    AlreadySent,
-    /// Passed and skipped by the catch-up policy.
-    Skipped,
-}
-
-impl RunOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Sent => "sent",
-            RunOutcome::AlreadySent => "already_sent",
-            RunOutcome::Skipped => "skipped",
-        }
-    }
-}
-
-/// A settled slot, written by the scheduler.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunRecord {
-    /// The entry.
-    pub name: String,
-    /// The slot.
-    pub slot: DateTime<Utc>,
-    /// When beat acted on it.
-    pub sent_at: DateTime<Utc>,
-    /// The task id sent, if sent by this beat.
-    pub task_id: Option<String>,
-    /// What happened.
-    pub outcome: RunOutcome,
-    /// Earlier slots given up with this one.
-    pub missed: u64,
-    /// True when sent later than the lateness threshold.
-    pub late: bool,
-    /// Disable the entry (a one-off that ran).
-    pub disable: bool,
-}
-
-/// One row of the `beat_run` ring, newest first from [`ScheduleStore::runs`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRun {
-    /// The slot.
-    pub slot: DateTime<Utc>,
-    /// When beat acted.
-    pub sent_at: DateTime<Utc>,
-    /// The task id sent.
-    pub task_id: Option<String>,
-    /// `sent`, `already_sent` or `skipped`.
-    pub outcome: String,
-    /// Slots given up before it.
-    pub missed: u64,
-    /// `sent_at - slot`.
-    pub lateness_ms: i64,
 }
 
 /// Why a store operation failed.
@@ -176,14 +119,20 @@ impl ScheduleStore {
     /// Every entry, enabled or not, by name.
     pub async fn list(&self) -> Result<Vec<StoredTask>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM beat_periodic_task ORDER BY name");
-        let rows = with_pool!(&self.database, |pool| {
-            let rows = sqlx::query(&sql)
-                .fetch_all(pool)
+        // Row by row: holding every raw row and every entry at once doubled the peak memory
+        // of a leader loading 100,000 entries.
+        with_pool!(&self.database, |pool| {
+            let mut rows = sqlx::query(&sql).fetch(pool);
+            let mut entries = Vec::new();
+            while let Some(row) = rows
+                .try_next()
                 .await
-                .map_err(DatabaseError::query("list periodic tasks"))?;
-            rows.iter().map(stored_from_row).collect::<Vec<_>>()
-        });
-        rows.into_iter().collect()
+                .map_err(DatabaseError::query("list periodic tasks"))?
+            {
+                entries.push(stored_from_row(&row)?);
+            }
+            Ok(entries)
+        })
     }
 
     /// One entry.
@@ -291,13 +240,10 @@ impl ScheduleStore {
         let deleted_sql = format!(
             "SELECT name, version FROM beat_deleted WHERE version > {placeholder} ORDER BY version"
         );
+        // Deletions first: a row committed between the two reads then shows up in the second
+        // one. The other order could see a deletion stamped after an edit it did not see, and
+        // move the watermark past that edit.
         let (upserted, deleted) = with_pool!(&self.database, |pool| {
-            let rows = sqlx::query(&upserted_sql)
-                .bind(watermark)
-                .fetch_all(pool)
-                .await
-                .map_err(DatabaseError::query("read changed periodic tasks"))?;
-            let upserted: Vec<_> = rows.iter().map(stored_from_row).collect();
             let rows = sqlx::query(&deleted_sql)
                 .bind(watermark)
                 .fetch_all(pool)
@@ -308,6 +254,12 @@ impl ScheduleStore {
                 .map(|row| Ok((row.try_get("name")?, row.try_get("version")?)))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(DatabaseError::query("read deleted periodic tasks"))?;
+            let rows = sqlx::query(&upserted_sql)
+                .bind(watermark)
+                .fetch_all(pool)
+                .await
+                .map_err(DatabaseError::query("read changed periodic tasks"))?;
+            let upserted: Vec<_> = rows.iter().map(stored_from_row).collect();
             (upserted, deleted)
         });
         let mut changes = Changes {
@@ -332,142 +284,30 @@ impl ScheduleStore {
         Ok(changes)
     }
 
-    /// Writes what the scheduler did, in one transaction: `last_run_at` moves to the slot (not
-    /// to the send time, so intervals do not drift), counters grow, one-offs disable, and the
-    /// run goes into the ring.
-    pub async fn record_runs(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
-        if runs.is_empty() {
-            return Ok(());
-        }
-        let dialect = self.database.dialect();
-        let p = |index| dialect.placeholder(index);
-        let sent_sql = format!(
-            "UPDATE beat_periodic_task SET last_run_at = {}, total_run_count = total_run_count + {}, \
-             missed_count = missed_count + {}, late_count = late_count + {} WHERE name = {}",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5)
-        );
-        let skipped_sql = format!(
-            "UPDATE beat_periodic_task SET anchor_at = {}, missed_count = missed_count + {} \
-             WHERE name = {}",
-            p(1),
-            p(2),
-            p(3)
-        );
-        let disable_sql = format!(
-            "UPDATE beat_periodic_task SET enabled = 0 WHERE name = {}",
-            p(1)
-        );
-        let ring_sql = format!(
-            "INSERT INTO beat_run (name, slot_index, slot, sent_at, task_id, outcome, missed, \
-             lateness_ms) VALUES ({}) ON CONFLICT (name, slot_index) DO UPDATE SET \
-             slot = excluded.slot, sent_at = excluded.sent_at, task_id = excluded.task_id, \
-             outcome = excluded.outcome, missed = excluded.missed, \
-             lateness_ms = excluded.lateness_ms",
-            placeholders(dialect, 1, 8)
-        );
-        let count_sql = format!(
-            "SELECT total_run_count + missed_count FROM beat_periodic_task WHERE name = {}",
-            p(1)
-        );
-        with_pool!(&self.database, |pool| {
-            let mut transaction = pool
-                .begin()
-                .await
-                .map_err(DatabaseError::query("begin beat runs"))?;
-            for run in runs {
-                let slot = run.slot.timestamp_millis();
-                let missed = i64::try_from(run.missed).unwrap_or(i64::MAX);
-                match run.outcome {
-                    RunOutcome::Sent | RunOutcome::AlreadySent => {
-                        sqlx::query(&sent_sql)
-                            .bind(slot)
-                            .bind(i64::from(run.outcome == RunOutcome::Sent))
-                            .bind(missed)
-                            .bind(i64::from(run.late))
-                            .bind(&run.name)
-                            .execute(&mut *transaction)
-                            .await
-                            .map_err(DatabaseError::query("record beat run"))?;
-                    }
-                    RunOutcome::Skipped => {
-                        sqlx::query(&skipped_sql)
-                            .bind(slot)
-                            .bind(missed)
-                            .bind(&run.name)
-                            .execute(&mut *transaction)
-                            .await
-                            .map_err(DatabaseError::query("record skipped slot"))?;
-                    }
-                }
-                if run.disable {
-                    sqlx::query(&disable_sql)
-                        .bind(&run.name)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(DatabaseError::query("disable one-off"))?;
-                }
-                let sequence: Option<i64> = sqlx::query_scalar(&count_sql)
-                    .bind(&run.name)
-                    .fetch_optional(&mut *transaction)
-                    .await
-                    .map_err(DatabaseError::query("count beat runs"))?;
-                let Some(sequence) = sequence else {
-                    // Deleted meanwhile: nothing to keep.
-                    continue;
-                };
-                sqlx::query(&ring_sql)
-                    .bind(&run.name)
-                    .bind(sequence.rem_euclid(RUNS_KEPT))
-                    .bind(slot)
-                    .bind(run.sent_at.timestamp_millis())
-                    .bind(&run.task_id)
-                    .bind(run.outcome.as_str())
-                    .bind(missed)
-                    .bind((run.sent_at - run.slot).num_milliseconds())
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(DatabaseError::query("record beat run"))?;
-            }
-            transaction
-                .commit()
-                .await
-                .map_err(DatabaseError::query("commit beat runs"))?;
-        });
-        Ok(())
+    /// Every entry's name and change stamp, for the periodic full comparison that catches
+    /// PostgreSQL commits landing out of version order (a raw `UPDATE` in a long transaction).
+    pub async fn versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = "SELECT name, version FROM beat_periodic_task";
+        let versions = with_pool!(&self.database, |pool| sqlx::query_as::<_, (String, i64)>(
+            sql
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(DatabaseError::query("read periodic task versions"))?);
+        Ok(versions)
     }
 
-    /// The entry's recent runs, newest first.
-    pub async fn runs(&self, name: &str) -> Result<Vec<StoredRun>, StoreError> {
-        let sql = format!(
-            "SELECT slot, sent_at, task_id, outcome, missed, lateness_ms FROM beat_run \
-             WHERE name = {} ORDER BY slot DESC",
-            self.database.dialect().placeholder(1)
-        );
-        let runs = with_pool!(&self.database, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(name)
-                .fetch_all(pool)
-                .await
-                .map_err(DatabaseError::query("read beat runs"))?;
-            rows.iter()
-                .map(|row| -> Result<StoredRun, sqlx::Error> {
-                    Ok(StoredRun {
-                        slot: instant(Some(row.try_get("slot")?)).unwrap_or_default(),
-                        sent_at: instant(Some(row.try_get("sent_at")?)).unwrap_or_default(),
-                        task_id: row.try_get("task_id")?,
-                        outcome: row.try_get("outcome")?,
-                        missed: row.try_get::<i64, _>("missed")?.max(0) as u64,
-                        lateness_ms: row.try_get("lateness_ms")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(DatabaseError::query("read beat runs"))?
-        });
-        Ok(runs)
+    /// How many entries there are and the sum of their versions: versions only grow and new
+    /// rows get versions above every deleted one, so any change the caller has not seen
+    /// changes this pair. Lets the periodic full comparison skip reading every version.
+    pub async fn version_checksum(&self) -> Result<(i64, i64), StoreError> {
+        let sql =
+            "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM beat_periodic_task";
+        let checksum = with_pool!(&self.database, |pool| sqlx::query_as::<_, (i64, i64)>(sql)
+            .fetch_one(pool)
+            .await
+            .map_err(DatabaseError::query("read periodic task checksum"))?);
+        Ok(checksum)
     }
 
     async fn exists(&self, name: &str) -> Result<bool, StoreError> {

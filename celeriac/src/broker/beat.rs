@@ -15,6 +15,10 @@ use super::scripts::{BEAT_FIRE, BEAT_LEASE, RELEASE_LOCK};
 use super::BrokerError;
 use std::time::Duration;
 
+/// Firings per script call: big enough that the per-call cost vanishes, small enough that one
+/// call does not block Redis for long (about a millisecond).
+const FIRE_CHUNK: usize = 500;
+
 /// What the lease script answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseState {
@@ -160,32 +164,37 @@ impl RedisBroker {
         let mut pipe = ::redis::pipe();
         pipe.load_script(&BEAT_FIRE).ignore();
         let enforce = if enforce_claims { "1" } else { "0" };
-        for fire in fires {
-            pipe.invoke_script(
-                BEAT_FIRE
-                    .key(self.keys.beat_leader())
-                    .key(self.keys.beat_claims())
+        for chunk in fires.chunks(FIRE_CHUNK) {
+            let mut invocation = BEAT_FIRE.key(self.keys.beat_leader());
+            invocation.key(self.keys.beat_claims());
+            invocation.arg(held).arg(enforce);
+            for fire in chunk {
+                invocation
                     .key(self.keys.queue_for_priority(&fire.queue, fire.priority))
-                    .arg(held)
                     .arg(&fire.schedule)
                     .arg(fire.slot_ms)
-                    .arg(&fire.raw)
-                    .arg(enforce),
-            );
+                    .arg(&fire.raw);
+            }
+            pipe.invoke_script(&invocation);
         }
         let mut connection = self.connection.clone();
-        let replies: Vec<(i64, String)> = pipe
+        let replies: Vec<Vec<String>> = pipe
             .query_async(&mut connection)
             .await
             .map_err(redis_error("beat fire script"))?;
-        Ok(replies
-            .into_iter()
-            .map(|(code, claimed)| match code {
-                1 => FireOutcome::Enqueued,
-                0 => FireOutcome::AlreadyClaimed(claimed.parse().unwrap_or(i64::MAX)),
-                _ => FireOutcome::NotLeader,
-            })
-            .collect())
+        let mut outcomes = Vec::with_capacity(fires.len());
+        for (chunk, reply) in fires.chunks(FIRE_CHUNK).zip(replies) {
+            if reply.len() < 2 * chunk.len() {
+                // `{-1}`: the lease is not ours; nothing of this batch was pushed.
+                outcomes.extend(chunk.iter().map(|_| FireOutcome::NotLeader));
+                continue;
+            }
+            outcomes.extend(reply.chunks(2).map(|pair| match pair[0].as_str() {
+                "1" => FireOutcome::Enqueued,
+                _ => FireOutcome::AlreadyClaimed(pair[1].parse().unwrap_or(i64::MAX)),
+            }));
+        }
+        Ok(outcomes)
     }
 
     /// The latest enqueued slot (epoch ms) per schedule, to repair `last_run_at` after a

@@ -4,8 +4,11 @@
 //! covers one area. Run `scripts/python-venv.sh` first for the Python peer.
 
 mod bad_input;
+mod beat_interop;
 mod beat_lease;
+mod beat_scheduler;
 mod beat_store;
+mod beat_support;
 mod control;
 mod control_client;
 mod control_runtime;

@@ -7,8 +7,10 @@
 mod carts;
 mod orders;
 
+use celeriac::config::BeatScheduleEntry;
 use celeriac::routing::{Route, TaskRoutes};
 use celeriac::task::Registry;
+use std::collections::BTreeMap;
 
 /// Every built-in task.
 pub fn registry() -> Registry {
@@ -39,4 +41,18 @@ pub fn default_routes() -> TaskRoutes {
         ("orders.render_pdf".to_owned(), Route::queue("render")),
     ])
     .expect("the built-in routes are plain task names")
+}
+
+/// The demo's periodic tasks, used by `celeriac serve` when the configuration has no
+/// `beat_schedule`: expired carts are cleaned up every five minutes.
+pub fn demo_beat_schedule() -> BTreeMap<String, BeatScheduleEntry> {
+    let cleanup = BeatScheduleEntry {
+        task: "carts.cleanup_expired_carts".to_owned(),
+        schedule: serde_json::Value::from("5m"),
+        args: Vec::new(),
+        kwargs: serde_json::Map::new(),
+        options: Default::default(),
+        timezone: None,
+    };
+    BTreeMap::from([("carts.cleanup_expired_carts".to_owned(), cleanup)])
 }
