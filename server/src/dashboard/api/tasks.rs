@@ -130,8 +130,41 @@ pub(super) async fn info(
         }
         return Ok(Json(task));
     }
+    // Not written to the history yet (the recorder batches): the live state, with the
+    // timeline its timestamps give, so the page shows the same sections either way.
     match state.monitor.read(|cluster| cluster.task(&task_id)) {
-        Some(live) => Ok(Json(task_from_snapshot(&live))),
+        Some(live) => {
+            let mut task = task_from_snapshot(&live);
+            let mut timeline: Vec<(DateTime<Utc>, &str)> = [
+                (live.sent, "task-sent"),
+                (live.received, "task-received"),
+                (live.started, "task-started"),
+                (live.retried, "task-retried"),
+                (live.succeeded, "task-succeeded"),
+                (live.failed, "task-failed"),
+                (live.revoked, "task-revoked"),
+                (live.rejected, "task-rejected"),
+            ]
+            .into_iter()
+            .filter_map(|(at, kind)| Some((at?, kind)))
+            .collect();
+            timeline.sort_by_key(|(at, _)| *at);
+            let timeline: Vec<Value> = timeline
+                .into_iter()
+                .map(|(at, kind)| {
+                    json!({
+                        "type": kind,
+                        "timestamp": at.timestamp_micros() as f64 / 1e6,
+                        "hostname": live.worker,
+                    })
+                })
+                .collect();
+            if let Some(fields) = task.as_object_mut() {
+                fields.insert("timeline".into(), Value::Array(timeline));
+                fields.insert("retried_as".into(), json!([]));
+            }
+            Ok(Json(task))
+        }
         None => Err(AppError::NotFound(format!("Unknown task '{task_id}'"))),
     }
 }
