@@ -1,7 +1,7 @@
 //! The Python side: `celery beat` (Celery 5.4, PersistentScheduler) with the same entries due
 //! every minute, as a real process on the same Redis.
 
-use crate::measure::{cpu_seconds, rss_kib, wait_for_minute, Poller};
+use crate::measure::{cpu_seconds, next_minute, rss_kib, sleep_until, Poller};
 use celeriac::testkit::RedisServer;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -38,6 +38,9 @@ pub async fn run(redis: &RedisServer, entries: usize) -> Option<CeleryFigures> {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/beat_scheduler/celery_beat.py");
     std::fs::copy(source, directory.join("celery_beat.py")).ok()?;
     let queue = "pybeat";
+    // Start just after a minute boundary: ten idle seconds, then the next boundary is its
+    // first send (it sends at the first minute after its start).
+    sleep_until(next_minute(0) + chrono::TimeDelta::seconds(1)).await;
     let mut child = Command::new(python)
         .args([
             "-m",
@@ -61,20 +64,15 @@ pub async fn run(redis: &RedisServer, entries: usize) -> Option<CeleryFigures> {
         .spawn()
         .ok()?;
     let pid = child.id();
-    // Let it start and write its schedule file, then measure ten idle seconds (skipping a
-    // minute boundary, when it sends).
+    // Let it start and write its schedule file, then measure ten idle seconds.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let now = celeriac::clock::now();
-    use chrono::Timelike;
-    if now.second() >= 45 {
-        wait_for_minute(0).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    }
     let before = cpu_seconds(pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let cpu_ms_per_idle_tick = (cpu_seconds(pid) - before) * 100.0;
+    let boundary = next_minute(0);
+    sleep_until(boundary - chrono::TimeDelta::seconds(1)).await;
     let poller = Poller::start(redis.url(0), queue.to_owned());
-    let boundary = wait_for_minute(2).await;
+    sleep_until(boundary).await;
     let arrivals = poller.wait_for(entries, Duration::from_secs(55)).await;
     let rss_mib = rss_kib(pid) as f64 / 1024.0;
     let _ = child.kill();

@@ -25,7 +25,7 @@ use celeriac::db::{Database, DatabaseOptions};
 use celeriac::producer::Producer;
 use celeriac::testkit::{DatabaseKind, RedisServer, TestDatabase};
 use chrono::TimeDelta;
-use measure::{cpu_seconds, percentile, rss_kib, wait_for_minute, Poller};
+use measure::{cpu_seconds, next_minute, percentile, rss_kib, sleep_until, Poller};
 use std::time::{Duration, Instant};
 
 const ENTRIES: usize = 100_000;
@@ -127,13 +127,15 @@ async fn ours_on(
     )
     .await?;
     beat.tick().await;
-    let full_key = format!("{prefix}{queue}");
-    let poller = Poller::start(redis.url(0), full_key.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(beat.run(async move {
         let _ = stopped.await;
     }));
-    let boundary = wait_for_minute(4).await;
+    // Watch the one minute boundary at least 4 s away, from 1 s before it.
+    let boundary = next_minute(4);
+    sleep_until(boundary - TimeDelta::seconds(1)).await;
+    let poller = Poller::start(redis.url(0), format!("{prefix}{queue}"));
+    sleep_until(boundary).await;
     let arrivals = poller
         .wait_for(DUE_EVERY_MINUTE, Duration::from_secs(30))
         .await;

@@ -3,6 +3,7 @@
 
 use celeriac::clock;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +43,8 @@ pub fn percentile(values: &[f64], quantile: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Waits until the next minute boundary at least `lead_seconds` away has passed; returns it.
-pub async fn wait_for_minute(lead_seconds: i64) -> DateTime<Utc> {
+/// The next minute boundary at least `lead_seconds` away.
+pub fn next_minute(lead_seconds: i64) -> DateTime<Utc> {
     let now = clock::now();
     let mut boundary = now
         .with_second(0)
@@ -53,46 +54,60 @@ pub async fn wait_for_minute(lead_seconds: i64) -> DateTime<Utc> {
     if boundary - now < TimeDelta::seconds(lead_seconds) {
         boundary += TimeDelta::minutes(1);
     }
-    let wait = (boundary - now).to_std().unwrap_or_default();
-    tokio::time::sleep(wait).await;
     boundary
 }
 
-/// Polls a list's length every 2 ms and records when each element appeared.
+/// Sleeps until `at` (at once if it passed).
+pub async fn sleep_until(at: DateTime<Utc>) {
+    let wait = (at - clock::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+}
+
+/// Polls a list's length every 2 ms and records when each element appeared. It runs on its own
+/// thread and runtime, so the beat under test (same process) cannot delay its timestamps.
 pub struct Poller {
     arrivals: Arc<Mutex<Vec<DateTime<Utc>>>>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Poller {
     pub fn start(redis_url: String, key: String) -> Poller {
         let arrivals: Arc<Mutex<Vec<DateTime<Utc>>>> = Arc::default();
-        let recorded = arrivals.clone();
-        let task = tokio::spawn(async move {
-            let Ok(client) = redis::Client::open(redis_url) else {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (recorded, stopped) = (arrivals.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
-            let Ok(mut redis) = client.get_multiplexed_async_connection().await else {
-                return;
-            };
-            let mut seen = 0usize;
-            loop {
-                let length: usize = redis::cmd("LLEN")
-                    .arg(&key)
-                    .query_async(&mut redis)
-                    .await
-                    .unwrap_or(seen);
-                if length > seen {
-                    let now = clock::now();
-                    if let Ok(mut arrivals) = recorded.lock() {
-                        arrivals.extend((seen..length).map(|_| now));
+            runtime.block_on(async move {
+                let Ok(client) = redis::Client::open(redis_url) else {
+                    return;
+                };
+                let Ok(mut redis) = client.get_multiplexed_async_connection().await else {
+                    return;
+                };
+                let mut seen = 0usize;
+                while !stopped.load(Ordering::Relaxed) {
+                    let length: usize = redis::cmd("LLEN")
+                        .arg(&key)
+                        .query_async(&mut redis)
+                        .await
+                        .unwrap_or(seen);
+                    if length > seen {
+                        let now = clock::now();
+                        if let Ok(mut arrivals) = recorded.lock() {
+                            arrivals.extend((seen..length).map(|_| now));
+                        }
+                        seen = length;
                     }
-                    seen = length;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            });
         });
-        Poller { arrivals, task }
+        Poller { arrivals, stop }
     }
 
     /// Waits until `count` arrived or `timeout` passed; returns the arrivals and stops.
@@ -111,7 +126,7 @@ impl Poller {
         }
         // Late stragglers past `count` are not counted; the ones seen so far are.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        self.task.abort();
+        self.stop.store(true, Ordering::Relaxed);
         self.arrivals
             .lock()
             .map(|arrivals| arrivals.clone())
