@@ -155,17 +155,41 @@ impl TaskEvent {
     /// Reads a decoded Celery event object. `None` for events the history does not record
     /// (worker events, unknown types) and for task events without a `uuid`.
     pub fn from_fields(fields: &Map<String, Value>) -> Option<TaskEvent> {
-        let kind = TaskEventKind::from_type(fields.get("type")?.as_str()?)?;
+        TaskEvent::from_parts(
+            fields.get("type")?.as_str()?,
+            fields.get("hostname").and_then(Value::as_str),
+            fields.get("timestamp").and_then(Value::as_f64),
+            fields,
+        )
+    }
+
+    /// Reads a typed event from the receiver without turning it back into JSON first (the
+    /// recorder's path, once per event).
+    pub fn from_event(event: &crate::protocol::event::Event) -> Option<TaskEvent> {
+        TaskEvent::from_parts(
+            event.kind.as_str(),
+            Some(&event.hostname),
+            Some(event.timestamp),
+            &event.fields,
+        )
+    }
+
+    /// The common reading: the envelope parts, then the type-specific `fields`.
+    fn from_parts(
+        kind: &str,
+        hostname: Option<&str>,
+        timestamp: Option<f64>,
+        fields: &Map<String, Value>,
+    ) -> Option<TaskEvent> {
+        let kind = TaskEventKind::from_type(kind)?;
         let task_id = text(fields, "uuid").filter(|task_id| !task_id.is_empty())?;
-        let timestamp = fields
-            .get("timestamp")
-            .and_then(Value::as_f64)
+        let timestamp = timestamp
             .and_then(from_epoch_seconds)
             .unwrap_or_else(crate::clock::now);
         let mut event = TaskEvent::new(
             kind,
             task_id,
-            text(fields, "hostname").unwrap_or_default(),
+            hostname.unwrap_or_default().to_owned(),
             timestamp,
         );
         event.name = text(fields, "name");

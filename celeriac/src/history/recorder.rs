@@ -113,10 +113,7 @@ pub async fn record_from_monitor(
 
 /// The task events of a batch in the history's input form (worker events are left out).
 pub fn task_events(batch: &Arc<Vec<Event>>) -> impl Iterator<Item = TaskEvent> + '_ {
-    batch.iter().filter_map(|event| match event.to_json() {
-        serde_json::Value::Object(fields) => TaskEvent::from_fields(&fields),
-        _ => None,
-    })
+    batch.iter().filter_map(TaskEvent::from_event)
 }
 
 /// Writes what is pending; false when the write failed (the events are dropped).

@@ -116,13 +116,7 @@ pub(super) async fn info(
         let timeline: Vec<Value> = detail
             .timeline
             .iter()
-            .map(|entry| {
-                json!({
-                    "type": entry.kind.as_type(),
-                    "timestamp": entry.at.timestamp_micros() as f64 / 1e6,
-                    "hostname": entry.hostname,
-                })
-            })
+            .map(|entry| timeline_entry(entry.kind.as_type(), entry.at, entry.hostname.as_deref()))
             .collect();
         if let Some(fields) = task.as_object_mut() {
             fields.insert("timeline".into(), Value::Array(timeline));
@@ -151,13 +145,7 @@ pub(super) async fn info(
             timeline.sort_by_key(|(at, _)| *at);
             let timeline: Vec<Value> = timeline
                 .into_iter()
-                .map(|(at, kind)| {
-                    json!({
-                        "type": kind,
-                        "timestamp": at.timestamp_micros() as f64 / 1e6,
-                        "hostname": live.worker,
-                    })
-                })
+                .map(|(at, kind)| timeline_entry(kind, at, live.worker.as_deref()))
                 .collect();
             if let Some(fields) = task.as_object_mut() {
                 fields.insert("timeline".into(), Value::Array(timeline));
@@ -167,6 +155,15 @@ pub(super) async fn info(
         }
         None => Err(AppError::NotFound(format!("Unknown task '{task_id}'"))),
     }
+}
+
+/// One line of a task's timeline as the detail page reads it, whichever source it came from.
+fn timeline_entry(kind: &str, at: DateTime<Utc>, hostname: Option<&str>) -> Value {
+    json!({
+        "type": kind,
+        "timestamp": at.timestamp_micros() as f64 / 1e6,
+        "hostname": hostname,
+    })
 }
 
 /// Flower's `revoke` parameters.
