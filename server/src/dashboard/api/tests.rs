@@ -465,10 +465,11 @@ async fn pages_render_with_data_and_the_app_model_reads_the_api() {
         .await
         .unwrap();
     let task_id = sent.id.0.clone();
+    // Task info also answers from the live state (with its timeline) before the recorder's
+    // batch lands, so wait on the history listing itself.
     eventually(WAIT, "the failure in the history", || async {
-        let (_, info) = app.json("GET", &format!("/api/task/info/{task_id}")).await;
-        (info["state"] == json!("FAILURE") && !info["timeline"].as_array()?.is_empty())
-            .then_some(())
+        let (_, page) = app.json("GET", "/api/history?state=FAILURE").await;
+        (page["tasks"].as_array()?.first()?["uuid"] == json!(task_id)).then_some(())
     })
     .await;
 
