@@ -124,7 +124,7 @@ impl Api {
         }
         #[cfg(not(feature = "ssr"))]
         {
-            let (status, body) = browser::request("GET", self.url(path)).await?;
+            let (status, body) = browser::request("GET", self.url(path), None).await?;
             decode(status, &body)
         }
     }
@@ -138,8 +138,31 @@ impl Api {
         }
         #[cfg(not(feature = "ssr"))]
         {
-            let (status, body) = browser::request("POST", self.url(path)).await?;
+            let (status, body) = browser::request("POST", self.url(path), None).await?;
             decode(status, &body)
+        }
+    }
+
+    /// POSTs `body` as JSON to `path` (creating or editing something); only the browser does
+    /// this. A 4xx answer's `error` message (e.g. a crontab field's problem) comes back in the
+    /// [`FetchError`].
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, FetchError> {
+        let body = serde_json::to_string(body).map_err(|error| {
+            FetchError::transport(format!("cannot encode the request: {error}"))
+        })?;
+        #[cfg(feature = "ssr")]
+        {
+            let _ = (path, body);
+            Err(FetchError::transport("POST is only sent by the browser"))
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            let (status, answer) = browser::request("POST", self.url(path), Some(body)).await?;
+            decode(status, &answer)
         }
     }
 }
@@ -150,7 +173,11 @@ mod browser {
     use super::FetchError;
 
     #[cfg(feature = "hydrate")]
-    pub(super) async fn request(method: &str, url: String) -> Result<(u16, String), FetchError> {
+    pub(super) async fn request(
+        method: &str,
+        url: String,
+        body: Option<String>,
+    ) -> Result<(u16, String), FetchError> {
         use wasm_bindgen::JsCast;
         use wasm_bindgen_futures::JsFuture;
 
@@ -165,9 +192,17 @@ mod browser {
             let init = web_sys::RequestInit::new();
             init.set_method(&method);
             init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+            if let Some(body) = &body {
+                init.set_body(&wasm_bindgen::JsValue::from_str(body));
+            }
             let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(failed)?;
             let headers = request.headers();
             headers.set("Accept", "application/json").map_err(failed)?;
+            if body.is_some() {
+                headers
+                    .set("Content-Type", "application/json")
+                    .map_err(failed)?;
+            }
             if method != "GET" {
                 if let Some(token) = csrf_token(&window) {
                     headers.set("X-CSRF-Token", &token).map_err(failed)?;
@@ -201,7 +236,11 @@ mod browser {
 
     /// Neither side compiled in (a plain `cargo check -p app`): nothing can be fetched.
     #[cfg(not(feature = "hydrate"))]
-    pub(super) async fn request(_method: &str, _url: String) -> Result<(u16, String), FetchError> {
+    pub(super) async fn request(
+        _method: &str,
+        _url: String,
+        _body: Option<String>,
+    ) -> Result<(u16, String), FetchError> {
         Err(FetchError::transport("built without ssr or hydrate"))
     }
 }

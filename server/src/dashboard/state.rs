@@ -7,12 +7,15 @@
 
 use std::sync::Arc;
 
+use celeriac::auth::audit::AuditLog;
 use celeriac::control::Control;
 use celeriac::events::Monitor;
 use celeriac::history::TaskHistory;
 use celeriac::producer::Producer;
 
+use super::auth::AuthUser;
 use super::event_metrics::EventMetrics;
+use super::security::ClientContext;
 use crate::monitoring::Monitoring;
 
 /// Shared by every API request; cheap to clone (handles and `Arc`s).
@@ -28,6 +31,8 @@ pub struct AppState {
     pub(crate) control: Arc<Control>,
     /// Queues whose depth is shown and exported.
     pub(crate) queues: Arc<[String]>,
+    /// Who did what: every state-changing API call appends here (the login audit's table).
+    pub(crate) audit: AuditLog,
     /// Flower's Prometheus series, counted from the monitor's event batches.
     pub(crate) metrics: Arc<EventMetrics>,
     /// Turns true when the server starts its graceful shutdown, so endless responses (SSE)
@@ -45,11 +50,31 @@ impl AppState {
         AppState {
             monitor: monitoring.monitor.clone(),
             history: monitoring.history.clone(),
+            audit: AuditLog::new(monitoring.history.database().clone()),
             control: Arc::new(Control::from_broker(monitoring.producer.broker().clone())),
             producer: monitoring.producer.clone(),
             queues: queues.into(),
             metrics,
             closing: tokio::sync::watch::channel(false).1,
+        }
+    }
+}
+
+impl AppState {
+    /// Appends `action` on `target` by `user` to the audit log.
+    ///
+    /// A failure to write is logged, not returned: the action itself already happened, and
+    /// refusing to report it would hide that from the user who did it.
+    pub(crate) async fn record_action(
+        &self,
+        user: &AuthUser,
+        client: Option<&ClientContext>,
+        action: &str,
+        target: &str,
+    ) {
+        let address = client.map(|client| client.address.as_str()).unwrap_or("");
+        if let Err(error) = self.audit.append(&user.name, action, target, address).await {
+            tracing::error!(%error, action, target, "cannot write the audit log");
         }
     }
 }

@@ -3,8 +3,9 @@
 //! task the recorder has not written yet), and our `POST /api/task/retry/{id}`.
 
 use crate::dashboard::auth::{Operator, RequireRole};
+use crate::dashboard::security::ClientContext;
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use celeriac::control::BroadcastOptions;
 use celeriac::history::{retry_task, Cursor, RetryError, TaskFilter, TimeField};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -189,6 +190,7 @@ pub(super) fn flag(value: Option<&str>) -> bool {
 /// replies awaited, as Flower) and answers Flower's message.
 pub(super) async fn revoke(
     RequireRole { user, .. }: RequireRole<Operator>,
+    client: Option<Extension<ClientContext>>,
     State(state): State<AppState>,
     Path(task_id): Path<String>,
     Query(query): Query<RevokeQuery>,
@@ -206,6 +208,14 @@ pub(super) async fn revoke(
         .await
         .map_err(AppError::internal)?;
     tracing::info!(task_id = %task_id, terminate, user = %user.name, "task revoked from the dashboard API");
+    let action = if terminate {
+        "task.terminate"
+    } else {
+        "task.revoke"
+    };
+    state
+        .record_action(&user, client.as_deref(), action, &task_id)
+        .await;
     Ok(Json(json!({ "message": format!("Revoked '{task_id}'") })))
 }
 
@@ -213,12 +223,16 @@ pub(super) async fn revoke(
 /// unknown task, 409 when its name is unknown, 422 when its arguments are.
 pub(super) async fn retry(
     RequireRole { user, .. }: RequireRole<Operator>,
+    client: Option<Extension<ClientContext>>,
     State(state): State<AppState>,
     Path(task_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     match retry_task(&state.history, &state.producer, &task_id).await {
         Ok(result) => {
             tracing::info!(task_id = %task_id, retry = %result.id, user = %user.name, "task retried from the dashboard API");
+            state
+                .record_action(&user, client.as_deref(), "task.retry", &task_id)
+                .await;
             Ok(Json(json!({ "task-id": result.id.0, "retry_of": task_id })))
         }
         Err(error @ RetryError::UnknownTask { .. }) => Err(AppError::NotFound(error.to_string())),
