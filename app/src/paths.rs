@@ -16,6 +16,17 @@ pub fn page(path: &str) -> String {
     format!("{}{path}", prefix())
 }
 
+/// The overview's URL: the prefix itself (`/celeriac`), or `/` at the root; the server
+/// redirects `/celeriac/` there, so links never take that detour.
+pub fn home() -> String {
+    let prefix = prefix();
+    if prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        prefix
+    }
+}
+
 /// A task's detail page.
 pub fn task(task_id: &str) -> String {
     page(&format!("/tasks/{}", encode(task_id)))

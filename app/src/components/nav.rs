@@ -29,7 +29,10 @@ pub fn Nav() -> impl IntoView {
             <nav>
                 {links
                     .into_iter()
-                    .map(|(path, label)| view! { <A href=paths::page(path) exact=true>{label}</A> })
+                    .map(|(path, label)| {
+                        let href = if path == "/" { paths::home() } else { paths::page(path) };
+                        view! { <A href=href exact=true>{label}</A> }
+                    })
                     .collect_view()}
                 // Periodic tasks arrive with the beat work; their page goes here.
                 <span class="nav-slot" data-testid="nav-periodic"></span>

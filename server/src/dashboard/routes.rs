@@ -11,7 +11,8 @@
 //! mounted under the prefix, inside the same layers; a clone of it is given to server
 //! rendering as context (`local_api`), so pages render with data.
 //!
-//! Layers, outermost first: tracing, `security::client_context` (client address and scheme,
+//! Layers, outermost first: tracing, `without_trailing_slash` (`/tasks/` → `/tasks`),
+//! `security::client_context` (client address and scheme,
 //! trusted proxies, `Secure` cookies), `security::security_headers` (CSP nonce),
 //! `security::reject_cross_site`, sessions, `auth::require_login`.
 
@@ -19,9 +20,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Uri;
+use axum::http::{Method, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, on, post, MethodFilter};
 use axum::Router;
 use leptos::prelude::{provide_context, use_context, LeptosOptions};
@@ -133,7 +134,28 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
             security_config,
             security::client_context,
         ))
+        .layer(from_fn(without_trailing_slash))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Redirects `GET /tasks/` to `/tasks` (any path but `/` ending in a slash, query kept).
+///
+/// Leptos matches routes exactly, so `/tasks/` would render "page not found", and that is the
+/// address people type and reverse proxies hand on (nginx's `location /tasks/`). A permanent
+/// redirect keeps one URL per page; other methods are left alone, since a redirected POST
+/// would be replayed by the browser.
+async fn without_trailing_slash(request: Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if is_read && path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let target = match request.uri().query() {
+            Some(query) => format!("{}?{query}", if trimmed.is_empty() { "/" } else { trimmed }),
+            None => (if trimmed.is_empty() { "/" } else { trimmed }).to_owned(),
+        };
+        return Redirect::permanent(&target).into_response();
+    }
+    next.run(request).await
 }
 
 /// Liveness probe for scripts and orchestrators: answers as soon as the router is serving.

@@ -459,9 +459,18 @@ async fn everything_lives_under_the_url_prefix() {
         .send(get("/healthz").body(Body::empty()).unwrap())
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // The address people type (and nginx's `location /tasks/` hands on) has one URL.
+    for (path, canonical) in [
+        ("/tasks/", "/tasks"),
+        ("/tasks/workers/?x=1", "/tasks/workers?x=1"),
+    ] {
+        let response = harness.send(get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT, "{path}");
+        assert_eq!(response.headers()[header::LOCATION], canonical, "{path}");
+    }
     let response = harness
         .send(
-            get("/tasks/")
+            get("/tasks")
                 .header(header::ACCEPT, "text/html")
                 .body(Body::empty())
                 .unwrap(),
@@ -469,7 +478,7 @@ async fn everything_lives_under_the_url_prefix() {
         .await;
     assert_eq!(
         response.headers()[header::LOCATION],
-        "/tasks/login?next=/tasks/"
+        "/tasks/login?next=/tasks"
     );
     let login = harness
         .send(

@@ -203,7 +203,11 @@ async fn audit(state: &AuthState, actor: &str, action: &str, address: &str) {
 /// Where to go after login: a path under the prefix on this site, else the dashboard's root
 /// (an absolute or protocol-relative URL would make the form an open redirect).
 fn safe_next(prefix: &str, next: Option<&str>) -> String {
-    let home = format!("{prefix}/");
+    let home = if prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        prefix.to_owned()
+    };
     match next {
         Some(next)
             if next.starts_with(&format!("{prefix}/"))
