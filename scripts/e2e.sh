@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests for the dashboard: builds the site and the server, starts the server on a free
-# port, runs end2end/ with Playwright in Debian's Chromium, stops the server.
+# port under the URL prefix /tasks behind a real nginx running deploy/nginx.conf (its listen and
+# upstream lines pointed at free ports), runs end2end/ with Playwright in Debian's Chromium
+# through nginx, stops both.
 # Usage: scripts/e2e.sh [--release]   (--release is passed to build-site.sh for the WASM only)
 # Exits non-zero when a build or a test fails. The server's log is end2end/test-results/server.log.
 set -euo pipefail
@@ -16,6 +18,14 @@ if [[ ! -x "$chromium_path" ]]; then
   "${sudo_command[@]}" apt-get update
   "${sudo_command[@]}" apt-get install -y chromium
 fi
+nginx_binary="$(command -v nginx || echo /usr/sbin/nginx)"
+if [[ ! -x "$nginx_binary" ]]; then
+  echo "==> installing Debian's nginx"
+  sudo_command=()
+  if [[ "$(id -u)" -ne 0 ]]; then sudo_command=(sudo); fi
+  "${sudo_command[@]}" apt-get install -y nginx
+  nginx_binary=/usr/sbin/nginx
+fi
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if [[ ! -d end2end/node_modules ]]; then
@@ -29,9 +39,12 @@ echo "==> cargo build -p server --bin celeriac"
 cargo build -p server --bin celeriac
 server_binary="${CARGO_TARGET_DIR:-target}/debug/celeriac"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port="$(free_port)"
 addr="127.0.0.1:$port"
-base_url="http://$addr"
+url_prefix="/tasks"
 mkdir -p end2end/test-results
 server_log="end2end/test-results/server.log"
 
@@ -55,11 +68,33 @@ export CELERIAC_BIN="$repo_root/$server_binary"
 export CELERIAC_RESULT_BACKEND="${E2E_RESULT_BACKEND:-redis://127.0.0.1:6379/14}"
 export CELERIAC_RESULT_EXTENDED=true
 
-echo "==> $server_binary serve --addr $addr (log: $server_log)"
+echo "==> $server_binary serve --addr $addr --url-prefix $url_prefix (log: $server_log)"
 LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
-  "$server_binary" serve --addr "$addr" >"$server_log" 2>&1 &
+  "$server_binary" serve --addr "$addr" --url-prefix "$url_prefix" --trusted-proxy 127.0.0.1 \
+  >"$server_log" 2>&1 &
 server_pid=$!
+
+# nginx runs the shipped deploy/nginx.conf; only its two `celeriac-e2e:` lines change.
+nginx_port="$(free_port)"
+nginx_dir="$repo_root/end2end/test-results/nginx"
+rm -rf "$nginx_dir"
+mkdir -p "$nginx_dir"
+sed -e "s|^\( *server \)127.0.0.1:8000;\( *# celeriac-e2e: upstream\)|\1$addr;\2|" \
+    -e "s|^\( *listen \)127.0.0.1:8080;\( *# celeriac-e2e: listen\)|\1127.0.0.1:$nginx_port;\2|" \
+    deploy/nginx.conf >"$nginx_dir/nginx.conf"
+if ! grep -q "server $addr;" "$nginx_dir/nginx.conf" \
+  || ! grep -q "listen 127.0.0.1:$nginx_port;" "$nginx_dir/nginx.conf"; then
+  echo "e2e.sh: deploy/nginx.conf lost its celeriac-e2e: lines; cannot point it at the test ports" >&2
+  exit 1
+fi
+nginx_command=("$nginx_binary" -p "$nginx_dir" -c "$nginx_dir/nginx.conf"
+  -g "pid $nginx_dir/nginx.pid; error_log $nginx_dir/error.log;")
+"${nginx_command[@]}" -t -q
+"${nginx_command[@]}"
+base_url="http://127.0.0.1:$nginx_port"
+
 stop_server() {
+  "${nginx_command[@]}" -s stop 2>/dev/null || true
   if kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -68,7 +103,7 @@ stop_server() {
 trap stop_server EXIT
 
 for _attempt in $(seq 1 120); do
-  if curl -fsS "$base_url/healthz" >/dev/null 2>&1; then break; fi
+  if curl -fsS "$base_url$url_prefix/healthz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "e2e.sh: the server exited before answering /healthz; its log:" >&2
     cat "$server_log" >&2
@@ -76,15 +111,18 @@ for _attempt in $(seq 1 120); do
   fi
   sleep 0.5
 done
-if ! curl -fsS "$base_url/healthz" >/dev/null 2>&1; then
-  echo "e2e.sh: no answer from $base_url/healthz after 60 s; server log:" >&2
+if ! curl -fsS "$base_url$url_prefix/healthz" >/dev/null 2>&1; then
+  echo "e2e.sh: no answer from $base_url$url_prefix/healthz (nginx) after 60 s; nginx log:" >&2
+  cat "$nginx_dir/error.log" >&2 || true
+  echo "server log:" >&2
   cat "$server_log" >&2
   exit 1
 fi
 
-echo "==> playwright test against $base_url"
+echo "==> playwright test against $base_url$url_prefix (nginx → $addr)"
 test_status=0
-(cd end2end && CELERIAC_BASE_URL="$base_url" CHROMIUM_PATH="$chromium_path" npx playwright test) \
+(cd end2end && CELERIAC_BASE_URL="$base_url" CELERIAC_URL_PREFIX="$url_prefix" \
+  CHROMIUM_PATH="$chromium_path" npx playwright test) \
   || test_status=$?
 
 if [[ "$test_status" -ne 0 ]]; then

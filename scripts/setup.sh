@@ -3,7 +3,7 @@
 # local Redis when it is not running. Idempotent and quick when everything is there.
 #
 #   scripts/setup.sh            what the dashboard needs (Redis, the WASM toolchain)
-#   scripts/setup.sh --test     also what the tests need (Chromium, the Python Celery venv,
+#   scripts/setup.sh --test     also what the tests need (Chromium, nginx, the Python Celery venv,
 #                               the Playwright packages, PostgreSQL on 127.0.0.1:5432 with
 #                               trust authentication and a database `test`)
 set -euo pipefail
@@ -37,6 +37,8 @@ command -v curl >/dev/null 2>&1 || need_packages curl
 command -v python3 >/dev/null 2>&1 || need_packages python3 python3-venv
 if [[ "$for_tests" == true ]]; then
     [[ -x /usr/bin/chromium ]] || need_packages chromium
+    # The browser tests reach the dashboard through nginx running deploy/nginx.conf.
+    command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_packages nginx
     # Node may come from elsewhere than Debian (its npm then conflicts with Debian's).
     command -v npm >/dev/null 2>&1 || need_packages nodejs npm
 fi

@@ -1,7 +1,8 @@
-// The dashboard end to end, against `celeriac serve` with its embedded worker (scripts/e2e.sh):
-// server rendering with data, hydration, the live stream, and the task actions.
+// The dashboard end to end, against `celeriac serve` with its embedded worker, through nginx
+// under the URL prefix (scripts/e2e.sh): server rendering with data, hydration, the live
+// stream, the task actions, logout.
 import { test, expect } from '@playwright/test';
-import { callTask, collectErrors, open } from './helpers';
+import { callTask, collectErrors, login, open, url, urlPrefix } from './helpers';
 
 test('every page renders with data, hydrates and is saved as a screenshot', async ({ page }) => {
   const errors = collectErrors(page);
@@ -101,4 +102,41 @@ test('a countdown task is revoked from its page', async ({ page }) => {
   await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'REVOKED', { timeout: 20_000 });
   await page.screenshot({ path: 'test-results/task-revoked.png', fullPage: true });
   expect(errors).toEqual([]);
+});
+
+test('a running task is terminated from its page', async ({ page }) => {
+  const errors = collectErrors(page);
+  const taskId = callTask('demo.sleep', '[120]');
+  await open(page, `/tasks/${taskId}`);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'STARTED', { timeout: 15_000 });
+  await page.getByTestId('terminate').click();
+  await page.getByTestId('terminate-confirm').click();
+  await expect(page.getByTestId('revoke-sent')).toContainText(taskId);
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'REVOKED', { timeout: 20_000 });
+  await page.screenshot({ path: 'test-results/task-terminated.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('the prefix with a slash leads to the overview, and logging out ends access', async ({ page }) => {
+  const errors = collectErrors(page);
+  await login(page, '/');
+  if (urlPrefix !== '') {
+    // What people type and nginx's `location /tasks/` hands on.
+    await page.goto(`${urlPrefix}/`);
+    expect(new URL(page.url()).pathname).toEqual(urlPrefix);
+  }
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
+  await expect(page.getByTestId('hydrated')).toBeVisible();
+  await page.getByTestId('logout').click();
+  await page.waitForURL((target) => target.pathname === url('/login'));
+
+  // The session is gone: pages send the browser to the login form, the API answers 401.
+  await page.goto(url('/workers'));
+  expect(new URL(page.url()).pathname).toEqual(url('/login'));
+  const api = await page.request.get(url('/api/workers'));
+  expect(api.status()).toEqual(401);
+  const stream = await page.request.get(url('/api/events'));
+  expect(stream.status()).toEqual(401);
+  await page.screenshot({ path: 'test-results/logged-out.png', fullPage: true });
+  expect(errors.filter((error) => !error.startsWith('401 '))).toEqual([]);
 });

@@ -3,19 +3,32 @@
 import { execFileSync } from 'node:child_process';
 import { expect, type Page } from '@playwright/test';
 
+/// The URL prefix the dashboard is served under (scripts/e2e.sh serves it at /tasks behind
+/// nginx); `''` at the root.
+export const urlPrefix = process.env.CELERIAC_URL_PREFIX ?? '';
+
+/// The browser URL of a dashboard path: `url('/workers')` is `/tasks/workers`, `url('/')` the
+/// overview (`/tasks`).
+export function url(path: string): string {
+  if (path === '/' && urlPrefix !== '') return urlPrefix;
+  return `${urlPrefix}${path}`;
+}
+
 /// Logs in only when the server redirects to /login (user `admin`, password from E2E_PASSWORD).
+/// `path` is a dashboard path, without the prefix.
 export async function login(page: Page, path = '/'): Promise<void> {
-  await page.goto(path);
+  await page.goto(url(path));
   if (new URL(page.url()).pathname.endsWith('/login')) {
     await page.getByLabel(/user/i).fill('admin');
     await page.getByLabel(/password/i).fill(process.env.E2E_PASSWORD ?? '');
     await page.getByRole('button', { name: /log ?in|sign ?in/i }).click();
-    await page.waitForURL((url) => !url.pathname.endsWith('/login'));
-    await page.goto(path);
+    await page.waitForURL((target) => !target.pathname.endsWith('/login'));
+    await page.goto(url(path));
   }
 }
 
-/// Opens `path` and waits until the WASM has taken over the page and the live stream is open.
+/// Opens dashboard `path` (no prefix) and waits until the WASM has taken over the page and the
+/// live stream is open.
 export async function open(page: Page, path: string): Promise<void> {
   await login(page, path);
   await expect(page.getByTestId('hydrated')).toBeVisible();

@@ -56,6 +56,10 @@ pub fn Nav() -> impl IntoView {
                         {move || version.get().map(|answer| answer.unwrap_or_default())}
                     </span>
                 </Transition>
+                // A plain form: logging out works before hydration and without the WASM.
+                <form method="post" action=paths::page("/logout") class="logout">
+                    <button type="submit" data-testid="logout">"Log out"</button>
+                </form>
             </span>
         </header>
     }
