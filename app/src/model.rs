@@ -25,6 +25,44 @@ pub struct Overview {
     pub queues: Vec<QueueDepth>,
     /// Delivered, not yet acknowledged messages.
     pub unacked: Unacked,
+    /// Succeeded and failed per minute over the last hour.
+    #[serde(default)]
+    pub throughput: Throughput,
+    /// Beat's leader and its lease; `None` when no beat runs.
+    #[serde(default)]
+    pub beat: Option<BeatLeader>,
+}
+
+/// The overview chart's data: one point per minute, oldest first, the last one the current
+/// (partial) minute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// The minutes.
+    pub points: Vec<MinutePoint>,
+    /// The first second the server counted (it counts from its start).
+    pub since: Option<u64>,
+}
+
+/// One minute of [`Throughput`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinutePoint {
+    /// The minute's start, seconds since the epoch.
+    pub minute: u64,
+    /// Tasks that succeeded in it.
+    pub succeeded: u64,
+    /// Tasks that failed in it.
+    pub failed: u64,
+}
+
+/// The beat instance holding the lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeatLeader {
+    /// Its node name (`beat@host`) and instance.
+    pub leader: String,
+    /// The fencing token of its lease.
+    pub token: u64,
+    /// Seconds left on the lease unless renewed.
+    pub lease_remaining: f64,
 }
 
 impl Overview {

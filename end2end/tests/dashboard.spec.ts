@@ -12,6 +12,10 @@ test('every page renders with data, hydrates and is saved as a screenshot', asyn
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
   await expect(page.getByTestId('workers-online')).toHaveText(/^[1-9]\d* \/ \d+$/);
   await expect(page.getByTestId('server-version')).toHaveText(/^celeriac \d+\.\d+\.\d+/);
+  // The embedded beat holds the lease; the chart counts the task above within its minute.
+  await expect(page.getByTestId('beat-leader')).toContainText('beat@');
+  await expect(page.getByTestId('throughput-chart')).toBeVisible();
+  await expect(page.getByTestId('throughput-chart')).not.toHaveAttribute('data-succeeded', '0');
   await page.screenshot({ path: 'test-results/overview.png', fullPage: true });
 
   for (const [label, path, heading] of [

@@ -1,10 +1,12 @@
-//! The first screen, `/`: workers online, tasks per state, throughput, failure rate and queue
-//! depths; it reloads `/api/overview` on the live stream's tick.
+//! The first screen, `/`: workers online, tasks per state, throughput (now, and per minute over
+//! the last hour), failure rate, queue depths and beat's leader; it reloads `/api/overview` on
+//! the live stream's tick.
 
 use celeriac::TaskState;
 use leptos::prelude::*;
 
 use crate::client::use_api;
+use crate::components::throughput_chart::ThroughputChart;
 use crate::live::use_live_events;
 use crate::model::Overview;
 
@@ -58,7 +60,23 @@ pub fn OverviewPage() -> impl IntoView {
                                 <span class="value" data-testid="failure-rate">{failure_rate}</span></div>
                             <div class="card"><span class="label">"Unacked"</span>
                                 <span class="value" data-testid="unacked">{overview.unacked.messages}</span></div>
+                            <div class="card"><span class="label">"Beat leader"</span>
+                                {match overview.beat.clone() {
+                                    Some(beat) => view! {
+                                        <span class="value small" data-testid="beat-leader">{beat.leader}</span>
+                                        <span class="label" data-testid="beat-lease">
+                                            {format!("lease {:.1} s left, token {}", beat.lease_remaining, beat.token)}
+                                        </span>
+                                    }.into_any(),
+                                    None => view! {
+                                        <span class="value small" data-testid="beat-leader">"none"</span>
+                                        <span class="label">"no beat holds the lease"</span>
+                                    }.into_any(),
+                                }}
+                            </div>
                         </section>
+                        <h2>"Throughput"</h2>
+                        <ThroughputChart throughput=overview.throughput.clone() />
                         <h2>"Tasks per state"</h2>
                         <table class="states">
                             <tbody>

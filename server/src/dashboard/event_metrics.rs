@@ -20,6 +20,8 @@ use celeriac::events::Monitor;
 use celeriac::protocol::event::{Event, EventKind};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::throughput::{MinutePoint, Throughput};
+
 /// Label sets kept per metric family.
 pub(crate) const MAX_SERIES: usize = 10_000;
 /// The task label of series past [`MAX_SERIES`].
@@ -50,6 +52,8 @@ struct Inner {
     completions: VecDeque<(u64, u64)>,
     /// Batches missed because this collector fell behind.
     lagged: u64,
+    /// Succeeded and failed per minute, for the overview's chart.
+    throughput: Throughput,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -142,8 +146,16 @@ impl EventMetrics {
                         inner.runtimes.entry(series).or_default().observe(runtime);
                     }
                     inner.count_completion(second);
+                    inner
+                        .throughput
+                        .count(event_second(event.timestamp, second), false);
                 }
-                EventKind::TaskFailed => inner.count_completion(second),
+                EventKind::TaskFailed => {
+                    inner.count_completion(second);
+                    inner
+                        .throughput
+                        .count(event_second(event.timestamp, second), true);
+                }
                 EventKind::TaskStarted => {
                     if let Some(received) = known.and_then(|known| known.received) {
                         let series = bounded(&inner.prefetch, series, other_task);
@@ -169,6 +181,11 @@ impl EventMetrics {
             .map(|(_, count)| count)
             .sum();
         finished as f64 / RATE_WINDOW_SECONDS as f64
+    }
+
+    /// The overview chart's points at `now` and the first second counted (see [`Throughput`]).
+    pub(crate) fn throughput(&self, now: f64) -> (Vec<MinutePoint>, Option<u64>) {
+        self.lock().throughput.series(now.max(0.0) as u64)
     }
 
     /// Appends the families in Prometheus' text format.
@@ -241,6 +258,15 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// The second an event happened (its worker's clock), or `received` when it names none.
+fn event_second(timestamp: f64, received: u64) -> u64 {
+    if timestamp > 0.0 {
+        timestamp as u64
+    } else {
+        received
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`state`]: [`AppState`], the engine handles the API reads through.
 //! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
 //! - `local_api`: the API router called in process while a page renders.
-//! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches.
+//! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches;
+//!   `throughput`: the per-minute counts behind the overview's chart.
 //! - [`auth`]: users, login sessions, Basic auth, the login guard and [`auth::RequireRole`].
 //! - [`security`]: client address behind trusted proxies, cross-site request refusal, security
 //!   headers with a per-request CSP nonce.
@@ -25,6 +26,7 @@ pub mod security;
 mod state;
 #[cfg(test)]
 mod tests;
+mod throughput;
 
 use std::future::Future;
 

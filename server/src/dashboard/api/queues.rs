@@ -26,7 +26,9 @@ pub(super) async fn length(State(state): State<AppState>) -> Result<Json<Value>,
 }
 
 /// `GET /api/overview`: workers online, tasks per state (the history's exact counts), tasks
-/// finished per second (last ten seconds of events), queue depths and unacked messages.
+/// finished per second (last ten seconds of events), succeeded and failed per minute over the
+/// last hour, queue depths, unacked messages, and beat's leader with its lease (`null` when
+/// no beat holds it).
 pub(super) async fn overview(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     let now = celeriac::clock::epoch_now();
     let workers = state.monitor.read(|cluster| cluster.workers(now));
@@ -47,6 +49,8 @@ pub(super) async fn overview(State(state): State<AppState>) -> Result<Json<Value
         .await
         .map_err(AppError::internal)?;
     let unacked = broker.unacked_depth(0).await.map_err(AppError::internal)?;
+    let beat = broker.beat_leader().await.map_err(AppError::internal)?;
+    let (points, counted_since) = state.metrics.throughput(now);
     let queues: Vec<Value> = depths
         .iter()
         .map(|depth| {
@@ -71,5 +75,11 @@ pub(super) async fn overview(State(state): State<AppState>) -> Result<Json<Value
             "oldest_delivered_at": unacked.oldest_delivered_at,
         },
         "version": state.monitor.read(|cluster| cluster.version()),
+        "throughput": { "points": points, "since": counted_since },
+        "beat": beat.map(|leader| json!({
+            "leader": leader.owner,
+            "token": leader.token,
+            "lease_remaining": leader.remaining.as_secs_f64(),
+        })),
     })))
 }

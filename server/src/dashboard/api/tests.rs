@@ -352,6 +352,22 @@ async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
         "{overview}"
     );
     assert_eq!(overview["queues"][0]["name"], json!(app.queue));
+    // The chart's last hour counts the success; no beat runs under this test's prefix.
+    let overview = eventually(WAIT, "the success in the overview's chart", || async {
+        let (_, overview) = app.json("GET", "/api/overview").await;
+        let succeeded: u64 = overview["throughput"]["points"]
+            .as_array()?
+            .iter()
+            .filter_map(|point| point["succeeded"].as_u64())
+            .sum();
+        (succeeded >= 1).then_some(overview)
+    })
+    .await;
+    assert_eq!(
+        overview["throughput"]["points"].as_array().unwrap().len(),
+        61
+    );
+    assert_eq!(overview["beat"], json!(null), "{overview}");
 
     let (_, lengths) = app.json("GET", "/api/queues/length").await;
     assert_eq!(
