@@ -33,6 +33,56 @@ pub struct Overview {
     pub beat: Option<BeatLeader>,
 }
 
+/// `GET /api/queues`: the Queues page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuesDetail {
+    /// Watched queues and those some worker consumes.
+    pub queues: Vec<QueueDetail>,
+    /// Workers that answered `active_queues`; `0` means consumers are unknown.
+    pub workers_replied: usize,
+    /// Delivered, not yet acknowledged messages.
+    pub unacked: Unacked,
+}
+
+/// One queue of [`QueuesDetail`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueDetail {
+    /// The queue's name.
+    pub name: String,
+    /// Messages waiting, all priority steps.
+    pub messages: u64,
+    /// Per priority step.
+    #[serde(default)]
+    pub priorities: Vec<PriorityDetail>,
+    /// Seconds the oldest waiting message has waited, when its `task-sent` was seen.
+    #[serde(default)]
+    pub oldest_age: Option<f64>,
+    /// Workers consuming it.
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Its delivered, unacknowledged messages (by routing key).
+    #[serde(default)]
+    pub unacked: u64,
+}
+
+/// One priority step of a [`QueueDetail`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriorityDetail {
+    /// The step (0 is the plain list, consumed first).
+    pub step: u32,
+    /// Messages waiting in it.
+    pub messages: u64,
+    /// The next message it gives out.
+    #[serde(default)]
+    pub oldest_task_id: Option<String>,
+    /// That message's task name.
+    #[serde(default)]
+    pub oldest_task_name: Option<String>,
+    /// How long that message has waited, when known.
+    #[serde(default)]
+    pub oldest_age: Option<f64>,
+}
+
 /// The overview chart's data: one point per minute, oldest first, the last one the current
 /// (partial) minute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

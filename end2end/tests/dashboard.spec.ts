@@ -32,6 +32,10 @@ test('every page renders with data, hydrates and is saved as a screenshot', asyn
     await page.screenshot({ path: `test-results${path}.png`, fullPage: true });
   }
   await expect(page.getByTestId('queue-row').first()).toBeVisible();
+  // The embedded worker answers `active_queues`: it consumes the default queue.
+  await expect(
+    page.locator('[data-testid="queue-row"][data-queue="celery"] [data-testid="queue-consumers"]'),
+  ).toContainText('@');
   await open(page, '/workers');
   await expect(page.getByTestId('worker-row').first()).toBeVisible();
   await expect(page.getByTestId('worker-status').first()).toHaveText('online');

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`options`]: [`DashboardOptions`], where to listen and where the built site lives.
 //! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
-//! - [`state`]: [`AppState`], the engine handles the API reads through.
+//! - [`state`]: [`AppState`], the engine handles the API reads through; `consumers`: which
+//!   workers consume which queue, asked with `inspect active_queues` and cached.
 //! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
 //! - `local_api`: the API router called in process while a page renders.
 //! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches;
@@ -18,6 +19,7 @@
 
 mod api;
 pub mod auth;
+mod consumers;
 mod event_metrics;
 mod local_api;
 mod options;

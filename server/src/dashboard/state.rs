@@ -14,6 +14,7 @@ use celeriac::history::TaskHistory;
 use celeriac::producer::Producer;
 
 use super::auth::AuthUser;
+use super::consumers::Consumers;
 use super::event_metrics::EventMetrics;
 use super::security::ClientContext;
 use crate::monitoring::Monitoring;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub(crate) queues: Arc<[String]>,
     /// Who did what: every state-changing API call appends here (the login audit's table).
     pub(crate) audit: AuditLog,
+    /// Which workers consume which queue (asked, then cached a few seconds).
+    pub(crate) consumers: Arc<Consumers>,
     /// Flower's Prometheus series, counted from the monitor's event batches.
     pub(crate) metrics: Arc<EventMetrics>,
     /// Turns true when the server starts its graceful shutdown, so endless responses (SSE)
@@ -50,6 +53,7 @@ impl AppState {
         AppState {
             monitor: monitoring.monitor.clone(),
             history: monitoring.history.clone(),
+            consumers: Arc::default(),
             audit: AuditLog::new(monitoring.history.database().clone()),
             control: Arc::new(Control::from_broker(monitoring.producer.broker().clone())),
             producer: monitoring.producer.clone(),

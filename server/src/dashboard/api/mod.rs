@@ -3,7 +3,7 @@
 //! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
-//! Our own: `GET /api/overview`, `GET /api/history`, `POST /api/task/retry/{id}`,
+//! Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`, `POST /api/task/retry/{id}`,
 //! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
@@ -41,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))
         .route("/api/task/retry/{task_id}", post(tasks::retry))
         .route("/api/queues/length", get(queues::length))
+        .route("/api/queues", get(queues::detail))
         .route("/api/overview", get(queues::overview))
         .route("/api/history", get(history::list))
         .route("/api/events", get(events::stream))

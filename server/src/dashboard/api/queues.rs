@@ -1,5 +1,6 @@
-//! Queue depths (Flower's `GET /api/queues/length`) and our `GET /api/overview`: the numbers the
-//! dashboard's first screen shows, read in one request.
+//! Queue depths (Flower's `GET /api/queues/length`), our `GET /api/overview` (the numbers the
+//! dashboard's first screen shows, read in one request) and `GET /api/queues` (the Queues
+//! page: per priority step, oldest message, consumers, unacked per routing key).
 
 use axum::extract::State;
 use axum::Json;
@@ -81,5 +82,89 @@ pub(super) async fn overview(State(state): State<AppState>) -> Result<Json<Value
             "token": leader.token,
             "lease_remaining": leader.remaining.as_secs_f64(),
         })),
+    })))
+}
+
+/// How many unacked records `/api/queues` reads to count them per routing key.
+const UNACKED_SCAN_LIMIT: usize = 10_000;
+
+/// `GET /api/queues`: every watched queue, and every queue a worker consumes, with its depth
+/// per priority step, its oldest waiting message (id, name, and age when the monitor saw it
+/// sent), the workers consuming it and its unacked messages; plus the unacked totals.
+pub(super) async fn detail(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let now = celeriac::clock::epoch_now();
+    let alive = state.monitor.read(|cluster| {
+        cluster
+            .workers(now)
+            .iter()
+            .filter(|worker| worker.alive)
+            .count()
+    });
+    let consumers = state.consumers.get(&state.control, alive).await;
+    let mut names: Vec<String> = state.queues.to_vec();
+    for queue in consumers.by_queue.keys() {
+        if !names.contains(queue) {
+            names.push(queue.clone());
+        }
+    }
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let broker = state.producer.broker();
+    let depths = broker
+        .queue_depths(&name_refs)
+        .await
+        .map_err(AppError::internal)?;
+    let unacked = broker
+        .unacked_depth(UNACKED_SCAN_LIMIT)
+        .await
+        .map_err(AppError::internal)?;
+    let queues: Vec<Value> = depths
+        .iter()
+        .map(|depth| {
+            let priorities: Vec<Value> = depth
+                .priorities
+                .iter()
+                .map(|priority| {
+                    let sent = state.monitor.read(|cluster| {
+                        cluster
+                            .task(priority.oldest_task_id.as_deref()?)?
+                            .sent
+                            .map(|sent| sent.timestamp_micros() as f64 / 1e6)
+                    });
+                    json!({
+                        "step": priority.step,
+                        "messages": priority.messages,
+                        "oldest_task_id": priority.oldest_task_id,
+                        "oldest_task_name": priority.oldest_task_name,
+                        "oldest_age": sent.map(|sent| (now - sent).max(0.0)),
+                    })
+                })
+                .collect();
+            let oldest_age = priorities
+                .iter()
+                .filter_map(|priority| priority["oldest_age"].as_f64())
+                .reduce(f64::max);
+            let consumers: Vec<&String> = consumers
+                .by_queue
+                .get(&depth.queue)
+                .map(|workers| workers.iter().collect())
+                .unwrap_or_default();
+            json!({
+                "name": depth.queue,
+                "messages": depth.messages,
+                "priorities": priorities,
+                "oldest_age": oldest_age,
+                "consumers": consumers,
+                "unacked": unacked.by_routing_key.get(&depth.queue).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "queues": queues,
+        "workers_replied": consumers.workers_replied,
+        "unacked": {
+            "messages": unacked.messages,
+            "oldest_delivered_at": unacked.oldest_delivered_at,
+            "complete": unacked.complete,
+        },
     })))
 }

@@ -369,6 +369,21 @@ async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
     );
     assert_eq!(overview["beat"], json!(null), "{overview}");
 
+    // The Queues page: the worker answers `active_queues`, so it is the queue's consumer.
+    let (status, queues) = app.json("GET", "/api/queues").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queues["workers_replied"].as_u64().unwrap() >= 1, "{queues}");
+    let queue = queues["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|queue| queue["name"] == json!(app.queue))
+        .cloned()
+        .unwrap();
+    assert_eq!(queue["consumers"], json!([node]), "{queues}");
+    assert_eq!(queue["messages"], json!(0));
+    serde_json::from_value::<app::model::QueuesDetail>(queues).unwrap();
+
     let (_, lengths) = app.json("GET", "/api/queues/length").await;
     assert_eq!(
         lengths,

@@ -1,0 +1,113 @@
+//! [`Consumers`]: which workers consume which queue, asked of the workers themselves
+//! (`inspect active_queues`) and remembered for a few seconds.
+//!
+//! Events do not say which queues a worker consumes, so the Queues page has to ask. Asking
+//! is a broadcast with a reply wait, and the page reloads on every live tick, so the answer is
+//! cached for [`FRESH_FOR`]; concurrent requests share one broadcast through the async mutex.
+//! The broadcast stops as soon as every worker the monitor sees alive has replied, so it
+//! usually takes one round trip, and never longer than [`REPLY_WAIT`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use celeriac::control::{BroadcastOptions, Control, Inspect};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// How long an answer is reused.
+const FRESH_FOR: Duration = Duration::from_secs(5);
+/// The longest wait for replies.
+const REPLY_WAIT: Duration = Duration::from_millis(800);
+
+/// Queue name → the workers consuming it, as last asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueueConsumers {
+    /// The workers that replied, by queue.
+    pub(crate) by_queue: BTreeMap<String, BTreeSet<String>>,
+    /// How many workers replied at all; `0` means nobody answered, so "no consumers" is
+    /// unknown rather than true.
+    pub(crate) workers_replied: usize,
+}
+
+/// The cache; one per dashboard.
+#[derive(Debug, Default)]
+pub(crate) struct Consumers {
+    last: Mutex<Option<(Instant, QueueConsumers)>>,
+}
+
+impl Consumers {
+    /// The consumers, asked anew when the last answer is older than [`FRESH_FOR`];
+    /// `alive_workers` (the monitor's count) lets the broadcast end early.
+    pub(crate) async fn get(&self, control: &Control, alive_workers: usize) -> QueueConsumers {
+        let mut last = self.last.lock().await;
+        if let Some((at, consumers)) = last.as_ref() {
+            if at.elapsed() < FRESH_FOR {
+                return consumers.clone();
+            }
+        }
+        let mut options = BroadcastOptions::default().timeout(REPLY_WAIT);
+        if alive_workers > 0 {
+            options = options.limit(alive_workers);
+        }
+        let consumers = match control.inspect(Inspect::ActiveQueues, &options).await {
+            Ok(replies) => from_replies(&replies),
+            Err(error) => {
+                tracing::warn!(%error, "inspect active_queues failed");
+                QueueConsumers::default()
+            }
+        };
+        *last = Some((Instant::now(), consumers.clone()));
+        consumers
+    }
+}
+
+/// Reads `active_queues` replies: `{node: [{"name": queue, ...}, ...]}`.
+fn from_replies(replies: &BTreeMap<String, Value>) -> QueueConsumers {
+    let mut consumers = QueueConsumers {
+        workers_replied: replies.len(),
+        ..QueueConsumers::default()
+    };
+    for (node, reply) in replies {
+        let Some(queues) = reply.as_array() else {
+            continue;
+        };
+        for queue in queues {
+            if let Some(name) = queue.get("name").and_then(Value::as_str) {
+                consumers
+                    .by_queue
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(node.clone());
+            }
+        }
+    }
+    consumers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replies_become_consumers_per_queue() {
+        let replies = BTreeMap::from([
+            (
+                "a@h".to_owned(),
+                json!([{"name": "celery", "exchange": {"name": "celery"}}, {"name": "email"}]),
+            ),
+            ("b@h".to_owned(), json!([{"name": "celery"}])),
+            ("c@h".to_owned(), json!({"error": "not a list"})),
+        ]);
+        let consumers = from_replies(&replies);
+        assert_eq!(consumers.workers_replied, 3);
+        assert_eq!(
+            consumers.by_queue["celery"],
+            BTreeSet::from(["a@h".to_owned(), "b@h".to_owned()])
+        );
+        assert_eq!(
+            consumers.by_queue["email"],
+            BTreeSet::from(["a@h".to_owned()])
+        );
+    }
+}
