@@ -3,16 +3,17 @@
 //!
 //! Events do not say which queues a worker consumes, so the Queues page has to ask. Asking
 //! is a broadcast with a reply wait, and the page reloads on every live tick, so the answer is
-//! cached for [`FRESH_FOR`]; concurrent requests share one broadcast through the async mutex.
-//! The broadcast stops as soon as every worker the monitor sees alive has replied, so it
-//! usually takes one round trip, and never longer than [`REPLY_WAIT`].
+//! kept and refreshed in the background once older than [`FRESH_FOR`] (see
+//! [`Consumers::get`]). The broadcast stops as soon as every worker the monitor sees alive has
+//! replied, so it usually takes one round trip, and never longer than [`REPLY_WAIT`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use celeriac::control::{BroadcastOptions, Control, Inspect};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 /// How long an answer is reused.
 const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -33,31 +34,63 @@ pub(crate) struct QueueConsumers {
 #[derive(Debug, Default)]
 pub(crate) struct Consumers {
     last: Mutex<Option<(Instant, QueueConsumers)>>,
+    /// True while a background refresh runs, so a burst of page loads starts one.
+    refreshing: AtomicBool,
 }
 
 impl Consumers {
-    /// The consumers, asked anew when the last answer is older than [`FRESH_FOR`];
-    /// `alive_workers` (the monitor's count) lets the broadcast end early.
-    pub(crate) async fn get(&self, control: &Control, alive_workers: usize) -> QueueConsumers {
-        let mut last = self.last.lock().await;
-        if let Some((at, consumers)) = last.as_ref() {
-            if at.elapsed() < FRESH_FOR {
-                return consumers.clone();
+    /// The consumers as last asked; `alive_workers` (the monitor's count) lets a broadcast
+    /// end early.
+    ///
+    /// Only the first call waits for the workers. Later ones answer from the cache at once
+    /// and, when it is older than [`FRESH_FOR`], start one refresh in the background: a
+    /// worker that never replies (a Python worker without remote control, say) would
+    /// otherwise cost every page load the whole [`REPLY_WAIT`].
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        control: &Arc<Control>,
+        alive_workers: usize,
+    ) -> QueueConsumers {
+        let cached = self.lock().clone();
+        match cached {
+            Some((at, consumers)) => {
+                if at.elapsed() >= FRESH_FOR && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let cache = self.clone();
+                    let control = control.clone();
+                    tokio::spawn(async move {
+                        let consumers = ask(&control, alive_workers).await;
+                        *cache.lock() = Some((Instant::now(), consumers));
+                        cache.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                consumers
+            }
+            None => {
+                let consumers = ask(control, alive_workers).await;
+                *self.lock() = Some((Instant::now(), consumers.clone()));
+                consumers
             }
         }
-        let mut options = BroadcastOptions::default().timeout(REPLY_WAIT);
-        if alive_workers > 0 {
-            options = options.limit(alive_workers);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, QueueConsumers)>> {
+        // A panic elsewhere leaves a complete value (it is replaced whole); keep using it.
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One `inspect active_queues` broadcast.
+async fn ask(control: &Control, alive_workers: usize) -> QueueConsumers {
+    let mut options = BroadcastOptions::default().timeout(REPLY_WAIT);
+    if alive_workers > 0 {
+        options = options.limit(alive_workers);
+    }
+    match control.inspect(Inspect::ActiveQueues, &options).await {
+        Ok(replies) => from_replies(&replies),
+        Err(error) => {
+            tracing::warn!(%error, "inspect active_queues failed");
+            QueueConsumers::default()
         }
-        let consumers = match control.inspect(Inspect::ActiveQueues, &options).await {
-            Ok(replies) => from_replies(&replies),
-            Err(error) => {
-                tracing::warn!(%error, "inspect active_queues failed");
-                QueueConsumers::default()
-            }
-        };
-        *last = Some((Instant::now(), consumers.clone()));
-        consumers
     }
 }
 
