@@ -125,6 +125,13 @@ pub fn CrontabEditor(
                 "Enter" => editing.set(None),
                 _ => {}
             };
+            // The input takes the focus when it appears, so typing starts at once.
+            let input_ref = NodeRef::<leptos::html::Input>::new();
+            Effect::new(move |_| {
+                if let Some(input) = input_ref.get() {
+                    let _ = input.focus();
+                }
+            });
             let invalid = move || {
                 checked.with(|checked| {
                     checked
@@ -160,7 +167,7 @@ pub fn CrontabEditor(
                             }
                             on:keydown=on_key
                             on:blur=move |_| editing.set(None)
-                            autofocus=true
+                            node_ref=input_ref
                         />
                     </Show>
                 </div>
@@ -212,3 +219,6 @@ pub fn CrontabEditor(
         </div>
     }
 }
+
+#[cfg(test)]
+mod tests;
