@@ -124,6 +124,19 @@ async fn schedules_are_listed_edited_validated_guarded_and_audited() {
     let stored = store.get("carts.cleanup").await.unwrap();
     assert_eq!(stored.task.schedule.describe(), "At 09:00");
 
+    // The pages render it on the server (the in-process API), for any logged-in user.
+    let (status, page) = call(&app, "vic", "GET", "/periodic", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(
+        page.contains("carts.cleanup") && page.contains("At 09:00"),
+        "{page}"
+    );
+    let (status, page) = call(&app, "vic", "GET", "/periodic/carts.cleanup", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(page.contains("data-testid=\"crontab-hour\""), "{page}");
+
     // Create, disable, run now, delete.
     let create = json!({
         "name": "reports.hourly", "task": "demo.add", "args": [1, 2],
