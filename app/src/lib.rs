@@ -12,7 +12,8 @@
 //! - [`error`]: [`error::ApiError`], the error type server functions send across the wire.
 //!
 //! Architecture Invariant: this crate compiles to `wasm32-unknown-unknown` without `ssr`, so it
-//! only uses `celeriac::types` outside `#[cfg(feature = "ssr")]` code.
+//! only uses the engine's IO-free parts (`celeriac::types`, `celeriac::beat`'s schedules)
+//! outside `#[cfg(feature = "ssr")]` code.
 
 pub mod api;
 pub mod client;
@@ -95,6 +96,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tasks/:id") view=pages::task_detail::TaskDetailPage />
                     <Route path=path!("/failed") view=pages::failed::FailedPage />
                     <Route path=path!("/queues") view=pages::queues::QueuesPage />
+                    <Route path=path!("/periodic") view=pages::periodic::PeriodicPage />
+                    <Route path=path!("/periodic/:name") view=pages::periodic_detail::PeriodicDetailPage />
                 </Routes>
             </main>
         </Router>

@@ -6,6 +6,12 @@
 
 use std::collections::BTreeMap;
 
+mod schedule;
+
+pub use schedule::{
+    ScheduleAnswer, ScheduleDetail, ScheduleForm, ScheduleRun, ScheduleSpec, ScheduleSummary,
+};
+
 use celeriac::TaskState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -274,8 +274,9 @@ async fn list(store: &ScheduleStore, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The next slot as beat would see it (after the anchor of a resumed entry).
-fn next_run(stored: &StoredTask, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The next slot as beat would see it (after the anchor of a resumed entry); the dashboard
+/// shows the same.
+pub(crate) fn next_run(stored: &StoredTask, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let decision = celeriac::beat::plan(
         &stored.task,
         stored.anchor_at,

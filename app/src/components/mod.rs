@@ -1,8 +1,10 @@
 //! Pieces several pages share, one component per file.
 
 pub mod confirm_button;
+pub mod crontab_editor;
 pub mod format;
 pub mod nav;
+pub mod schedule_form;
 pub mod state_badge;
 pub mod task_list;
 pub mod throughput_chart;

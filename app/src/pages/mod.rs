@@ -6,6 +6,8 @@
 
 pub mod failed;
 pub mod overview;
+pub mod periodic;
+pub mod periodic_detail;
 pub mod queues;
 pub mod task_detail;
 pub mod tasks;

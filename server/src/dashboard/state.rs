@@ -1,5 +1,5 @@
 //! [`AppState`]: what the dashboard's API, SSE and metrics handlers read through — the engine's
-//! monitor, history, producer and control client — so no handler talks to Redis or SQL itself.
+//! monitor, history, schedule store, producer and control client — so no handler talks to Redis or SQL itself.
 //!
 //! The Leptos pages keep their own state ([`leptos::prelude::LeptosOptions`]); the API router
 //! gets this one and is merged in already stated (see `routes`), so the two never need a
@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use celeriac::auth::audit::AuditLog;
+use celeriac::beat::ScheduleStore;
 use celeriac::control::Control;
 use celeriac::events::Monitor;
 use celeriac::history::TaskHistory;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub(crate) audit: AuditLog,
     /// Which workers consume which queue (asked, then cached a few seconds).
     pub(crate) consumers: Arc<Consumers>,
+    /// Beat's periodic tasks (the history's database), read and edited by `api/schedules`.
+    pub(crate) schedules: ScheduleStore,
     /// Flower's Prometheus series, counted from the monitor's event batches.
     pub(crate) metrics: Arc<EventMetrics>,
     /// Turns true when the server starts its graceful shutdown, so endless responses (SSE)
@@ -55,6 +58,7 @@ impl AppState {
             history: monitoring.history.clone(),
             consumers: Arc::default(),
             audit: AuditLog::new(monitoring.history.database().clone()),
+            schedules: ScheduleStore::new(monitoring.history.database().clone()),
             control: Arc::new(Control::from_broker(monitoring.producer.broker().clone())),
             producer: monitoring.producer.clone(),
             queues: queues.into(),

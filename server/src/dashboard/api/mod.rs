@@ -3,8 +3,10 @@
 //! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
-//! Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`, `POST /api/task/retry/{id}`,
-//! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON).
+//! Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
+//! `POST /api/task/retry/{id}`,
+//! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON), and the periodic
+//! tasks under `/api/schedules` (admins edit them).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
 //! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
@@ -14,6 +16,7 @@
 //! - `error.rs`: [`AppError`](error::AppError), the one failure type.
 //! - `flower.rs`: Flower's task dictionary built from our records.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
+//! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run).
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
 mod error;
@@ -22,6 +25,7 @@ mod flower;
 mod history;
 mod metrics;
 mod queues;
+mod schedules;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -44,6 +48,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/queues", get(queues::detail))
         .route("/api/overview", get(queues::overview))
         .route("/api/history", get(history::list))
+        .route(
+            "/api/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/schedules/{name}",
+            get(schedules::detail).post(schedules::edit),
+        )
+        .route("/api/schedules/{name}/delete", post(schedules::delete))
+        .route(
+            "/api/schedules/{name}/enabled",
+            post(schedules::set_enabled),
+        )
+        .route("/api/schedules/{name}/run", post(schedules::run_now))
         .route("/api/events", get(events::stream))
         .route("/api/snapshot", get(events::snapshot))
         .route("/metrics", get(metrics::render))

@@ -21,17 +21,17 @@ use crate::dashboard::{api, routes, AppState, DashboardOptions};
 use base64::Engine as _;
 
 /// The test operator's password.
-const PASSWORD: &str = "correct horse battery";
+pub(super) const PASSWORD: &str = "correct horse battery";
 use crate::monitoring::{self, Monitoring};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A dashboard serving the API on a free port, with what it reads.
-struct TestApp {
-    addr: SocketAddr,
+pub(super) struct TestApp {
+    pub(super) addr: SocketAddr,
     config: Config,
     queue: String,
-    monitoring: Monitoring,
+    pub(super) monitoring: Monitoring,
     _directory: TempDir,
 }
 
@@ -44,7 +44,8 @@ impl Drop for TempDir {
     }
 }
 
-async fn spawn_app(name: &str) -> TestApp {
+/// Shared with the sibling API tests (`schedules/tests.rs`).
+pub(super) async fn spawn_app(name: &str) -> TestApp {
     let env = TestEnv::new(name).with_result_extended(true);
     let queue = env.queue("q");
     let directory = std::env::temp_dir().join(env.queue("dashboard"));

@@ -1,0 +1,183 @@
+//! The periodic task API's JSON (`/api/schedules…`), shared by the server that sends it and
+//! the pages that read it, so both sides build a schedule from a form with the same code
+//! ([`ScheduleSpec::build`], the engine's own validation) and the server only re-checks.
+
+use celeriac::beat::{Crontab, CrontabSpec, Interval, IntervalPeriod, Schedule};
+use celeriac::TaskState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One periodic task in `GET /api/schedules`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleSummary {
+    /// The entry's unique name.
+    pub name: String,
+    /// The task it sends.
+    pub task: String,
+    /// When it runs.
+    pub schedule: Schedule,
+    /// The schedule in words ("At 07:30 on Monday").
+    pub description: String,
+    /// Disabled entries are kept but not sent.
+    pub enabled: bool,
+    /// Runs once, then disables.
+    #[serde(default)]
+    pub one_off: bool,
+    /// When beat last sent it.
+    #[serde(default)]
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// When beat sends it next, if ever.
+    #[serde(default)]
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// How many times beat sent it.
+    #[serde(default)]
+    pub total_run_count: u64,
+    /// Slots that passed unsent.
+    #[serde(default)]
+    pub missed_count: u64,
+    /// Sends later than beat's lateness threshold.
+    #[serde(default)]
+    pub late_count: u64,
+    /// The newest run and the state of the task it sent.
+    #[serde(default)]
+    pub last_run: Option<ScheduleRun>,
+}
+
+/// `GET /api/schedules/{name}`: the entry, its options and its recent runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDetail {
+    /// What the list shows.
+    pub summary: ScheduleSummary,
+    /// Positional arguments (a JSON array).
+    #[serde(default)]
+    pub args: Value,
+    /// Keyword arguments (a JSON object).
+    #[serde(default)]
+    pub kwargs: Value,
+    /// Queue override.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Recent runs, newest first.
+    #[serde(default)]
+    pub runs: Vec<ScheduleRun>,
+}
+
+/// One run of an entry, with the markers the page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    /// The slot (when it was due).
+    pub slot: DateTime<Utc>,
+    /// When beat acted.
+    pub sent_at: DateTime<Utc>,
+    /// The task id sent, if this beat sent it.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// `sent`, `already_sent` or `skipped`.
+    pub outcome: String,
+    /// Earlier slots given up with this one.
+    #[serde(default)]
+    pub missed: u64,
+    /// `sent_at - slot`, in milliseconds.
+    #[serde(default)]
+    pub lateness_ms: i64,
+    /// Sent later than beat's lateness threshold.
+    #[serde(default)]
+    pub late: bool,
+    /// Another beat had sent this slot already (a handover recorded it twice).
+    #[serde(default)]
+    pub duplicate: bool,
+    /// The state of the sent task, when the history knows it.
+    #[serde(default)]
+    pub state: Option<TaskState>,
+}
+
+/// A schedule as a form holds it: text fields, checked by [`ScheduleSpec::build`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduleSpec {
+    /// Celery's crontab fields and a zone.
+    Crontab(CrontabSpec),
+    /// Every `every` `period`s.
+    Interval {
+        /// How many periods.
+        every: u64,
+        /// `days`, `hours`, `minutes`, `seconds` or `microseconds`.
+        period: IntervalPeriod,
+    },
+    /// Once, at an instant.
+    Clocked {
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl ScheduleSpec {
+    /// The schedule, or the engine's message naming the field at fault
+    /// (`hour: 24 is out of range 0-23`).
+    pub fn build(&self) -> Result<Schedule, String> {
+        match self {
+            ScheduleSpec::Crontab(spec) => Crontab::new(spec)
+                .map(Schedule::Crontab)
+                .map_err(|error| error.to_string()),
+            ScheduleSpec::Interval { every, period } => Interval::new(*every, *period)
+                .map(Schedule::Interval)
+                .map_err(|error| error.to_string()),
+            ScheduleSpec::Clocked { at } => Ok(Schedule::Clocked { at: *at }),
+        }
+    }
+
+    /// The form of an existing schedule.
+    pub fn of(schedule: &Schedule) -> ScheduleSpec {
+        match schedule {
+            Schedule::Crontab(crontab) => ScheduleSpec::Crontab(crontab.to_spec()),
+            Schedule::Interval(interval) => ScheduleSpec::Interval {
+                every: interval.every(),
+                period: interval.period(),
+            },
+            Schedule::Clocked { at } => ScheduleSpec::Clocked { at: *at },
+        }
+    }
+}
+
+/// The body of `POST /api/schedules` (create: `name`, `task` and `schedule` required) and
+/// `POST /api/schedules/{name}` (edit: what is set replaces the stored value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleForm {
+    /// The new entry's name (create only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The task to send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// When it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// Positional arguments, a JSON array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Value>,
+    /// Keyword arguments, a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kwargs: Option<Value>,
+    /// Queue override (an empty text clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Run once, then disable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_off: Option<bool>,
+}
+
+/// What a schedule change answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleAnswer {
+    /// The entry.
+    pub name: String,
+    /// What happened, for people.
+    pub message: String,
+    /// The task id sent, for run-now.
+    #[serde(default)]
+    pub task_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;

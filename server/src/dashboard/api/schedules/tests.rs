@@ -1,0 +1,197 @@
+//! The periodic task API over a real socket (the app of `api/tests.rs`: real Redis, a SQLite
+//! file): list, edit, a bad crontab field answered 422 with the field's name, viewers refused,
+//! and every change in the audit log.
+
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use celeriac::auth::users::UserStore;
+use celeriac::auth::Role;
+use celeriac::beat::{Crontab, PeriodicTask, Schedule, ScheduleStore};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{json, Value};
+
+use crate::dashboard::api::tests::{spawn_app, TestApp, PASSWORD};
+use crate::dashboard::auth::password::Hasher;
+
+/// Sends `body` (JSON, or none) as `user` and reads the JSON answer.
+async fn call(
+    app: &TestApp,
+    user: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", app.addr.to_string())
+        .header("content-type", "application/json")
+        .header("authorization", format!("Basic {credentials}"))
+        .body(Full::new(Bytes::from(
+            body.map(|body| body.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+async fn add_users(app: &TestApp) {
+    let users = UserStore::new(app.monitoring.history.database().clone());
+    let hasher = Hasher::new().unwrap();
+    for (name, role) in [("ada", Role::Admin), ("vic", Role::Viewer)] {
+        let hash = hasher.hash(PASSWORD.to_owned()).await.unwrap();
+        users.add(name, role, &hash).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn schedules_are_listed_edited_validated_guarded_and_audited() {
+    let app = spawn_app("api-schedules").await;
+    add_users(&app).await;
+    let store = ScheduleStore::new(app.monitoring.history.database().clone());
+    let crontab = Crontab::parse_cron("*/5 * * * *", "UTC").unwrap();
+    store
+        .add(&PeriodicTask::new(
+            "carts.cleanup",
+            "demo.add",
+            Schedule::Crontab(crontab),
+        ))
+        .await
+        .unwrap();
+
+    // Viewers read.
+    let (status, list) = call(&app, "vic", "GET", "/api/schedules", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["name"], "carts.cleanup");
+    assert_eq!(list[0]["description"], "Every 5 minutes");
+    assert_eq!(list[0]["schedule"]["kind"], "crontab");
+    assert!(list[0]["next_run_at"].is_string(), "{list}");
+    let (status, detail) = call(&app, "vic", "GET", "/api/schedules/carts.cleanup", None).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["summary"]["task"], "demo.add");
+    assert_eq!(detail["runs"], json!([]));
+
+    // Viewers and operators do not edit.
+    let edit = json!({"schedule": {"kind": "crontab", "minute": "0", "hour": "9"}});
+    for user in ["vic", "tester"] {
+        let (status, _) = call(
+            &app,
+            user,
+            "POST",
+            "/api/schedules/carts.cleanup",
+            Some(edit.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{user}");
+    }
+
+    // A bad field is named, and nothing changes.
+    let invalid = json!({"schedule": {"kind": "crontab", "minute": "0", "hour": "24"}});
+    let (status, error) = call(
+        &app,
+        "ada",
+        "POST",
+        "/api/schedules/carts.cleanup",
+        Some(invalid),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error, json!({"error": "hour: 24 is out of range 0-23"}));
+
+    // Admins edit; the store has it.
+    let (status, answer) = call(
+        &app,
+        "ada",
+        "POST",
+        "/api/schedules/carts.cleanup",
+        Some(edit),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let stored = store.get("carts.cleanup").await.unwrap();
+    assert_eq!(stored.task.schedule.describe(), "At 09:00");
+
+    // The pages render it on the server (the in-process API), for any logged-in user.
+    let (status, page) = call(&app, "vic", "GET", "/periodic", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(
+        page.contains("carts.cleanup") && page.contains("At 09:00"),
+        "{page}"
+    );
+    let (status, page) = call(&app, "vic", "GET", "/periodic/carts.cleanup", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(page.contains("data-testid=\"crontab-hour\""), "{page}");
+
+    // Create, disable, run now, delete.
+    let create = json!({
+        "name": "reports.hourly", "task": "demo.add", "args": [1, 2],
+        "schedule": {"kind": "interval", "every": 1, "period": "hours"},
+    });
+    let (status, answer) = call(&app, "ada", "POST", "/api/schedules", Some(create.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = call(&app, "ada", "POST", "/api/schedules", Some(create)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let path = "/api/schedules/reports.hourly/enabled?value=false";
+    let (status, _) = call(&app, "ada", "POST", path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!store.get("reports.hourly").await.unwrap().task.enabled);
+    let (status, answer) = call(
+        &app,
+        "ada",
+        "POST",
+        "/api/schedules/reports.hourly/run",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["task_id"].is_string());
+    let (status, _) = call(
+        &app,
+        "ada",
+        "POST",
+        "/api/schedules/reports.hourly/delete",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&app, "vic", "GET", "/api/schedules/reports.hourly", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every change is in the audit log, by ada, newest first.
+    let audit = celeriac::auth::audit::AuditLog::new(app.monitoring.history.database().clone());
+    let entries: Vec<(String, String, String)> = audit
+        .recent(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action.starts_with("schedule."))
+        .map(|entry| (entry.actor, entry.action, entry.target))
+        .collect();
+    let expected = [
+        ("schedule.delete", "reports.hourly"),
+        ("schedule.run_now", "reports.hourly"),
+        ("schedule.disable", "reports.hourly"),
+        ("schedule.create", "reports.hourly"),
+        ("schedule.edit", "carts.cleanup"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(action, target)| ("ada".to_owned(), (*action).to_owned(), (*target).to_owned()))
+        .collect();
+    assert_eq!(entries, expected);
+}
