@@ -6,6 +6,14 @@
 
 use std::collections::BTreeMap;
 
+mod audit;
+mod bulk_retry;
+mod task_stats;
+
+pub use audit::AuditEntry;
+pub use bulk_retry::{BulkRetryAnswer, BulkRetryFilter, BulkRetryRequest};
+pub use task_stats::{TaskNameStats, TaskStatsAnswer};
+
 use celeriac::TaskState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

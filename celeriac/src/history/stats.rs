@@ -7,6 +7,10 @@
 //! `percentile_cont`). The read stops at [`STATS_ROW_CAP`] rows, newest first: a busier window
 //! is described by its newest tasks and says so (`sampled`), which bounds the cost of the
 //! Tasks page whatever the traffic.
+//!
+//! The runtime is the one the worker reported (`task-succeeded` carries it); Celery's
+//! `task-failed` carries none, so a failed task's runtime is its `done_at - started_at` when
+//! its `task-started` event was recorded.
 
 use super::filter_sql::{Param, Sql};
 use super::row::micros;
@@ -75,7 +79,7 @@ impl TaskHistory {
         let until_placeholder = sql.integer(micros(until));
         let limit = sql.integer(STATS_ROW_CAP + 1);
         sql.text = format!(
-            "SELECT name, state, runtime FROM task_history \
+            "SELECT name, state, runtime, started_at, done_at FROM task_history \
              WHERE done_at >= {since_placeholder} AND done_at < {until_placeholder} \
              ORDER BY done_at DESC, id DESC LIMIT {limit}"
         );
@@ -98,7 +102,17 @@ impl TaskHistory {
                         Ok((
                             row.try_get::<Option<String>, _>("name")?,
                             row.try_get::<String, _>("state")?,
-                            row.try_get::<Option<f64>, _>("runtime")?,
+                            row.try_get::<Option<f64>, _>("runtime")?.or(
+                                match (
+                                    row.try_get::<Option<i64>, _>("started_at")?,
+                                    row.try_get::<Option<i64>, _>("done_at")?,
+                                ) {
+                                    (Some(started), Some(done)) if done >= started => {
+                                        Some((done - started) as f64 / 1e6)
+                                    }
+                                    _ => None,
+                                },
+                            ),
                         ))
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -80,6 +80,8 @@ async fn statistics_group_finished_tasks_by_name(kind: DatabaseKind) {
         ));
     }
     events.extend(finished("demo.fail", "fail-old", -600.0, "SUCCESS", 9.0));
+    // task-failed carries no runtime: with a task-started event it is done_at - started_at.
+    events.push(event("task-started", "fail-0", 200.5, json!({})));
     history.record_events(&events).await.unwrap();
 
     let since = base_time();
@@ -97,7 +99,8 @@ async fn statistics_group_finished_tasks_by_name(kind: DatabaseKind) {
     let fail = &stats.names[1];
     assert_eq!(fail.name, "demo.fail");
     assert_eq!((fail.finished, fail.succeeded, fail.failed), (3, 0, 3));
-    assert_eq!(fail.runtime_p50, None);
+    assert_eq!(fail.runtime_p50, Some(0.5));
+    assert_eq!(fail.runtime_p99, Some(0.5));
 
     let empty = history
         .task_stats(until, until + TimeDelta::hours(1))

@@ -4,7 +4,8 @@
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
 //! Our own: `GET /api/overview`, `GET /api/history`, `POST /api/task/retry/{id}`,
-//! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON).
+//! `POST /api/tasks/bulk_retry`, `GET /api/stats/tasks`, `GET /api/events` (SSE),
+//! `GET /api/snapshot` (its first event as JSON).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
 //! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
@@ -14,14 +15,18 @@
 //! - `error.rs`: [`AppError`](error::AppError), the one failure type.
 //! - `flower.rs`: Flower's task dictionary built from our records.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
+//! - `bulk_retry.rs`: many tasks sent again, capped and throttled; `stats.rs`: per task name
+//!   statistics.
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
+mod bulk_retry;
 mod error;
 mod events;
 mod flower;
 mod history;
 mod metrics;
 mod queues;
+mod stats;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -40,6 +45,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/task/info/{task_id}", get(tasks::info))
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))
         .route("/api/task/retry/{task_id}", post(tasks::retry))
+        .route("/api/tasks/bulk_retry", post(bulk_retry::bulk_retry))
+        .route("/api/stats/tasks", get(stats::tasks))
         .route("/api/queues/length", get(queues::length))
         .route("/api/overview", get(queues::overview))
         .route("/api/history", get(history::list))
