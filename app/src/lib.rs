@@ -95,6 +95,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tasks/:id") view=pages::task_detail::TaskDetailPage />
                     <Route path=path!("/failed") view=pages::failed::FailedPage />
                     <Route path=path!("/queues") view=pages::queues::QueuesPage />
+                    <Route path=path!("/audit") view=pages::audit::AuditPage />
                 </Routes>
             </main>
         </Router>

@@ -1,7 +1,9 @@
 //! Pieces several pages share, one component per file.
 
+pub mod bulk_retry;
 pub mod confirm_button;
 pub mod format;
 pub mod nav;
 pub mod state_badge;
 pub mod task_list;
+pub mod task_stats;

@@ -22,6 +22,7 @@ pub fn Nav() -> impl IntoView {
         ("/tasks", "Tasks"),
         ("/failed", "Failed"),
         ("/queues", "Queues"),
+        ("/audit", "Audit"),
     ];
     view! {
         <header class="top">

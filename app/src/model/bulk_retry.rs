@@ -38,6 +38,12 @@ pub struct BulkRetryFilter {
     /// Seen before this time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// Task ids starting with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Argument reprs containing this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
 }
 
 /// The answer of a dry run, and of a run (`accepted` instead of `tasks`).

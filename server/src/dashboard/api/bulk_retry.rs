@@ -1,8 +1,9 @@
 //! `POST /api/tasks/bulk_retry`: sends many failed tasks again, for operators.
 //!
 //! The body ([`BulkRetryRequest`]) names the tasks, `{"task_ids": [...]}`, or a filter over
-//! the history, `{"filter": {"state", "name", "worker", "queue", "since", "until"}}` (state
-//! `FAILURE` when missing). With `"dry_run": true` it only answers how many tasks a run would
+//! the history, `{"filter": {"state", "name", "worker", "queue", "since", "until", "task_id",
+//! "search"}}` (state `FAILURE` when missing; `task_id` a prefix, `search` an argument
+//! substring, as in `/api/history`). With `"dry_run": true` it only answers how many tasks a run would
 //! retry (`{"tasks", "capped", "cap"}`); nothing changes, so a dry run is not audited.
 //!
 //! A run picks at most [`BULK_RETRY_CAP`] tasks (a filter: the newest), records
@@ -62,6 +63,8 @@ fn task_filter(filter: &BulkRetryFilter) -> Result<(TaskFilter, String), AppErro
         queue: non_empty(&filter.queue),
         since: non_empty(&filter.since).as_deref().map(time).transpose()?,
         until: non_empty(&filter.until).as_deref().map(time).transpose()?,
+        task_id_prefix: non_empty(&filter.task_id),
+        args_contains: non_empty(&filter.search),
         ..TaskFilter::default()
     };
     let mut description = vec![format!("state={}", state.as_str())];
@@ -71,6 +74,8 @@ fn task_filter(filter: &BulkRetryFilter) -> Result<(TaskFilter, String), AppErro
         ("queue", &task_filter.queue),
         ("since", &non_empty(&filter.since)),
         ("until", &non_empty(&filter.until)),
+        ("task_id", &task_filter.task_id_prefix),
+        ("search", &task_filter.args_contains),
     ] {
         if let Some(value) = value {
             description.push(format!("{field}={value}"));

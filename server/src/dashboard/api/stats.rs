@@ -1,6 +1,10 @@
 //! `GET /api/stats/tasks?since=...&until=...`: per task name throughput and runtime
-//! percentiles over a window (RFC 3339 times; the last hour by default), from the SQL history
+//! percentiles over a window, from the SQL history
 //! ([`celeriac::history::TaskHistory::task_stats`] says why it stays fast).
+//!
+//! `until` is RFC 3339 (default: now); `since` is RFC 3339 or a span before `until` such as
+//! `15m`, `1h`, `24h`, `7d` (default `1h`), so a page can ask for "the last hour" without a
+//! clock of its own.
 
 use app::model::{TaskNameStats, TaskStatsAnswer};
 use axum::extract::{Query, State};
@@ -19,6 +23,22 @@ pub(super) struct StatsQuery {
     until: Option<String>,
 }
 
+/// A span such as `15m`, `1h`, `24h`, `7d` (a whole number and `s`, `m`, `h` or `d`).
+fn span(text: &str) -> Option<TimeDelta> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    (number > 0 && number <= 366 * 86_400)
+        .then(|| TimeDelta::seconds(number.saturating_mul(seconds)))
+}
+
 /// The handler (module docs).
 pub(super) async fn tasks(
     State(state): State<AppState>,
@@ -30,7 +50,10 @@ pub(super) async fn tasks(
         None => celeriac::clock::now(),
     };
     let since = match non_empty(query.since) {
-        Some(text) => time(&text)?,
+        Some(text) => match span(&text) {
+            Some(span) => until - span,
+            None => time(&text)?,
+        },
         None => until - TimeDelta::hours(1),
     };
     if since >= until {

@@ -60,6 +60,12 @@ async fn dry_runs_count_up_to_the_cap_and_runs_are_audited_one_at_a_time() {
     let app = spawn_app("dash-bulk").await;
     seed_failures(&app, "seed.few", 3).await;
     let dry_run = json!({"filter": {"name": "seed.few"}, "dry_run": true});
+    let (_, answer) = app.json_as("tester", "POST", PATH, Some(dry_run)).await;
+    assert_eq!(answer["tasks"], json!(3));
+    let dry_run = json!({"filter": {"name": "seed.few", "task_id": "seed.few-1"}, "dry_run": true});
+    let (_, answer) = app.json_as("tester", "POST", PATH, Some(dry_run)).await;
+    assert_eq!(answer["tasks"], json!(1));
+    let dry_run = json!({"filter": {"name": "seed.few"}, "dry_run": true});
     let (status, answer) = app.json_as("tester", "POST", PATH, Some(dry_run)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer, json!({"tasks": 3, "capped": false, "cap": 1000}));
@@ -184,6 +190,10 @@ async fn selected_failed_tasks_are_sent_again_and_counted_in_the_statistics() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty["names"], json!([]));
+    assert_eq!(empty["since"], json!("2020-01-01T00:00:00Z"));
+    let (status, last_day) = app.json("GET", "/api/stats/tasks?since=24h").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(last_day["names"][0]["count"], json!(4));
     let (status, _) = app
         .json(
             "GET",
