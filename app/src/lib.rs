@@ -98,6 +98,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/queues") view=pages::queues::QueuesPage />
                     <Route path=path!("/periodic") view=pages::periodic::PeriodicPage />
                     <Route path=path!("/periodic/:name") view=pages::periodic_detail::PeriodicDetailPage />
+                    <Route path=path!("/audit") view=pages::audit::AuditPage />
                 </Routes>
             </main>
         </Router>

@@ -11,6 +11,13 @@ mod schedule;
 pub use schedule::{
     ScheduleAnswer, ScheduleDetail, ScheduleForm, ScheduleRun, ScheduleSpec, ScheduleSummary,
 };
+mod audit;
+mod bulk_retry;
+mod task_stats;
+
+pub use audit::AuditEntry;
+pub use bulk_retry::{BulkRetryAnswer, BulkRetryFilter, BulkRetryRequest};
+pub use task_stats::{TaskNameStats, TaskStatsAnswer};
 
 use celeriac::TaskState;
 use chrono::{DateTime, Utc};

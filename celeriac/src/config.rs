@@ -121,6 +121,10 @@ pub struct Config {
     /// for picking up raw SQL edits that the change stamps miss. Not a Celery setting (Celery's
     /// `beat_sync_every` counts tasks between writes of its shelve file).
     pub beat_sync_every: f64,
+    /// How fast the dashboard's bulk retry sends tasks again, in Celery's rate limit syntax
+    /// (`"50/s"`, `"600/m"`; `"0"` or `""` means no limit). Not a Celery setting (Flower has
+    /// no bulk retry); the throttle keeps a recovered dependency from being stampeded.
+    pub dashboard_bulk_retry_rate: String,
 }
 
 /// One `beat_schedule` entry, in Celery's shape (`{"task", "schedule", "args", "kwargs",
@@ -194,6 +198,7 @@ impl Default for Config {
             beat_lease_timeout: 6.0,
             beat_catch_up: CatchUp::Once,
             beat_sync_every: 5.0,
+            dashboard_bulk_retry_rate: "50/s".to_owned(),
         }
     }
 }
@@ -415,6 +420,15 @@ impl Config {
                 invalid("task_default_rate_limit", &quoted(text), &error.to_string())
             })?;
         }
+        crate::worker::rate_limit::RateLimit::parse(&self.dashboard_bulk_retry_rate).map_err(
+            |error| {
+                invalid(
+                    "dashboard_bulk_retry_rate",
+                    &quoted(&self.dashboard_bulk_retry_rate),
+                    &error.to_string(),
+                )
+            },
+        )?;
         Ok(())
     }
 
@@ -465,6 +479,14 @@ impl Config {
     /// How often beat compares every schedule with the database.
     pub fn beat_sync_every(&self) -> Duration {
         duration_from_seconds(self.beat_sync_every)
+    }
+
+    /// The dashboard's bulk retry throttle; `None` means no limit (also for a text that
+    /// [`Config::validate`] would refuse).
+    pub fn dashboard_bulk_retry_rate(&self) -> Option<crate::worker::rate_limit::RateLimit> {
+        crate::worker::rate_limit::RateLimit::parse(&self.dashboard_bulk_retry_rate)
+            .ok()
+            .flatten()
     }
 
     /// How long running tasks get to finish on warm shutdown.

@@ -113,7 +113,8 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     };
     let monitoring = monitoring::start(&config, || stopped(stop_receiver.clone())).await?;
     let accounts_database = monitoring.history.database().clone();
-    let dashboard_state = dashboard::AppState::new(&monitoring, queues);
+    let dashboard_state = dashboard::AppState::new(&monitoring, queues)
+        .with_bulk_retry_rate(config.dashboard_bulk_retry_rate());
     let mut dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
     dashboard_options.url_prefix = dashboard::normalize_url_prefix(&args.url_prefix);
     dashboard_options.trusted_proxies = args.trusted_proxy.clone();

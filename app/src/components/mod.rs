@@ -1,5 +1,6 @@
 //! Pieces several pages share, one component per file.
 
+pub mod bulk_retry;
 pub mod confirm_button;
 pub mod crontab_editor;
 pub mod format;
@@ -8,3 +9,4 @@ pub mod schedule_form;
 pub mod state_badge;
 pub mod task_list;
 pub mod throughput_chart;
+pub mod task_stats;

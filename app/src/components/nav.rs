@@ -23,6 +23,7 @@ pub fn Nav() -> impl IntoView {
         ("/failed", "Failed"),
         ("/queues", "Queues"),
         ("/periodic", "Periodic tasks"),
+        ("/audit", "Audit"),
     ];
     view! {
         <header class="top">

@@ -13,6 +13,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::client::use_api;
+use crate::components::bulk_retry::SelectBox;
 use crate::components::format;
 use crate::components::state_badge::StateBadge;
 use crate::live::use_live_events;
@@ -126,7 +127,7 @@ fn merge(page: &HistoryPage, filters: &Filters, live: &HashMap<String, LiveTask>
 }
 
 /// The list; `fixed_state` pins the state filter (the Failed page), `retry` adds a per-row
-/// retry button.
+/// retry button and, when the page provides `SelectedTasks`, a checkbox.
 #[component]
 pub fn TaskList(fixed_state: Option<TaskState>, retry: bool) -> impl IntoView {
     let query = use_query_map();
@@ -267,6 +268,7 @@ fn TaskTable(rows: Vec<TaskInfo>, retry: bool) -> impl IntoView {
         <table class="tasks" data-testid="task-table">
             <thead>
                 <tr>
+                    {retry.then(|| view! { <th></th> })}
                     <th>"Id"</th>
                     <th>"Name"</th>
                     <th>"State"</th>
@@ -285,8 +287,10 @@ fn TaskTable(rows: Vec<TaskInfo>, retry: bool) -> impl IntoView {
                         let href = paths::task(&task.uuid);
                         let short = format::short_id(&task.uuid);
                         let retry_id = task.uuid.clone();
+                        let select_id = task.uuid.clone();
                         view! {
                             <tr data-testid="task-row" data-task-id=task.uuid.clone() data-state=task.state.as_str()>
+                                {retry.then(|| view! { <td><SelectBox task_id=select_id /></td> })}
                                 <td class="mono"><A href=href>{short}</A></td>
                                 <td>{format::or_dash(task.name.as_deref())}</td>
                                 <td><StateBadge state=task.state /></td>

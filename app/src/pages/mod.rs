@@ -4,6 +4,7 @@
 //! renders it with data and hydration reuses it) and lays the live stream
 //! ([`crate::live::use_live_events`]) over it.
 
+pub mod audit;
 pub mod failed;
 pub mod overview;
 pub mod periodic;

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 32] = [
+pub(super) const SETTINGS: [(&str, Kind); 33] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -99,6 +99,7 @@ pub(super) const SETTINGS: [(&str, Kind); 32] = [
     ("beat_lease_timeout", Kind::Number { optional: false }),
     ("beat_catch_up", Kind::Text),
     ("beat_sync_every", Kind::Number { optional: false }),
+    ("dashboard_bulk_retry_rate", Kind::Text),
 ];
 /// Merges the file's settings and then the environment's into one JSON object, checking each
 /// value's kind on the way.

@@ -372,6 +372,11 @@ fn bad_env_values_name_the_setting() {
             "broker_transport_options",
         ),
         ("CELERIAC_TASK_ROUTES", "orders", "task_routes"),
+        (
+            "CELERIAC_DASHBOARD_BULK_RETRY_RATE",
+            "fast",
+            "dashboard_bulk_retry_rate",
+        ),
     ] {
         let (named, value, _) = invalid_value(from(None, &[(key, text)]));
         assert_eq!(named, name, "{key}={text}");
@@ -626,6 +631,12 @@ fn example_file_parses_with_production_settings() {
         Some(Duration::from_secs(14 * 86400))
     );
     assert_eq!(config.history_max_rows, Some(2_000_000));
+    assert_eq!(
+        config
+            .dashboard_bulk_retry_rate()
+            .map(|rate| rate.tasks_per_second()),
+        Some(50.0)
+    );
     assert_eq!(
         config.task_routes.route("orders.send_invoice_email"),
         Some(&Route::queue("email"))

@@ -12,14 +12,17 @@
 //! Both merge by Celery's state precedence (`record.rs`), so order and duplicates do not
 //! matter. Reads: [`TaskHistory::list`] (filters, newest first, keyset pages),
 //! [`TaskHistory::count`], [`TaskHistory::state_counts`], [`TaskHistory::task`] (row and
-//! timeline). Upkeep: [`TaskHistory::prune`] and [`Retention`]. Re-running: [`retry_task`].
+//! timeline), [`TaskHistory::task_stats`] (per task name throughput and runtimes). Upkeep:
+//! [`TaskHistory::prune`] and [`Retention`]. Re-running: [`retry_task`], [`retry_tasks`] (bulk).
 //!
 //! # Layout
 //! - `event.rs`: [`TaskEvent`], the input read from a decoded Celery event.
 //! - `record.rs`: [`TaskRecord`] and the merge rules.
 //! - `row.rs`: the table layout; `store.rs`: the one write transaction.
 //! - `query.rs`: filters, pages and counts, `filter_sql.rs` their SQL; `retention.rs`: pruning.
-//! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`].
+//! - `stats.rs`: per task name statistics over a window.
+//! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`];
+//!   `bulk_retry.rs`: [`retry_tasks`], capped and throttled.
 //! - `recorder.rs`: [`record_from_monitor`], the loop that keeps the history current from a
 //!   running [`crate::events::Monitor`].
 //!
@@ -38,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bulk_retry;
 mod catch_up;
 mod event;
 mod filter_sql;
@@ -47,8 +51,10 @@ mod recorder;
 mod retention;
 mod retry;
 mod row;
+mod stats;
 mod store;
 
+pub use bulk_retry::{retry_tasks, BulkRetryReport, BulkRetrySelection, BULK_RETRY_CAP};
 pub use catch_up::CatchUpReport;
 pub use event::{TaskEvent, TaskEventKind};
 pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
@@ -56,6 +62,7 @@ pub use record::TaskRecord;
 pub use recorder::{record_from_monitor, task_events, RecorderOptions, RecorderStats};
 pub use retention::{prune_periodically, Retention};
 pub use retry::{retry_task, RetryError, RETRY_OF_HEADER};
+pub use stats::{TaskNameStats, TaskStats, STATS_ROW_CAP};
 
 use crate::backend::BackendError;
 use crate::db::{Database, DatabaseError};

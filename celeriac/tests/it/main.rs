@@ -18,6 +18,7 @@ mod guarantees;
 mod history;
 mod history_recorder;
 mod history_sources;
+mod history_stats;
 mod interop;
 mod lifecycle;
 mod monitor;

@@ -5,6 +5,7 @@
 //! gets this one and is merged in already stated (see `routes`), so the two never need a
 //! common type.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use celeriac::auth::audit::AuditLog;
@@ -13,6 +14,7 @@ use celeriac::control::Control;
 use celeriac::events::Monitor;
 use celeriac::history::TaskHistory;
 use celeriac::producer::Producer;
+use celeriac::worker::rate_limit::RateLimit;
 
 use super::auth::AuthUser;
 use super::consumers::Consumers;
@@ -44,6 +46,11 @@ pub struct AppState {
     /// Turns true when the server starts its graceful shutdown, so endless responses (SSE)
     /// end and the shutdown is not held up by open tabs; [`super::serve`] sets the sender.
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
+    /// How fast a bulk retry sends (`dashboard_bulk_retry_rate`); `None`: no limit.
+    pub(crate) bulk_retry_rate: Option<RateLimit>,
+    /// True while a bulk retry runs; the handler that sets it hands a guard to the background
+    /// tokio task, which clears it when the run ends (or panics), so one runs at a time.
+    pub(crate) bulk_retry_running: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -64,7 +71,15 @@ impl AppState {
             queues: queues.into(),
             metrics,
             closing: tokio::sync::watch::channel(false).1,
+            bulk_retry_rate: celeriac::config::Config::default().dashboard_bulk_retry_rate(),
+            bulk_retry_running: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Sets the bulk retry throttle (the `dashboard_bulk_retry_rate` setting).
+    pub fn with_bulk_retry_rate(mut self, rate: Option<RateLimit>) -> AppState {
+        self.bulk_retry_rate = rate;
+        self
     }
 }
 

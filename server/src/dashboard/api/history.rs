@@ -39,7 +39,7 @@ pub(super) struct HistoryQuery {
     cursor: Option<String>,
 }
 
-fn time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+pub(super) fn time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.to_utc())
         .map_err(|_| AppError::BadRequest(format!("time {text:?} is not RFC 3339")))

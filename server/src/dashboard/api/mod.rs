@@ -4,7 +4,7 @@
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
 //! Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
-//! `POST /api/task/retry/{id}`,
+//! `POST /api/task/retry/{id}`, `POST /api/tasks/bulk_retry`, `GET /api/stats/tasks`,
 //! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON), and the periodic
 //! tasks under `/api/schedules` (admins edit them).
 //!
@@ -17,8 +17,11 @@
 //! - `flower.rs`: Flower's task dictionary built from our records.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
 //! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run).
+//! - `bulk_retry.rs`: many tasks sent again, capped and throttled; `stats.rs`: per task name
+//!   statistics.
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
+mod bulk_retry;
 mod error;
 mod events;
 mod flower;
@@ -26,6 +29,7 @@ mod history;
 mod metrics;
 mod queues;
 mod schedules;
+mod stats;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -44,6 +48,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/task/info/{task_id}", get(tasks::info))
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))
         .route("/api/task/retry/{task_id}", post(tasks::retry))
+        .route("/api/tasks/bulk_retry", post(bulk_retry::bulk_retry))
+        .route("/api/stats/tasks", get(stats::tasks))
         .route("/api/queues/length", get(queues::length))
         .route("/api/queues", get(queues::detail))
         .route("/api/overview", get(queues::overview))

@@ -24,13 +24,13 @@ use base64::Engine as _;
 pub(super) const PASSWORD: &str = "correct horse battery";
 use crate::monitoring::{self, Monitoring};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// A dashboard serving the API on a free port, with what it reads.
 pub(super) struct TestApp {
     pub(super) addr: SocketAddr,
     config: Config,
-    queue: String,
+    pub(super) queue: String,
     pub(super) monitoring: Monitoring,
     _directory: TempDir,
 }
@@ -74,10 +74,13 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
     )
     .unwrap();
     let hash = auth.hasher.hash(PASSWORD.to_owned()).await.unwrap();
-    auth.users
-        .add("tester", celeriac::auth::Role::Operator, &hash)
-        .await
-        .unwrap();
+    for (name, role) in [
+        ("tester", celeriac::auth::Role::Operator),
+        ("viewer", celeriac::auth::Role::Viewer),
+        ("admin", celeriac::auth::Role::Admin),
+    ] {
+        auth.users.add(name, role, &hash).await.unwrap();
+    }
     let options = DashboardOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         site_root: "target/site-for-api-tests".into(),
@@ -102,7 +105,7 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
 
 impl TestApp {
     /// A worker on the app's queue, sending task events, until the returned sender is dropped.
-    async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
+    pub(super) async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
         let mut registry = Registry::new();
         for task in celeriac::demo::tasks() {
             registry.register(task);
@@ -123,7 +126,7 @@ impl TestApp {
         stop
     }
 
-    async fn producer(&self) -> Producer {
+    pub(super) async fn producer(&self) -> Producer {
         Producer::connect(&self.config).await.unwrap()
     }
 
@@ -159,12 +162,47 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
+    pub(super) async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
         let response = self.request(method, path, None).await;
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        (status, value)
+    }
+
+    /// Sends `body` (JSON, if any) as user `user` (`tester` the operator, `viewer`, `admin`)
+    /// and reads the JSON answer.
+    pub(super) async fn json_as(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("authorization", format!("Basic {credentials}"))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from(
+                body.map(|body| body.to_string()).unwrap_or_default(),
+            )))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
     }
 
