@@ -4,6 +4,13 @@
 //! overview, history pages, the SSE `snapshot`/`delta` bodies); fields the pages do not show
 //! are left out, and optional ones default, so the API can grow without breaking the pages.
 
+mod worker;
+
+pub use worker::{
+    ConsumedQueue, ScheduledRequest, WorkerActionAnswer, WorkerDetail, WorkerHeartbeat,
+    WorkerRequest,
+};
+
 use std::collections::BTreeMap;
 
 use celeriac::TaskState;

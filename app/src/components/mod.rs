@@ -5,3 +5,4 @@ pub mod format;
 pub mod nav;
 pub mod state_badge;
 pub mod task_list;
+pub mod worker_actions;

@@ -9,4 +9,5 @@ pub mod overview;
 pub mod queues;
 pub mod task_detail;
 pub mod tasks;
+pub mod worker_detail;
 pub mod workers;

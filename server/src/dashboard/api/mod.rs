@@ -3,7 +3,9 @@
 //! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
-//! Our own: `GET /api/overview`, `GET /api/history`, `POST /api/task/retry/{id}`,
+//! Flower's worker actions (`POST /api/worker/pool/grow/{name}`, ...) too, see
+//! `worker_control.rs`. Our own: `GET /api/overview`, `GET /api/history`,
+//! `POST /api/task/retry/{id}`, `GET /api/worker/{name}` and `POST /api/worker/{name}/<command>`,
 //! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
@@ -14,6 +16,7 @@
 //! - `error.rs`: [`AppError`](error::AppError), the one failure type.
 //! - `flower.rs`: Flower's task dictionary built from our records.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
+//! - `worker.rs`: one worker's detail; `worker_control.rs`: the actions on one worker.
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
 mod error;
@@ -25,6 +28,10 @@ mod queues;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod worker;
+mod worker_control;
+#[cfg(test)]
+mod worker_tests;
 mod workers;
 
 use axum::routing::{get, post};
@@ -36,6 +43,64 @@ use super::AppState;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/workers", get(workers::list))
+        .route("/api/worker/{name}", get(worker::detail))
+        .route(
+            "/api/worker/{name}/add_consumer",
+            post(worker_control::add_consumer),
+        )
+        .route(
+            "/api/worker/{name}/cancel_consumer",
+            post(worker_control::cancel_consumer),
+        )
+        .route(
+            "/api/worker/{name}/pool_grow",
+            post(worker_control::pool_grow),
+        )
+        .route(
+            "/api/worker/{name}/pool_shrink",
+            post(worker_control::pool_shrink),
+        )
+        .route(
+            "/api/worker/{name}/rate_limit",
+            post(worker_control::rate_limit),
+        )
+        .route(
+            "/api/worker/{name}/time_limit",
+            post(worker_control::time_limit),
+        )
+        .route(
+            "/api/worker/{name}/shutdown",
+            post(worker_control::shutdown),
+        )
+        // Flower's paths for the same actions.
+        .route(
+            "/api/worker/queue/add-consumer/{name}",
+            post(worker_control::add_consumer),
+        )
+        .route(
+            "/api/worker/queue/cancel-consumer/{name}",
+            post(worker_control::cancel_consumer),
+        )
+        .route(
+            "/api/worker/pool/grow/{name}",
+            post(worker_control::pool_grow),
+        )
+        .route(
+            "/api/worker/pool/shrink/{name}",
+            post(worker_control::pool_shrink),
+        )
+        .route(
+            "/api/worker/shutdown/{name}",
+            post(worker_control::shutdown),
+        )
+        .route(
+            "/api/task/rate-limit/{task_name}",
+            post(worker_control::flower_rate_limit),
+        )
+        .route(
+            "/api/task/timeout/{task_name}",
+            post(worker_control::flower_timeout),
+        )
         .route("/api/tasks", get(tasks::list))
         .route("/api/task/info/{task_id}", get(tasks::info))
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))

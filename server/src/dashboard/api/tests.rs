@@ -24,14 +24,14 @@ use base64::Engine as _;
 const PASSWORD: &str = "correct horse battery";
 use crate::monitoring::{self, Monitoring};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// A dashboard serving the API on a free port, with what it reads.
-struct TestApp {
+pub(super) struct TestApp {
     addr: SocketAddr,
     config: Config,
-    queue: String,
-    monitoring: Monitoring,
+    pub(super) queue: String,
+    pub(super) monitoring: Monitoring,
     _directory: TempDir,
 }
 
@@ -44,7 +44,7 @@ impl Drop for TempDir {
     }
 }
 
-async fn spawn_app(name: &str) -> TestApp {
+pub(super) async fn spawn_app(name: &str) -> TestApp {
     let env = TestEnv::new(name).with_result_extended(true);
     let queue = env.queue("q");
     let directory = std::env::temp_dir().join(env.queue("dashboard"));
@@ -73,10 +73,14 @@ async fn spawn_app(name: &str) -> TestApp {
     )
     .unwrap();
     let hash = auth.hasher.hash(PASSWORD.to_owned()).await.unwrap();
-    auth.users
-        .add("tester", celeriac::auth::Role::Operator, &hash)
-        .await
-        .unwrap();
+    // `viewer` and `admin` for the role checks of the worker actions (worker_tests.rs).
+    for (name, role) in [
+        ("tester", celeriac::auth::Role::Operator),
+        ("viewer", celeriac::auth::Role::Viewer),
+        ("admin", celeriac::auth::Role::Admin),
+    ] {
+        auth.users.add(name, role, &hash).await.unwrap();
+    }
     let options = DashboardOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         site_root: "target/site-for-api-tests".into(),
@@ -101,7 +105,7 @@ async fn spawn_app(name: &str) -> TestApp {
 
 impl TestApp {
     /// A worker on the app's queue, sending task events, until the returned sender is dropped.
-    async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
+    pub(super) async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
         let mut registry = Registry::new();
         for task in celeriac::demo::tasks() {
             registry.register(task);
@@ -132,6 +136,17 @@ impl TestApp {
         path: &str,
         last_event_id: Option<&str>,
     ) -> hyper::Response<Incoming> {
+        self.request_as("tester", method, path, last_event_id).await
+    }
+
+    /// A request authenticated as `user` (`tester` operator, `viewer`, `admin`).
+    async fn request_as(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> hyper::Response<Incoming> {
         let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -146,7 +161,7 @@ impl TestApp {
                 "authorization",
                 format!(
                     "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("tester:{PASSWORD}"))
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"))
                 ),
             );
         if let Some(id) = last_event_id {
@@ -158,8 +173,18 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
-        let response = self.request(method, path, None).await;
+    pub(super) async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
+        self.json_as("tester", method, path).await
+    }
+
+    /// [`TestApp::json`] as `user`.
+    pub(super) async fn json_as(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, Value) {
+        let response = self.request_as(user, method, path, None).await;
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&body)
@@ -167,7 +192,7 @@ impl TestApp {
         (status, value)
     }
 
-    async fn text(&self, path: &str) -> String {
+    pub(super) async fn text(&self, path: &str) -> String {
         let response = self.request("GET", path, None).await;
         assert_eq!(response.status(), StatusCode::OK);
         let body = response.into_body().collect().await.unwrap().to_bytes();
