@@ -47,6 +47,10 @@ async fn worker_detail_and_operator_actions_reach_the_worker_and_are_audited() {
         .unwrap()
         .contains(&json!("demo.add")));
     assert!(detail["active"].is_array() && detail["scheduled"].is_array());
+    // The page's model reads the real answer.
+    let model: app::model::WorkerDetail = serde_json::from_value(detail.clone()).unwrap();
+    assert_eq!(model.pool_size, Some(2));
+    assert!(model.registered.unwrap().contains(&"demo.add".to_owned()));
     assert_eq!(consumed_queues(&app, node).await, vec![app.queue.clone()]);
 
     // Add a consumer, see it listed, cancel it, see it gone.
@@ -227,6 +231,8 @@ async fn an_admin_shuts_a_worker_down_and_its_detail_then_says_offline() {
     })
     .await;
     assert_eq!(detail["replied"], json!(false), "{detail}");
+    let model: app::model::WorkerDetail = serde_json::from_value(detail.clone()).unwrap();
+    assert!(model.active_queues.is_none() && model.pool_size.is_none());
     let started = std::time::Instant::now();
     let (status, answer) = app
         .json("POST", &format!("/api/worker/{node}/pool_grow"))
