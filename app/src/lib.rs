@@ -92,6 +92,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                     <Route path=path!("") view=pages::overview::OverviewPage />
                     <Route path=path!("/workers") view=pages::workers::WorkersPage />
+                    <Route path=path!("/workers/:name") view=pages::worker_detail::WorkerDetailPage />
                     <Route path=path!("/tasks") view=pages::tasks::TasksPage />
                     <Route path=path!("/tasks/:id") view=pages::task_detail::TaskDetailPage />
                     <Route path=path!("/failed") view=pages::failed::FailedPage />

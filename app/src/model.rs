@@ -4,6 +4,13 @@
 //! overview, history pages, the SSE `snapshot`/`delta` bodies); fields the pages do not show
 //! are left out, and optional ones default, so the API can grow without breaking the pages.
 
+mod worker;
+
+pub use worker::{
+    ConsumedQueue, ScheduledRequest, WorkerActionAnswer, WorkerDetail, WorkerHeartbeat,
+    WorkerRequest,
+};
+
 use std::collections::BTreeMap;
 
 mod schedule;
@@ -505,6 +512,8 @@ mod tests {
             tasks_per_second: 0.0,
             queues: Vec::new(),
             unacked: Unacked::default(),
+            throughput: Throughput::default(),
+            beat: None,
         };
         assert_eq!(overview.failure_rate(), Some(0.25));
     }

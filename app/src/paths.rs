@@ -32,6 +32,11 @@ pub fn task(task_id: &str) -> String {
     page(&format!("/tasks/{}", encode(task_id)))
 }
 
+/// A worker's detail page.
+pub fn worker(name: &str) -> String {
+    page(&format!("/workers/{}", encode(name)))
+}
+
 /// Percent-encodes a query value or path segment (RFC 3986 unreserved characters stay).
 pub fn encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());

@@ -8,5 +8,6 @@ pub mod nav;
 pub mod schedule_form;
 pub mod state_badge;
 pub mod task_list;
-pub mod throughput_chart;
 pub mod task_stats;
+pub mod throughput_chart;
+pub mod worker_actions;

@@ -12,4 +12,5 @@ pub mod periodic_detail;
 pub mod queues;
 pub mod task_detail;
 pub mod tasks;
+pub mod worker_detail;
 pub mod workers;

@@ -16,8 +16,11 @@ pub(crate) enum AppError {
     NotFound(String),
     /// 409: the request conflicts with what is known (a task name is not known).
     Conflict(String),
-    /// 422: understood, but cannot be done (a task's arguments are unknown).
+    /// 422: understood, but cannot be done (a task's arguments are unknown, a worker
+    /// answered a control command with an error).
     Unprocessable(String),
+    /// 504: a worker did not answer a control command in time (offline, or too busy).
+    NoReply(String),
     /// 500: something underneath failed; logged, never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -36,6 +39,7 @@ impl IntoResponse for AppError {
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, message),
             AppError::Conflict(message) => (StatusCode::CONFLICT, message),
             AppError::Unprocessable(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+            AppError::NoReply(message) => (StatusCode::GATEWAY_TIMEOUT, message),
             AppError::Internal(error) => {
                 let mut chain = error.to_string();
                 let mut source = error.source();

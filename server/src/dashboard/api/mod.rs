@@ -3,10 +3,12 @@
 //! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
 //! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
-//! Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
+//! Flower's worker actions (`POST /api/worker/pool/grow/{name}`, ...) too, see
+//! `worker_control.rs`. Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
 //! `POST /api/task/retry/{id}`, `POST /api/tasks/bulk_retry`, `GET /api/stats/tasks`,
-//! `GET /api/events` (SSE), `GET /api/snapshot` (its first event as JSON), and the periodic
-//! tasks under `/api/schedules` (admins edit them).
+//! `GET /api/worker/{name}` and `POST /api/worker/{name}/<command>`, `GET /api/events` (SSE),
+//! `GET /api/snapshot` (its first event as JSON), and the periodic tasks under
+//! `/api/schedules` (admins edit them).
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
 //! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
@@ -19,6 +21,7 @@
 //! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run).
 //! - `bulk_retry.rs`: many tasks sent again, capped and throttled; `stats.rs`: per task name
 //!   statistics.
+//! - `worker.rs`: one worker's detail; `worker_control.rs`: the actions on one worker.
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
 mod bulk_retry;
@@ -33,6 +36,10 @@ mod stats;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod worker;
+mod worker_control;
+#[cfg(test)]
+mod worker_tests;
 mod workers;
 
 use axum::routing::{get, post};
@@ -44,6 +51,64 @@ use super::AppState;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/workers", get(workers::list))
+        .route("/api/worker/{name}", get(worker::detail))
+        .route(
+            "/api/worker/{name}/add_consumer",
+            post(worker_control::add_consumer),
+        )
+        .route(
+            "/api/worker/{name}/cancel_consumer",
+            post(worker_control::cancel_consumer),
+        )
+        .route(
+            "/api/worker/{name}/pool_grow",
+            post(worker_control::pool_grow),
+        )
+        .route(
+            "/api/worker/{name}/pool_shrink",
+            post(worker_control::pool_shrink),
+        )
+        .route(
+            "/api/worker/{name}/rate_limit",
+            post(worker_control::rate_limit),
+        )
+        .route(
+            "/api/worker/{name}/time_limit",
+            post(worker_control::time_limit),
+        )
+        .route(
+            "/api/worker/{name}/shutdown",
+            post(worker_control::shutdown),
+        )
+        // Flower's paths for the same actions.
+        .route(
+            "/api/worker/queue/add-consumer/{name}",
+            post(worker_control::add_consumer),
+        )
+        .route(
+            "/api/worker/queue/cancel-consumer/{name}",
+            post(worker_control::cancel_consumer),
+        )
+        .route(
+            "/api/worker/pool/grow/{name}",
+            post(worker_control::pool_grow),
+        )
+        .route(
+            "/api/worker/pool/shrink/{name}",
+            post(worker_control::pool_shrink),
+        )
+        .route(
+            "/api/worker/shutdown/{name}",
+            post(worker_control::shutdown),
+        )
+        .route(
+            "/api/task/rate-limit/{task_name}",
+            post(worker_control::flower_rate_limit),
+        )
+        .route(
+            "/api/task/timeout/{task_name}",
+            post(worker_control::flower_timeout),
+        )
         .route("/api/tasks", get(tasks::list))
         .route("/api/task/info/{task_id}", get(tasks::info))
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))

@@ -44,7 +44,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Shared with the sibling API tests (`schedules/tests.rs`).
+/// Shared with the sibling API tests (`schedules/tests.rs`, `worker_tests.rs`).
 pub(super) async fn spawn_app(name: &str) -> TestApp {
     let env = TestEnv::new(name).with_result_extended(true);
     let queue = env.queue("q");
@@ -74,6 +74,7 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
     )
     .unwrap();
     let hash = auth.hasher.hash(PASSWORD.to_owned()).await.unwrap();
+    // `viewer` and `admin` for the role checks of the worker actions (worker_tests.rs).
     for (name, role) in [
         ("tester", celeriac::auth::Role::Operator),
         ("viewer", celeriac::auth::Role::Viewer),
@@ -136,6 +137,17 @@ impl TestApp {
         path: &str,
         last_event_id: Option<&str>,
     ) -> hyper::Response<Incoming> {
+        self.request_as("tester", method, path, last_event_id).await
+    }
+
+    /// A request authenticated as `user` (`tester` operator, `viewer`, `admin`).
+    async fn request_as(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> hyper::Response<Incoming> {
         let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -150,7 +162,7 @@ impl TestApp {
                 "authorization",
                 format!(
                     "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("tester:{PASSWORD}"))
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"))
                 ),
             );
         if let Some(id) = last_event_id {
@@ -206,7 +218,7 @@ impl TestApp {
         (status, value)
     }
 
-    async fn text(&self, path: &str) -> String {
+    pub(super) async fn text(&self, path: &str) -> String {
         let response = self.request("GET", path, None).await;
         assert_eq!(response.status(), StatusCode::OK);
         let body = response.into_body().collect().await.unwrap().to_bytes();
