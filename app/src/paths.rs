@@ -27,6 +27,18 @@ pub fn home() -> String {
     }
 }
 
+/// The options to pass `use_navigate()` a URL built here.
+///
+/// Leptos' `navigate` puts the router's base in front of an absolute path (links don't), so
+/// under a prefix `/tasks/failed` would become `/tasks/tasks/failed`; without resolving, the
+/// URL is taken as it is, the same one a link would use.
+pub fn navigate_options() -> leptos_router::NavigateOptions {
+    leptos_router::NavigateOptions {
+        resolve: false,
+        ..Default::default()
+    }
+}
+
 /// A task's detail page.
 pub fn task(task_id: &str) -> String {
     page(&format!("/tasks/{}", encode(task_id)))

@@ -65,6 +65,12 @@ test('a task called from the CLI appears on the Tasks page within a second, no r
   await expect(page.getByTestId('task-row')).toHaveCount(1);
   await open(page, '/tasks?name=demo.nothing');
   await expect(page.getByTestId('task-row')).toHaveCount(0);
+  // The filter form navigates in the browser, under the prefix like every link.
+  await page.getByTestId('filter-name').fill('demo.add');
+  await page.getByTestId('filter-name').press('Enter');
+  await page.waitForURL((target) => target.pathname === url('/tasks') && target.search.includes('name=demo.add'));
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Tasks');
+  await expect(page.getByTestId('task-row').first()).toBeVisible();
   expect(errors).toEqual([]);
 });
 

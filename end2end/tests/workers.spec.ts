@@ -2,7 +2,7 @@
 // from the Workers list, add a consumer for a new queue, see it listed, cancel it. The worker
 // is never shut down here: the other tests need it.
 import { test, expect } from '@playwright/test';
-import { collectErrors, open } from './helpers';
+import { collectErrors, open, urlPrefix } from './helpers';
 
 test('a worker detail page adds and cancels a consumer', async ({ page }) => {
   const errors = collectErrors(page);
@@ -23,7 +23,7 @@ test('a worker detail page adds and cancels a consumer', async ({ page }) => {
   await expect(page.getByTestId('worker-no-reply')).toHaveCount(0);
 
   // A full load of the same URL renders on the server, then hydrates.
-  await open(page, page.url().replace(/^https?:\/\/[^/]+/, ''));
+  await open(page, new URL(page.url()).pathname.slice(urlPrefix.length));
   await expect(page.getByTestId('worker-name')).toHaveText(workerName);
 
   const queue = `e2e-extra-${Date.now()}`;

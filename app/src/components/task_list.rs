@@ -215,7 +215,7 @@ fn FilterForm(filters: Memo<Filters>, fixed_state: bool, base: String) -> impl I
         };
         navigate(
             &format!("{base}{}", chosen.page_query("")),
-            Default::default(),
+            paths::navigate_options(),
         );
     };
     let field = |label: &'static str, key: &'static str, value: RwSignal<String>| {

@@ -47,7 +47,7 @@ pub fn TaskStats() -> impl IntoView {
         let chosen = event_target_value(&event);
         navigate(
             &format!("{base}{}", paths::query(&[("window", &chosen)])),
-            Default::default(),
+            paths::navigate_options(),
         );
     };
     view! {

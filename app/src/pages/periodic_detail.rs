@@ -55,7 +55,7 @@ pub fn PeriodicDetailPage() -> impl IntoView {
             _ => None,
         });
         match done {
-            Some(true) => navigate(&paths::page("/periodic"), Default::default()),
+            Some(true) => navigate(&paths::page("/periodic"), paths::navigate_options()),
             Some(false) => reloads.update(|count| *count += 1),
             None => {}
         }
