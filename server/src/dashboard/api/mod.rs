@@ -28,6 +28,8 @@ mod bulk_retry;
 mod error;
 mod events;
 mod flower;
+#[cfg(test)]
+mod guard_tests;
 mod history;
 mod metrics;
 mod queues;
