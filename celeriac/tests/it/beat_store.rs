@@ -107,7 +107,8 @@ async fn store_scenario(kind: DatabaseKind) {
         .map(|minute| RunRecord {
             name: "report".into(),
             slot: slot + TimeDelta::minutes(minute),
-            sent_at: slot + TimeDelta::minutes(minute),
+            // Each sent `minute` milliseconds after its slot.
+            sent_at: slot + TimeDelta::minutes(minute) + TimeDelta::milliseconds(minute),
             task_id: None,
             outcome: RunOutcome::Sent,
             missed: 0,
@@ -119,6 +120,11 @@ async fn store_scenario(kind: DatabaseKind) {
     let kept = store.runs("report").await.expect("runs");
     assert_eq!(kept.len() as i64, celeriac::beat::store::RUNS_KEPT);
     assert_eq!(kept[0].slot, slot + TimeDelta::minutes(30));
+    // `/metrics` reads the latest slot's lateness of every entry in one query.
+    assert_eq!(
+        store.latest_lateness().await.expect("latest lateness"),
+        vec![("report".to_owned(), 30)]
+    );
 
     store.delete("report").await.expect("delete");
     let changes = store.changes_since(changes.version).await.expect("changes");

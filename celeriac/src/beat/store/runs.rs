@@ -288,4 +288,19 @@ impl ScheduleStore {
         });
         Ok(runs)
     }
+
+    /// Each entry's lateness on its latest recorded slot, in milliseconds, for `/metrics`
+    /// (one query, however many entries).
+    pub async fn latest_lateness(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = "SELECT r.name, MAX(r.lateness_ms) FROM beat_run r \
+                   JOIN (SELECT name, MAX(slot) AS slot FROM beat_run GROUP BY name) latest \
+                   ON latest.name = r.name AND latest.slot = r.slot GROUP BY r.name";
+        let rows: Vec<(String, i64)> = with_pool!(&self.database, |pool| {
+            sqlx::query_as(sql)
+                .fetch_all(pool)
+                .await
+                .map_err(DatabaseError::query("read the latest beat runs"))?
+        });
+        Ok(rows)
+    }
 }

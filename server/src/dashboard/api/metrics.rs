@@ -11,6 +11,10 @@
 //!   `celeriac_queue_oldest_age_seconds{queue}` (only when the monitor saw the oldest message's
 //!   `task-sent`: kombu's envelope carries no publish time), `celeriac_queue_unacked` and
 //!   `celeriac_queue_unacked_oldest_age_seconds`.
+//! - From beat's store (SQL) at scrape time: `celeriac_beat_runs_total{schedule}`,
+//!   `celeriac_beat_missed_total{schedule}`, `celeriac_beat_late_total{schedule}`,
+//!   `celeriac_beat_lateness_seconds{schedule}` (its latest slot), and
+//!   `celeriac_beat_lease_remaining_seconds` (0 when no beat holds the lease).
 
 use std::fmt::Write as _;
 
@@ -112,6 +116,7 @@ pub(super) async fn render(State(state): State<AppState>) -> Result<impl IntoRes
             age.max(0.0)
         );
     }
+    render_beat(&state, &mut out).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -119,4 +124,70 @@ pub(super) async fn render(State(state): State<AppState>) -> Result<impl IntoRes
         )],
         out,
     ))
+}
+
+/// Beat's series: per periodic task from the store, and the leader's lease from Redis.
+async fn render_beat(state: &AppState, out: &mut String) -> Result<(), AppError> {
+    let tasks = state.schedules.list().await.map_err(AppError::internal)?;
+    let lateness = state
+        .schedules
+        .latest_lateness()
+        .await
+        .map_err(AppError::internal)?;
+    for (family, help, value) in [
+        (
+            "celeriac_beat_runs_total",
+            "Messages beat sent for a periodic task",
+            (|task: &celeriac::beat::StoredTask| task.task.total_run_count)
+                as fn(&celeriac::beat::StoredTask) -> u64,
+        ),
+        (
+            "celeriac_beat_missed_total",
+            "Slots of a periodic task that passed without a message (downtime, catch-up policy)",
+            |task| task.missed_count,
+        ),
+        (
+            "celeriac_beat_late_total",
+            "Messages beat sent later than its lateness threshold",
+            |task| task.late_count,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} counter");
+        for task in &tasks {
+            let _ = writeln!(
+                out,
+                "{family}{{schedule=\"{}\"}} {}",
+                escape(&task.task.name),
+                value(task)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP celeriac_beat_lateness_seconds How late beat sent a periodic task's latest slot\n\
+         # TYPE celeriac_beat_lateness_seconds gauge\n",
+    );
+    for (name, lateness_ms) in &lateness {
+        let _ = writeln!(
+            out,
+            "celeriac_beat_lateness_seconds{{schedule=\"{}\"}} {:?}",
+            escape(name),
+            *lateness_ms as f64 / 1000.0
+        );
+    }
+    let leader = state
+        .producer
+        .broker()
+        .beat_leader()
+        .await
+        .map_err(AppError::internal)?;
+    out.push_str(
+        "# HELP celeriac_beat_lease_remaining_seconds Time left on the beat leader's lease (0: no leader)\n\
+         # TYPE celeriac_beat_lease_remaining_seconds gauge\n",
+    );
+    let _ = writeln!(
+        out,
+        "celeriac_beat_lease_remaining_seconds {:?}",
+        leader.map_or(0.0, |leader| leader.remaining.as_secs_f64())
+    );
+    Ok(())
 }

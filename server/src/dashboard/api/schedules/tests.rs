@@ -146,6 +146,13 @@ async fn schedules_are_listed_edited_validated_guarded_and_audited() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, _) = call(&app, "ada", "POST", "/api/schedules", Some(create)).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let (status, metrics) = call(&app, "vic", "GET", "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("celeriac_beat_runs_total{schedule=\"reports.hourly\"} 0"),
+        "{metrics}"
+    );
     let path = "/api/schedules/reports.hourly/enabled?value=false";
     let (status, _) = call(&app, "ada", "POST", path, None).await;
     assert_eq!(status, StatusCode::OK);
