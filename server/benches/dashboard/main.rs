@@ -379,10 +379,10 @@ async fn main() -> anyhow::Result<()> {
     let publish_time = stream::publish(&mut publisher, &stream, rate).await?;
     let load_cpu = process::cpu_time(server.pid()).saturating_sub(load_cpu_before);
     let redis_cpu = process::cpu_time(redis.pid()).saturating_sub(redis_cpu_before);
-    // Markers published at the very end still get their delta.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The last markers still get their delta before the clients stop reading.
     stop_markers.send_replace(true);
     let markers_sent = marker_publisher.await??;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     sampler.abort();
     for reader in &readers {
         reader.abort();
