@@ -6,13 +6,15 @@ use crate::ExceptionInfo;
 use serde_json::{json, Number, Value};
 use std::time::Duration;
 
-/// `demo.noop`, `demo.add`, `demo.sleep`, `demo.fail`, `demo.flaky` and `demo.echo`.
+/// `demo.noop`, `demo.add`, `demo.sleep`, `demo.fail`, `demo.fail_until`, `demo.flaky` and
+/// `demo.echo`.
 pub fn tasks() -> Vec<Task> {
     vec![
         Task::new("demo.noop", noop),
         Task::new("demo.add", add).arg_names(["x", "y"]),
         Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
         Task::new("demo.fail", fail).arg_names(["message"]),
+        Task::new("demo.fail_until", fail_until).arg_names(["until"]),
         Task::with_context("demo.flaky", flaky)
             .arg_names(["times"])
             .max_retries(None),
@@ -59,6 +61,19 @@ async fn sleep(context: TaskContext, seconds: f64) -> Result<f64, TaskError> {
 
 async fn fail(message: String) -> Result<Value, TaskError> {
     Err(TaskError::new("ValueError", message))
+}
+
+/// Fails with `ConnectionError` until the epoch second `until`, then returns `"ok"`: a
+/// dependency that was down and came back, so a failed task retried by hand succeeds (the
+/// dashboard's browser test retries one).
+async fn fail_until(until: f64) -> Result<Value, TaskError> {
+    if crate::clock::epoch_now() < until {
+        return Err(TaskError::new(
+            "ConnectionError",
+            format!("the dependency is down until {until}"),
+        ));
+    }
+    Ok(json!("ok"))
 }
 
 /// Fails `times` times per task id, then succeeds with the number of attempts. Counting with

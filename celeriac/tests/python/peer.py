@@ -68,6 +68,13 @@ def fail(message):
     raise ValueError(message)
 
 
+@app.task(name="demo.fail_until")
+def fail_until(until):
+    if time.time() < until:
+        raise ConnectionError(f"the dependency is down until {until}")
+    return "ok"
+
+
 @app.task(name="demo.echo")
 def echo(*args, **kwargs):
     return {"args": list(args), "kwargs": kwargs}

@@ -52,13 +52,12 @@ impl Connection {
         }
     }
 
-    /// GETs `path` with `cookie`; returns the status, body length and the time to the last
-    /// byte.
+    /// GETs `path` with `cookie`; returns the status, the body and the time to the last byte.
     pub(crate) async fn get(
         &mut self,
         path: &str,
         cookie: &str,
-    ) -> anyhow::Result<(StatusCode, usize, Duration)> {
+    ) -> anyhow::Result<(StatusCode, Bytes, Duration)> {
         let request = Request::get(path)
             .header(header::HOST, self.addr.to_string())
             .header(header::COOKIE, cookie)
@@ -70,7 +69,7 @@ impl Connection {
         let response = self.sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body.len(), started.elapsed()))
+        Ok((status, body, started.elapsed()))
     }
 }
 

@@ -6,7 +6,8 @@
 //! cargo bench -p server --bench dashboard             # 50 clients, 10,000 events/s, 30 s
 //! cargo bench -p server --bench dashboard -- --quick  # 8 s (or BENCH_QUICK=1)
 //! ```
-//! `BENCH_SSE_CLIENTS` and `BENCH_EVENTS_PER_SECOND` change the load.
+//! `BENCH_SSE_CLIENTS` and `BENCH_EVENTS_PER_SECOND` change the load; `BENCH_SKIP_FLOWER`
+//! leaves Flower out (it runs from `.venv-flower`, which `scripts/flower-venv.sh` makes).
 //!
 //! One run: a private `redis-server`, a SQLite file, and the real `celeriac serve --no-worker
 //! --no-beat` (this build's binary). The clients log in with the form and open
@@ -25,9 +26,17 @@
 //!
 //! Then, with the history the stream left behind, each page is loaded 50 times one after
 //! another (time to last byte on localhost, which bounds the server's own time from above).
-//! Last, the size of the WASM bundle in `target/site/pkg` (built by `scripts/build-site.sh
+//! Then the same load against Flower 2.2 on the same Redis, emptied (see `flower`), and the
+//! same pages of Flower's. Last, the size of the WASM bundle in `target/site/pkg` (built by `scripts/build-site.sh
 //! --release` for the release figure), raw and gzipped.
 
+#[path = "../events/consumer.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the events benchmark, which uses all of it"
+)]
+mod consumer;
+mod flower;
 mod http;
 #[path = "../drain/process.rs"]
 #[allow(
@@ -59,7 +68,7 @@ const TASK_EVENTS_PER_TASK: f64 = 3.29;
 /// Time between two markers.
 const MARKER_EVERY: Duration = Duration::from_millis(100);
 /// The marker task ids' prefix, searched for in what the clients read.
-const MARKER: &str = "bench-marker-";
+pub(crate) const MARKER: &str = "bench-marker-";
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password-1234";
 
@@ -70,7 +79,7 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -78,7 +87,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The `celeriac serve` child and where it listens.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     addr: SocketAddr,
 }
@@ -149,7 +158,7 @@ impl Server {
     }
 
     /// The resident set of process `pid` in KiB (0 once it is gone).
-    fn rss_of(pid: u32) -> u64 {
+    pub(crate) fn rss_of(pid: u32) -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|status| {
@@ -173,9 +182,9 @@ struct ClientLog {
 }
 
 /// The markers' publish times, by number.
-type MarkerTimes = Arc<Mutex<Vec<Instant>>>;
+pub(crate) type MarkerTimes = Arc<Mutex<Vec<Instant>>>;
 
-fn marker_numbers(event: &str) -> impl Iterator<Item = u64> + '_ {
+pub(crate) fn marker_numbers(event: &str) -> impl Iterator<Item = u64> + '_ {
     event.match_indices(MARKER).filter_map(|(at, _)| {
         let digits: String = event[at + MARKER.len()..]
             .chars()
@@ -218,7 +227,7 @@ fn spawn_client(
 }
 
 /// Publishes a marker every [`MARKER_EVERY`] until `stop` turns true.
-async fn publish_markers(
+pub(crate) async fn publish_markers(
     mut connection: MultiplexedConnection,
     markers: MarkerTimes,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -250,7 +259,7 @@ async fn publish_markers(
     Ok(number)
 }
 
-fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -258,31 +267,30 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-async fn measure_pages(server: &Server, cookie: &str, runs: usize) -> anyhow::Result<Vec<PageRow>> {
-    let mut connection = http::Connection::open(server.addr).await?;
+/// Loads each of `paths` at `addr` 5 times to warm up, then `runs` times one after another.
+pub(crate) async fn measure_pages(
+    addr: SocketAddr,
+    cookie: &str,
+    paths: &[&str],
+    runs: usize,
+) -> anyhow::Result<Vec<PageRow>> {
+    let mut connection = http::Connection::open(addr).await?;
     let mut rows = Vec::new();
-    for path in [
-        "/",
-        "/workers",
-        "/tasks",
-        "/failed",
-        "/queues",
-        "/tasks/bench-marker-1",
-    ] {
+    for path in paths {
         for _ in 0..5 {
             connection.get(path, cookie).await?;
         }
         let mut times = Vec::with_capacity(runs);
         let mut bytes = 0;
         for _ in 0..runs {
-            let (status, length, elapsed) = connection.get(path, cookie).await?;
+            let (status, body, elapsed) = connection.get(path, cookie).await?;
             anyhow::ensure!(status.is_success(), "{path} answered {status}");
-            bytes = length;
+            bytes = body.len();
             times.push(elapsed.as_secs_f64());
         }
         times.sort_by(f64::total_cmp);
         rows.push(PageRow {
-            path: path.to_owned(),
+            path: (*path).to_owned(),
             bytes,
             p50: percentile(&times, 0.5),
             p99: percentile(&times, 0.99),
@@ -419,11 +427,36 @@ async fn main() -> anyhow::Result<()> {
         latency_p99: percentile(&latencies, 0.99),
         latency_max: latencies.last().copied().unwrap_or(f64::NAN),
     };
-    let pages = measure_pages(&server, &cookie, 50).await?;
-    let bundle = bundle_sizes();
-    print!("{}", report::render(quick, &load, &pages, bundle));
-
+    let pages = measure_pages(
+        server.addr,
+        &cookie,
+        &[
+            "/",
+            "/workers",
+            "/tasks",
+            "/failed",
+            "/queues",
+            "/periodic",
+            "/tasks/bench-marker-1",
+            "/api/tasks?limit=100",
+        ],
+        50,
+    )
+    .await?;
     let _ = server.child.kill().await;
+
+    // Flower on the same Redis, emptied, with the same stream.
+    redis.flush_all().await?;
+    let flower = if std::env::var_os("BENCH_SKIP_FLOWER").is_some() {
+        None
+    } else {
+        Some(flower::run(&redis.broker_url(), &stream, rate, clients).await?)
+    };
+    let bundle = bundle_sizes();
+    print!(
+        "{}",
+        report::render(quick, &load, &pages, flower.as_ref(), bundle)
+    );
     drop(redis);
     let _ = std::fs::remove_dir_all(&directory);
     Ok(())

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::flower::FlowerFigures;
+
 /// The load run's figures.
 pub(crate) struct LoadFigures {
     pub(crate) clients: usize,
@@ -50,10 +52,20 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+fn ratio(theirs: f64, ours: f64) -> String {
+    let value = theirs / ours;
+    if value.is_finite() && value > 0.0 {
+        format!("{value:.1}×")
+    } else {
+        "n/a".to_owned()
+    }
+}
+
 pub(crate) fn render(
     quick: bool,
     load: &LoadFigures,
     pages: &[PageRow],
+    flower: Option<&FlowerFigures>,
     bundle: Option<(u64, u64)>,
 ) -> String {
     let mut out = String::new();
@@ -147,6 +159,9 @@ pub(crate) fn render(
         );
     }
     out.push('\n');
+    if let Some(flower) = flower {
+        render_flower(&mut out, load, pages, flower);
+    }
     match bundle {
         Some((raw, gzipped)) => {
             let _ = writeln!(
@@ -165,4 +180,86 @@ pub(crate) fn render(
         }
     }
     out
+}
+
+/// Celeriac beside Flower under the same stream; a ratio is how many times better Celeriac
+/// does (Flower's figure over ours, or ours over Flower's for counts).
+fn render_flower(out: &mut String, load: &LoadFigures, pages: &[PageRow], flower: &FlowerFigures) {
+    let _ = writeln!(
+        out,
+        "### Beside Flower 2.2 (same Redis, same stream; Flower's viewers poll every 250 ms)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measure | celeriac | Flower 2.2 | ratio |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| server CPU under load | {:.0} % | {:.0} % | {} |",
+        load.server_cpu_load * 100.0,
+        flower.cpu_load * 100.0,
+        ratio(flower.cpu_load, load.server_cpu_load)
+    );
+    let _ = writeln!(
+        out,
+        "| RSS idle → peak | {:.1} → {:.1} MiB | {:.1} → {:.1} MiB | {} |",
+        load.rss_idle_kib as f64 / 1024.0,
+        load.rss_peak_kib as f64 / 1024.0,
+        flower.rss_idle_kib as f64 / 1024.0,
+        flower.rss_peak_kib as f64 / 1024.0,
+        ratio(flower.rss_peak_kib as f64, load.rss_peak_kib as f64)
+    );
+    let _ = writeln!(
+        out,
+        "| markers seen by the viewers | {} of {} | {} of {} | |",
+        load.markers_seen, load.markers_expected, flower.markers_seen, flower.markers_expected
+    );
+    let _ = writeln!(
+        out,
+        "| event → viewer p50 | {} | {} | {} |",
+        milliseconds(load.latency_p50),
+        milliseconds(flower.latency_p50),
+        ratio(flower.latency_p50, load.latency_p50)
+    );
+    let _ = writeln!(
+        out,
+        "| event → viewer p99 | {} | {} | {} |",
+        milliseconds(load.latency_p99),
+        milliseconds(flower.latency_p99),
+        ratio(flower.latency_p99, load.latency_p99)
+    );
+    let _ = writeln!(
+        out,
+        "| Flower polls: answered, failed, p50 / p99 | | {}, {}, {} / {} | |\n",
+        flower.polls,
+        flower.poll_failures,
+        milliseconds(flower.poll_p50),
+        milliseconds(flower.poll_p99)
+    );
+    let _ = writeln!(
+        out,
+        "Pages after the load (p50 / p99 of 50 loads):\n\n| page | celeriac | Flower 2.2 page | Flower 2.2 | ratio (p50) |\n|---|---|---|---|---|"
+    );
+    let pairs = [
+        ("/", "/"),
+        ("/tasks", "/tasks"),
+        ("/api/tasks?limit=100", "/api/tasks?limit=100"),
+        ("/tasks/bench-marker-1", "/task/bench-marker-1"),
+    ];
+    for (ours_path, flower_path) in pairs {
+        let ours = pages.iter().find(|page| page.path == ours_path);
+        let theirs = flower.pages.iter().find(|page| page.path == flower_path);
+        if let (Some(ours), Some(theirs)) = (ours, theirs) {
+            let _ = writeln!(
+                out,
+                "| `{ours_path}` | {} / {} | `{flower_path}` | {} / {} | {} |",
+                milliseconds(ours.p50),
+                milliseconds(ours.p99),
+                milliseconds(theirs.p50),
+                milliseconds(theirs.p99),
+                ratio(theirs.p50, ours.p50)
+            );
+        }
+    }
+    out.push('\n');
 }

@@ -124,6 +124,11 @@ impl Consumer {
         self.child.id().unwrap_or(0)
     }
 
+    /// Where Flower's web server listens (the dashboard benchmark loads its pages).
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// Task events the monitor has applied so far.
     pub(crate) async fn task_events_seen(&mut self) -> anyhow::Result<u64> {
         match self.kind {
