@@ -23,9 +23,6 @@ for argument in "$@"; do
       # Symbol names are about half of a release WASM. Dropping them here rather than with the
       # profile's `strip = true` keeps the `target_features` section wasm-bindgen reads.
       bindgen_size_flags=(--remove-name-section)
-      # Leptos' type-erased components: one code path per view instead of one per component
-      # type; measured 796 KB → 636 KB gzipped here. HTML and hydration are unchanged.
-      export RUSTFLAGS="${RUSTFLAGS:-} --cfg erase_components"
       ;;
     *) echo "build-site.sh: unknown argument: $argument (usage: build-site.sh [--release])" >&2; exit 2 ;;
   esac

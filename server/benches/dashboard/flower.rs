@@ -109,18 +109,22 @@ pub(crate) async fn run(
     }
     latencies.sort_by(f64::total_cmp);
     poll_times.sort_by(f64::total_cmp);
-    let pages = crate::measure_pages(
-        addr,
-        "",
-        &[
-            "/",
-            "/tasks",
-            "/api/tasks?limit=100",
-            "/task/bench-marker-1",
-        ],
-        50,
-    )
-    .await?;
+    // The newest marker a viewer saw (Flower keeps the latest 10,000 tasks only, and may not
+    // have taken in the very last marker yet).
+    let newest_seen = logs
+        .iter()
+        .filter_map(|log| log.lock().ok()?.seen.iter().max().copied())
+        .max();
+    let mut paths = vec![
+        "/".to_owned(),
+        "/tasks".to_owned(),
+        "/api/tasks?limit=100".to_owned(),
+    ];
+    if let Some(number) = newest_seen {
+        paths.push(format!("/task/{}{number}", crate::MARKER));
+    }
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let pages = crate::measure_pages(addr, "", &paths, 50).await?;
     let figures = FlowerFigures {
         cpu_load: cpu.as_secs_f64() / publish_time.as_secs_f64(),
         rss_idle_kib,

@@ -93,10 +93,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// Starts the server; its log (warnings and up) goes to `log_path`.
     async fn start(
         broker_url: &str,
         backend_url: &str,
         database_url: &str,
+        log_path: &Path,
     ) -> anyhow::Result<Server> {
         let binary = env!("CARGO_BIN_EXE_celeriac");
         let environment = [
@@ -122,7 +124,9 @@ impl Server {
             .local_addr()?
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let log = std::fs::File::create(log_path)?;
         let child = tokio::process::Command::new(binary)
+            .stderr(log)
             .args([
                 "serve",
                 "--no-worker",
@@ -323,8 +327,13 @@ async fn main() -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("celeriac-bench-dashboard-{}", std::process::id()));
     std::fs::create_dir_all(&directory)?;
     let database_url = format!("sqlite://{}", directory.join("dashboard.db").display());
-    let mut server =
-        Server::start(&redis.broker_url(), &redis.backend_url(), &database_url).await?;
+    let mut server = Server::start(
+        &redis.broker_url(),
+        &redis.backend_url(),
+        &database_url,
+        &directory.join("server.log"),
+    )
+    .await?;
     let cookie = http::Connection::open(server.addr)
         .await?
         .login(USER, PASSWORD)
@@ -437,13 +446,22 @@ async fn main() -> anyhow::Result<()> {
             "/failed",
             "/queues",
             "/periodic",
-            "/tasks/bench-marker-1",
+            &format!("/tasks/{MARKER}{}", markers_sent.saturating_sub(1)),
             "/api/tasks?limit=100",
         ],
         50,
     )
     .await?;
     let _ = server.child.kill().await;
+    let server_log = std::fs::read_to_string(directory.join("server.log")).unwrap_or_default();
+    let history_fell_behind = server_log
+        .lines()
+        .filter(|line| line.contains("task history fell behind"))
+        .count();
+    let slow_statements = server_log
+        .lines()
+        .filter(|line| line.contains("slow statement"))
+        .count();
 
     // Flower on the same Redis, emptied, with the same stream.
     redis.flush_all().await?;
@@ -455,7 +473,14 @@ async fn main() -> anyhow::Result<()> {
     let bundle = bundle_sizes();
     print!(
         "{}",
-        report::render(quick, &load, &pages, flower.as_ref(), bundle)
+        report::render(
+            quick,
+            &load,
+            &pages,
+            flower.as_ref(),
+            bundle,
+            (history_fell_behind, slow_statements)
+        )
     );
     drop(redis);
     let _ = std::fs::remove_dir_all(&directory);

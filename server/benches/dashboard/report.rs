@@ -54,8 +54,10 @@ fn verdict(ok: bool) -> &'static str {
 
 fn ratio(theirs: f64, ours: f64) -> String {
     let value = theirs / ours;
-    if value.is_finite() && value > 0.0 {
+    if value.is_finite() && value >= 0.1 {
         format!("{value:.1}×")
+    } else if value.is_finite() && value > 0.0 {
+        format!("{value:.3}×")
     } else {
         "n/a".to_owned()
     }
@@ -67,6 +69,7 @@ pub(crate) fn render(
     pages: &[PageRow],
     flower: Option<&FlowerFigures>,
     bundle: Option<(u64, u64)>,
+    (history_fell_behind, slow_statements): (usize, usize),
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -135,8 +138,12 @@ pub(crate) fn render(
     );
     let _ = writeln!(
         out,
-        "| event → client max | {} |\n",
+        "| event → client max | {} |",
         milliseconds(load.latency_max)
+    );
+    let _ = writeln!(
+        out,
+        "| server log: history recorder fell behind / SQL statements over 1 s | {history_fell_behind} / {slow_statements} |\n"
     );
 
     let _ = writeln!(
@@ -244,12 +251,17 @@ fn render_flower(out: &mut String, load: &LoadFigures, pages: &[PageRow], flower
         ("/", "/"),
         ("/tasks", "/tasks"),
         ("/api/tasks?limit=100", "/api/tasks?limit=100"),
-        ("/tasks/bench-marker-1", "/task/bench-marker-1"),
+        ("/tasks/bench-marker-", "/task/bench-marker-"),
     ];
     for (ours_path, flower_path) in pairs {
-        let ours = pages.iter().find(|page| page.path == ours_path);
-        let theirs = flower.pages.iter().find(|page| page.path == flower_path);
+        // A task page is the newest marker's, whose number differs between the two runs.
+        let matches = |page: &&PageRow, path: &str| {
+            page.path == path || (path.ends_with('-') && page.path.starts_with(path))
+        };
+        let ours = pages.iter().find(|page| matches(page, ours_path));
+        let theirs = flower.pages.iter().find(|page| matches(page, flower_path));
         if let (Some(ours), Some(theirs)) = (ours, theirs) {
+            let (ours_path, flower_path) = (&ours.path, &theirs.path);
             let _ = writeln!(
                 out,
                 "| `{ours_path}` | {} / {} | `{flower_path}` | {} / {} | {} |",

@@ -96,6 +96,8 @@ impl Consumer {
                     .current_dir(&flower.peer_directory)
                     .env("PEER_BROKER_URL", broker_url)
                     .env("PEER_RESULT_BACKEND", "")
+                    // Flower 2.2 answers its HTTP API only with auth unless told otherwise.
+                    .env("FLOWER_UNAUTHENTICATED_API", "true")
                     .stdin(Stdio::null())
                     .stdout(stderr())
                     .stderr(stderr())
