@@ -160,7 +160,7 @@ impl Consumer {
     }
 
     async fn flower_metrics(&self) -> anyhow::Result<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mut stream = tokio::net::TcpStream::connect(self.addr()).await?;
         stream
             .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
             .await?;
