@@ -70,20 +70,7 @@ pub(crate) async fn run(
     let mut publisher = redis::Client::open(broker_url)?
         .get_multiplexed_async_connection()
         .await?;
-    let peak = Arc::new(Mutex::new(rss_idle_kib));
-    let sampler = {
-        let peak = peak.clone();
-        let pid = flower.pid();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let rss = crate::Server::rss_of(pid);
-                if let Ok(mut peak) = peak.lock() {
-                    *peak = (*peak).max(rss);
-                }
-            }
-        })
-    };
+    let (peak, sampler) = crate::sample_peak_rss(flower.pid(), rss_idle_kib);
     let cpu_before = process::cpu_time(flower.pid());
     let publish_time = stream::publish(&mut publisher, stream, rate).await?;
     let cpu = process::cpu_time(flower.pid()).saturating_sub(cpu_before);

@@ -163,15 +163,7 @@ impl Server {
 
     /// The resident set of process `pid` in KiB (0 once it is gone).
     pub(crate) fn rss_of(pid: u32) -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|status| {
-                status.lines().find_map(|line| {
-                    line.strip_prefix("VmRSS:")
-                        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-                })
-            })
-            .unwrap_or(0)
+        consumer::rss_kib_of(pid)
     }
 }
 
@@ -261,6 +253,28 @@ pub(crate) async fn publish_markers(
         number += 1;
     }
     Ok(number)
+}
+
+/// Samples the resident set of `pid` every 250 ms and keeps the highest (from `idle_kib`),
+/// until the returned task is aborted.
+pub(crate) fn sample_peak_rss(
+    pid: u32,
+    idle_kib: u64,
+) -> (Arc<Mutex<u64>>, tokio::task::JoinHandle<()>) {
+    let peak = Arc::new(Mutex::new(idle_kib));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let rss = Server::rss_of(pid);
+                if let Ok(mut peak) = peak.lock() {
+                    *peak = (*peak).max(rss);
+                }
+            }
+        })
+    };
+    (peak, sampler)
 }
 
 pub(crate) fn percentile(sorted: &[f64], quantile: f64) -> f64 {
@@ -377,20 +391,7 @@ async fn main() -> anyhow::Result<()> {
     let mut publisher = redis::Client::open(redis.broker_url())?
         .get_multiplexed_async_connection()
         .await?;
-    let peak_rss = Arc::new(Mutex::new(idle_rss));
-    let sampler = {
-        let peak_rss = peak_rss.clone();
-        let pid = server.pid();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let rss = Server::rss_of(pid);
-                if let Ok(mut peak) = peak_rss.lock() {
-                    *peak = (*peak).max(rss);
-                }
-            }
-        })
-    };
+    let (peak_rss, sampler) = sample_peak_rss(server.pid(), idle_rss);
     let load_cpu_before = process::cpu_time(server.pid());
     let redis_cpu_before = process::cpu_time(redis.pid());
     let publish_time = stream::publish(&mut publisher, &stream, rate).await?;

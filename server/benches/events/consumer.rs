@@ -179,20 +179,25 @@ impl Consumer {
 
     /// Current resident set (`VmRSS`), KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .ok()
-            .and_then(|status| {
-                status.lines().find_map(|line| {
-                    line.strip_prefix("VmRSS:")
-                        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-                })
-            })
-            .unwrap_or(0)
+        rss_kib_of(self.pid())
     }
 
     pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The resident set (`VmRSS`) of process `pid` in KiB; 0 once it is gone.
+pub(crate) fn rss_kib_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix("VmRSS:")
+                    .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
 
 /// `--ours-child <broker url> <max tasks>`: runs a [`Monitor`] and answers `report` lines on
