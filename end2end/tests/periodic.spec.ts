@@ -25,6 +25,7 @@ test('a crontab is edited in place, an invalid value shows the field\'s error, t
   await expect(page.getByTestId('schedule-outcome')).toContainText(name);
   const row = page.locator(`[data-testid="schedule-row"][data-name="${name}"]`);
   await expect(row.getByTestId('schedule-description')).toHaveText('At 09:00 (Europe/Berlin)');
+  await page.screenshot({ path: 'test-results/periodic-list.png', fullPage: true });
 
   // The detail page: fields show as text until clicked.
   await row.getByRole('link', { name }).click();
