@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::model::{MinutePoint, Throughput};
 
 /// Drawing area in SVG units (the element scales to the page's width).
-const WIDTH: f64 = 600.0;
+const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 140.0;
 
 /// The chart for `throughput`.
