@@ -53,6 +53,11 @@ pub struct Overview {
     pub beat: Option<BeatLeader>,
 }
 
+/// How many unacked messages `GET /api/queues` reads to split them per queue: the page
+/// reloads on every live tick of every open tab, so the scan stays small; past it the
+/// per-queue counts are partial (the page says so) while the total stays exact.
+pub const UNACKED_SCANNED_PER_QUEUE_SPLIT: u64 = 1_000;
+
 /// `GET /api/queues`: the Queues page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuesDetail {

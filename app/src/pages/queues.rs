@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::client::use_api;
 use crate::components::format;
 use crate::live::use_live_events;
-use crate::model::{QueueDetail, QueuesDetail};
+use crate::model::{QueueDetail, QueuesDetail, UNACKED_SCANNED_PER_QUEUE_SPLIT as UNACKED_COUNTED};
 use crate::paths;
 
 /// `/queues`.
@@ -54,6 +54,11 @@ pub fn QueuesPage() -> impl IntoView {
                         <p>"Unacked (delivered, not yet acknowledged): "
                             <strong data-testid="unacked">{detail.unacked.messages}</strong>
                             "; oldest delivered " {oldest}</p>
+                        {(detail.unacked.messages > UNACKED_COUNTED).then(|| view! {
+                            <p class="muted" data-testid="unacked-partial">
+                                {format!("Unacked per queue counts the first {UNACKED_COUNTED} unacked messages.")}
+                            </p>
+                        })}
                     }.into_any()
                 }
             })}

@@ -85,8 +85,9 @@ pub(super) async fn overview(State(state): State<AppState>) -> Result<Json<Value
     })))
 }
 
-/// How many unacked records `/api/queues` reads to count them per routing key.
-const UNACKED_SCAN_LIMIT: usize = 10_000;
+/// How many unacked records `/api/queues` reads to count them per routing key (see the
+/// constant's doc in `app::model`).
+const UNACKED_SCAN_LIMIT: usize = app::model::UNACKED_SCANNED_PER_QUEUE_SPLIT as usize;
 
 /// `GET /api/queues`: every watched queue, and every queue a worker consumes, with its depth
 /// per priority step, its oldest waiting message (id, name, and age when the monitor saw it
