@@ -195,7 +195,7 @@ pub fn CrontabEditor(
                     </li>
                 }).collect_view()}
             </ol>
-            <div class="actions needs-admin">
+            <div class="actions">
                 <button
                     data-testid="crontab-save"
                     disabled=move || saving.get() || !changed() || checked.with(Result::is_err)

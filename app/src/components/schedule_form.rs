@@ -126,7 +126,7 @@ pub fn SimpleScheduleEditor(
                 }.into_any()
             }}
             {move || checked.get().err().map(|error| view! { <p class="error" data-testid="schedule-form-error">{error}</p> })}
-            <div class="actions needs-admin">
+            <div class="actions">
                 <button data-testid="schedule-save"
                     disabled=move || saving.get() || checked.with(Result::is_err)
                     on:click=move |_| { if let Ok(spec) = checked.get_untracked() { on_save.run(spec); } }>
@@ -192,7 +192,7 @@ pub fn CreateScheduleForm(
         }
     };
     view! {
-        <form class="create-schedule needs-admin" data-testid="create-schedule" on:submit=move |event| {
+        <form class="create-schedule" data-testid="create-schedule" on:submit=move |event| {
             event.prevent_default();
             if let Ok(form) = checked.get_untracked() { on_create.run(form); }
         }>
