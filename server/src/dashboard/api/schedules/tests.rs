@@ -2,19 +2,16 @@
 //! file): list, edit, a bad crontab field answered 422 with the field's name, viewers refused,
 //! and every change in the audit log.
 
-use axum::http::{Request, StatusCode};
-use base64::Engine as _;
+use axum::http::StatusCode;
 use celeriac::auth::users::UserStore;
 use celeriac::auth::Role;
 use celeriac::beat::{Crontab, PeriodicTask, Schedule, ScheduleStore};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use serde_json::{json, Value};
 
 use crate::dashboard::api::tests::{spawn_app, TestApp, PASSWORD};
 use crate::dashboard::auth::password::Hasher;
 
-/// Sends `body` (JSON, or none) as `user` and reads the JSON answer.
+/// Sends `body` (JSON, or none) as `user` and reads the JSON answer: `TestApp::json_as`.
 async fn call(
     app: &TestApp,
     user: &str,
@@ -22,30 +19,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let credentials =
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", app.addr.to_string())
-        .header("content-type", "application/json")
-        .header("authorization", format!("Basic {credentials}"))
-        .body(Full::new(Bytes::from(
-            body.map(|body| body.to_string()).unwrap_or_default(),
-        )))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, value)
+    app.json_as(user, method, path, body).await
 }
 
 async fn add_users(app: &TestApp) {
