@@ -12,8 +12,9 @@
 //! - [`error`]: [`error::ApiError`], the error type server functions send across the wire.
 //!
 //! Architecture Invariant: this crate compiles to `wasm32-unknown-unknown` without `ssr`, so it
-//! only uses the engine's IO-free parts (`celeriac::types`, `celeriac::beat`'s schedules)
-//! outside `#[cfg(feature = "ssr")]` code.
+//! only uses the engine's IO-free parts (`celeriac::types`, `celeriac::beat`'s spec types)
+//! outside `#[cfg(feature = "ssr")]` code; parsing schedules is server-side only (see
+//! `model::schedule`), which keeps the tz database out of the WASM.
 
 pub mod api;
 pub mod client;

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 mod schedule;
 
 pub use schedule::{
-    ScheduleAnswer, ScheduleDetail, ScheduleForm, ScheduleRun, ScheduleSpec, ScheduleSummary,
+    PreviewError, PreviewRun, ScheduleAnswer, ScheduleDetail, ScheduleForm, SchedulePreview,
+    ScheduleRun, ScheduleSpec, ScheduleSummary,
 };
 mod audit;
 mod bulk_retry;

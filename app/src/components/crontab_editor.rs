@@ -1,19 +1,16 @@
 //! The click-to-edit crontab: each field (and the zone) shows as text; a click turns it into an
-//! input. As the user types, the engine's own parser (`celeriac::beat`, compiled into the WASM)
-//! validates the draft, describes it in words and lists its next runs in the schedule's zone,
-//! flagging runs a DST change moves or merges, with no request per keystroke. Enter or a click
-//! elsewhere keeps the field's text, Escape restores the text it had before, Save hands the
-//! draft to the page (the server validates again); Undo returns to the stored crontab.
+//! input. As the user types, the server checks the draft with the engine's own parser and
+//! answers with its description, or the error naming the field, and its next runs in the
+//! schedule's zone, flagging runs a DST change moves or merges ([`schedule_preview`]). Enter or
+//! a click elsewhere keeps the field's text, Escape restores the text it had before, Save hands
+//! the draft to the page (the server validates again); Undo returns to the stored crontab.
 
-use celeriac::beat::{Crontab, CrontabError, CrontabSpec, DstAdjustment, UpcomingRun};
-use chrono::{DateTime, Utc};
+use celeriac::beat::CrontabSpec;
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
-use crate::live::now_seconds;
-
-/// How many upcoming runs are listed.
-const UPCOMING_SHOWN: usize = 5;
+use crate::components::schedule_preview::{preview_error, schedule_preview};
+use crate::model::ScheduleSpec;
 
 /// The editable parts, in cron order, then the zone: (key, label).
 const PARTS: [(&str, &str); 6] = [
@@ -47,36 +44,6 @@ fn set_part(spec: &mut CrontabSpec, key: &str, text: String) {
     }
 }
 
-/// The part an error is about, so its input is marked.
-fn faulty_part(error: &CrontabError) -> &'static str {
-    match error {
-        CrontabError::Field { field, .. } => field.name(),
-        CrontabError::UnknownTimezone { .. } => "timezone",
-        CrontabError::NeverFires { .. } => "day_of_month",
-        _ => "",
-    }
-}
-
-/// One upcoming run as a line: the zone's wall-clock time, and the DST note if any.
-fn run_line(crontab: &Crontab, run: &UpcomingRun) -> (String, Option<&'static str>) {
-    let zone = crontab.timezone();
-    let text = run
-        .at
-        .with_timezone(&zone)
-        .format("%Y-%m-%d %H:%M %Z (%a)")
-        .to_string();
-    let note = match run.adjustment {
-        DstAdjustment::Normal => None,
-        DstAdjustment::ShiftedByGap => {
-            Some("DST gap: this time does not exist that day; runs at the end of the gap")
-        }
-        DstAdjustment::AmbiguousFirst => {
-            Some("DST overlap: this time occurs twice; runs once, at the first")
-        }
-    };
-    (text, note)
-}
-
 /// The editor. `initial` is the stored crontab; `on_save` gets the draft when Save is clicked.
 #[component]
 pub fn CrontabEditor(
@@ -94,19 +61,8 @@ pub fn CrontabEditor(
     let editing = RwSignal::new(None::<&'static str>);
     // The text a part had when its input opened, for Escape.
     let before = RwSignal::new(String::new());
-    let checked = Memo::new(move |_| draft.with(Crontab::new));
-    let upcoming = Memo::new(move |_| {
-        let now = DateTime::<Utc>::from_timestamp_micros((now_seconds() * 1e6) as i64)
-            .unwrap_or_default();
-        checked.with(|checked| match checked {
-            Ok(crontab) => crontab
-                .upcoming(now, UPCOMING_SHOWN)
-                .iter()
-                .map(|run| run_line(crontab, run))
-                .collect::<Vec<_>>(),
-            Err(_) => Vec::new(),
-        })
-    });
+    let preview = schedule_preview(move || Some(ScheduleSpec::Crontab(draft.get())));
+    let error = Memo::new(move |_| preview_error(preview));
     let changed = move || draft.with(|draft| saved.with_value(|saved| draft != saved));
 
     let parts = PARTS
@@ -132,14 +88,8 @@ pub fn CrontabEditor(
                     let _ = input.focus();
                 }
             });
-            let invalid = move || {
-                checked.with(|checked| {
-                    checked
-                        .as_ref()
-                        .err()
-                        .is_some_and(|error| faulty_part(error) == key)
-                })
-            };
+            let invalid =
+                move || error.with(|error| error.as_ref().is_some_and(|(part, _)| part == key));
             view! {
                 <div class="crontab-part" class:invalid=invalid>
                     <span class="crontab-label">{label}</span>
@@ -178,27 +128,38 @@ pub fn CrontabEditor(
     view! {
         <div class="crontab-editor" data-testid="crontab-editor">
             <div class="crontab-parts">{parts}</div>
-            {move || checked.with(|checked| match checked {
-                Ok(crontab) => view! {
-                    <p class="crontab-description" data-testid="crontab-description">{crontab.describe()}</p>
-                }.into_any(),
-                Err(error) => view! {
-                    <p class="error" data-testid="crontab-error">{error.to_string()}</p>
-                }.into_any(),
-            })}
-            <h3>"Next runs"</h3>
-            <ol class="next-runs" data-testid="next-runs">
-                {move || upcoming.get().into_iter().map(|(text, note)| view! {
-                    <li data-testid="next-run" class:dst=note.is_some()>
-                        {text}
-                        {note.map(|note| view! { " " <span class="dst-note" data-testid="dst-note">{note}</span> })}
-                    </li>
-                }).collect_view()}
-            </ol>
+            <Transition fallback=|| view! { <p class="crontab-description">"Checking…"</p> }>
+                {move || preview.get().map(|answer| match answer {
+                    Ok(Some(preview)) => match preview.error {
+                        None => view! {
+                            <p class="crontab-description" data-testid="crontab-description">{preview.description}</p>
+                        }.into_any(),
+                        Some(error) => view! {
+                            <p class="error" data-testid="crontab-error">{error.message}</p>
+                        }.into_any(),
+                    },
+                    Ok(None) => ().into_any(),
+                    Err(error) => view! {
+                        <p class="error" data-testid="crontab-error">{format!("cannot check the crontab: {error}")}</p>
+                    }.into_any(),
+                })}
+                <h3>"Next runs"</h3>
+                <ol class="next-runs" data-testid="next-runs">
+                    {move || preview.get().and_then(Result::ok).flatten().map(|preview| preview.runs).unwrap_or_default()
+                        .into_iter().map(|run| {
+                            let dst = run.dst_note.is_some();
+                            view! {
+                            <li data-testid="next-run" class:dst=dst>
+                                {run.local}
+                                {run.dst_note.map(|note| view! { " " <span class="dst-note" data-testid="dst-note">{note}</span> })}
+                            </li>
+                        }}).collect_view()}
+                </ol>
+            </Transition>
             <div class="actions">
                 <button
                     data-testid="crontab-save"
-                    disabled=move || saving.get() || !changed() || checked.with(Result::is_err)
+                    disabled=move || saving.get() || !changed() || error.with(Option::is_some)
                     on:click=move |_| {
                         on_save.run(draft.get_untracked());
                     }

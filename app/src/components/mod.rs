@@ -6,6 +6,7 @@ pub mod crontab_editor;
 pub mod format;
 pub mod nav;
 pub mod schedule_form;
+pub mod schedule_preview;
 pub mod state_badge;
 pub mod task_list;
 pub mod task_stats;

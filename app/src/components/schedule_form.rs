@@ -1,12 +1,13 @@
 //! Forms for the schedule kinds without a field-by-field editor: an interval ("every 30
 //! seconds") and a clocked instant, and the whole form that creates a periodic task of any
-//! kind. The schedule is checked with the engine's rules as the user types
-//! ([`ScheduleSpec::build`]); the server checks it again.
+//! kind. The text is parsed here; the server checks the schedule with the engine's rules as
+//! the user types ([`schedule_preview`]) and again when it is saved.
 
 use celeriac::beat::{CrontabSpec, IntervalPeriod};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
+use crate::components::schedule_preview::{preview_error, schedule_preview, PreviewResource};
 use crate::model::{ScheduleForm, ScheduleSpec};
 
 const PERIODS: [(&str, IntervalPeriod); 5] = [
@@ -71,8 +72,12 @@ fn spec_from_inputs(
                 .with_timezone(&Utc),
         },
     };
-    spec.build()?;
     Ok(spec)
+}
+
+/// What is wrong with the draft: its text (`text_error`), else the server's verdict on it.
+fn problem(text_error: Option<String>, preview: PreviewResource) -> Option<String> {
+    text_error.or_else(|| preview_error(preview).map(|(_, message)| message))
 }
 
 /// Edits an interval or clocked schedule; Save hands the new schedule to the page.
@@ -102,6 +107,8 @@ pub fn SimpleScheduleEditor(
     let checked = Memo::new(move |_| {
         spec_from_inputs(kind, "", "UTC", &every.get(), &period.get(), &at.get())
     });
+    let preview = schedule_preview(move || checked.get().ok());
+    let problem = Memo::new(move |_| problem(checked.get().err(), preview));
     view! {
         <div class="schedule-editor" data-testid="schedule-editor">
             {if kind == "interval" {
@@ -125,10 +132,12 @@ pub fn SimpleScheduleEditor(
                     </label>
                 }.into_any()
             }}
-            {move || checked.get().err().map(|error| view! { <p class="error" data-testid="schedule-form-error">{error}</p> })}
+            <Transition>
+                {move || problem.get().map(|error| view! { <p class="error" data-testid="schedule-form-error">{error}</p> })}
+            </Transition>
             <div class="actions">
                 <button data-testid="schedule-save"
-                    disabled=move || saving.get() || checked.with(Result::is_err)
+                    disabled=move || saving.get() || problem.with(Option::is_some)
                     on:click=move |_| { if let Ok(spec) = checked.get_untracked() { on_save.run(spec); } }>
                     "Save"
                 </button>
@@ -174,16 +183,15 @@ pub fn CreateScheduleForm(
             ..ScheduleForm::default()
         })
     });
+    let preview = schedule_preview(move || checked.get().ok().and_then(|form| form.schedule));
+    let problem = Memo::new(move |_| problem(checked.get().err(), preview));
     let description = move || {
-        checked.with(|checked| match checked {
-            Ok(form) => form
-                .schedule
-                .as_ref()
-                .and_then(|spec| spec.build().ok())
-                .map(|schedule| schedule.describe())
-                .unwrap_or_default(),
-            Err(_) => String::new(),
-        })
+        preview
+            .get()
+            .and_then(Result::ok)
+            .flatten()
+            .map(|preview| preview.description)
+            .unwrap_or_default()
     };
     let input = |signal: RwSignal<String>, test_id: &'static str| {
         view! {
@@ -221,10 +229,12 @@ pub fn CreateScheduleForm(
             <Show when=move || kind.get() == "clocked">
                 <label>"At (RFC 3339) " {input(at, "create-at")}</label>
             </Show>
-            <p data-testid="create-description">{description}</p>
-            {move || checked.get().err().map(|error| view! { <p class="error" data-testid="create-error">{error}</p> })}
+            <Transition>
+                <p data-testid="create-description">{description}</p>
+                {move || problem.get().map(|error| view! { <p class="error" data-testid="create-error">{error}</p> })}
+            </Transition>
             <button type="submit" data-testid="create-submit"
-                disabled=move || saving.get() || checked.with(Result::is_err)>"Create"</button>
+                disabled=move || saving.get() || problem.with(Option::is_some)>"Create"</button>
         </form>
     }
 }

@@ -1,8 +1,15 @@
-//! The periodic task API's JSON (`/api/schedules…`), shared by the server that sends it and
-//! the pages that read it, so both sides build a schedule from a form with the same code
-//! ([`ScheduleSpec::build`], the engine's own validation) and the server only re-checks.
+//! The periodic task API's JSON (`/api/schedules…`, `/api/schedule-preview`), shared by the
+//! server that sends it and the pages that read it.
+//!
+//! Schedules travel as [`ScheduleSpec`], their text fields, never as the engine's parsed
+//! [`Schedule`]: parsing a zone links the whole tz database (about 125 KB gzipped) into the
+//! browser's WASM. So only the server builds and checks schedules ([`ScheduleSpec::build`],
+//! [`ScheduleSpec::preview`], compiled with `ssr` alone), and the editors ask it for a
+//! [`SchedulePreview`] as the user types.
 
-use celeriac::beat::{Crontab, CrontabSpec, Interval, IntervalPeriod, Schedule};
+#[cfg(feature = "ssr")]
+use celeriac::beat::{Crontab, CrontabError, DstAdjustment, Interval, Schedule, UpcomingRun};
+use celeriac::beat::{CrontabSpec, IntervalPeriod};
 use celeriac::TaskState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,8 +22,8 @@ pub struct ScheduleSummary {
     pub name: String,
     /// The task it sends.
     pub task: String,
-    /// When it runs.
-    pub schedule: Schedule,
+    /// When it runs, as its fields.
+    pub schedule: ScheduleSpec,
     /// The schedule in words ("At 07:30 on Monday").
     pub description: String,
     /// Disabled entries are kept but not sent.
@@ -113,6 +120,15 @@ pub enum ScheduleSpec {
 }
 
 impl ScheduleSpec {
+    /// Where the browser asks for this schedule's [`SchedulePreview`] (no URL prefix).
+    pub fn preview_path(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("/api/schedule-preview?spec={}", crate::paths::encode(&json))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl ScheduleSpec {
     /// The schedule, or the engine's message naming the field at fault
     /// (`hour: 24 is out of range 0-23`).
     pub fn build(&self) -> Result<Schedule, String> {
@@ -136,6 +152,114 @@ impl ScheduleSpec {
                 period: interval.period(),
             },
             Schedule::Clocked { at } => ScheduleSpec::Clocked { at: *at },
+        }
+    }
+
+    /// What an editor shows for this draft at `now`: the schedule in words and, for a
+    /// crontab, its next `count` runs in its zone; or the error and the input it is about.
+    pub fn preview(&self, now: DateTime<Utc>, count: usize) -> SchedulePreview {
+        let invalid = |part: &str, message: String| SchedulePreview {
+            error: Some(PreviewError {
+                part: part.to_owned(),
+                message,
+            }),
+            ..SchedulePreview::default()
+        };
+        match self {
+            ScheduleSpec::Crontab(spec) => match Crontab::new(spec) {
+                Ok(crontab) => SchedulePreview {
+                    description: crontab.describe(),
+                    error: None,
+                    runs: crontab
+                        .upcoming(now, count)
+                        .iter()
+                        .map(|run| PreviewRun::of(&crontab, run))
+                        .collect(),
+                },
+                Err(error) => invalid(crontab_part(&error), error.to_string()),
+            },
+            ScheduleSpec::Interval { every, period } => match Interval::new(*every, *period) {
+                Ok(interval) => SchedulePreview {
+                    description: interval.describe(),
+                    ..SchedulePreview::default()
+                },
+                Err(error) => invalid("every", error.to_string()),
+            },
+            ScheduleSpec::Clocked { at } => SchedulePreview {
+                description: Schedule::Clocked { at: *at }.describe(),
+                ..SchedulePreview::default()
+            },
+        }
+    }
+}
+
+/// The crontab input an error is about, so the editor marks it.
+#[cfg(feature = "ssr")]
+fn crontab_part(error: &CrontabError) -> &'static str {
+    match error {
+        CrontabError::Field { field, .. } => field.name(),
+        CrontabError::UnknownTimezone { .. } => "timezone",
+        CrontabError::NeverFires { .. } => "day_of_month",
+        _ => "",
+    }
+}
+
+/// `GET /api/schedule-preview?spec=<ScheduleSpec as JSON>`: what the schedule editors show
+/// as the user types. An invalid draft is a normal answer (200 with `error`), not a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulePreview {
+    /// The schedule in words ("At 07:30 (Europe/Berlin)"); empty when invalid.
+    #[serde(default)]
+    pub description: String,
+    /// Why the draft is invalid, if it is.
+    #[serde(default)]
+    pub error: Option<PreviewError>,
+    /// A crontab's next runs, soonest first.
+    #[serde(default)]
+    pub runs: Vec<PreviewRun>,
+}
+
+/// A draft's problem, as the engine words it (`hour: 24 is out of range 0-23`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewError {
+    /// The input at fault (`hour`, `timezone`, `every`), or empty when it is the whole.
+    pub part: String,
+    /// The message, naming the field.
+    pub message: String,
+}
+
+/// One upcoming run of a crontab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewRun {
+    /// When it is sent.
+    pub at: DateTime<Utc>,
+    /// The same instant on the zone's wall clock: `2024-03-31 03:00 CEST (Sun)`.
+    pub local: String,
+    /// Set when a DST change moves or merges this run, saying how.
+    #[serde(default)]
+    pub dst_note: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl PreviewRun {
+    fn of(crontab: &Crontab, run: &UpcomingRun) -> PreviewRun {
+        let dst_note = match run.adjustment {
+            DstAdjustment::Normal => None,
+            DstAdjustment::ShiftedByGap => {
+                Some("DST gap: this time does not exist that day; runs at the end of the gap")
+            }
+            DstAdjustment::AmbiguousFirst => {
+                Some("DST overlap: this time occurs twice; runs once, at the first")
+            }
+        };
+        PreviewRun {
+            at: run.at,
+            local: run
+                .at
+                .with_timezone(&crontab.timezone())
+                .format("%Y-%m-%d %H:%M %Z (%a)")
+                .to_string(),
+            dst_note: dst_note.map(str::to_owned),
         }
     }
 }
@@ -179,5 +303,6 @@ pub struct ScheduleAnswer {
     pub task_id: Option<String>,
 }
 
-#[cfg(test)]
+// Building and previewing are server-side only (see the module's doc).
+#[cfg(all(test, feature = "ssr"))]
 mod tests;

@@ -97,7 +97,7 @@ fn DetailView(
             change.dispatch((base.clone(), Some(form)));
         })
     };
-    let editor = match ScheduleSpec::of(&summary.schedule) {
+    let editor = match summary.schedule.clone() {
         ScheduleSpec::Crontab(initial) => view! {
             <CrontabEditor initial saving on_save=Callback::new(move |spec| save.run(ScheduleSpec::Crontab(spec))) />
         }.into_any(),

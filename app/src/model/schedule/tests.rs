@@ -1,6 +1,8 @@
-//! The form's schedule is built and checked by the engine's rules, errors naming the field.
+//! The form's schedule is built and checked by the engine's rules, errors naming the field;
+//! the preview's runs are on the zone's wall clock, with DST changes flagged.
 
 use super::*;
+use chrono::TimeZone;
 
 #[test]
 fn an_invalid_crontab_field_is_named_and_a_valid_one_round_trips() {
@@ -26,4 +28,50 @@ fn an_invalid_crontab_field_is_named_and_a_valid_one_round_trips() {
         form.schedule.unwrap().build().unwrap().describe(),
         Schedule::Interval("30s".parse().unwrap()).describe()
     );
+}
+
+#[test]
+fn a_preview_run_in_a_spring_forward_gap_is_flagged_in_the_zones_wall_clock() {
+    let spec = ScheduleSpec::Crontab(CrontabSpec {
+        minute: "30".into(),
+        hour: "2".into(),
+        timezone: "Europe/Berlin".into(),
+        ..CrontabSpec::default()
+    });
+    let now = Utc.with_ymd_and_hms(2024, 3, 30, 12, 0, 0).unwrap();
+    let preview = spec.preview(now, 2);
+    assert_eq!(preview.error, None);
+    assert_eq!(preview.description, "At 02:30 (Europe/Berlin)");
+    assert_eq!(preview.runs[0].local, "2024-03-31 03:00 CEST (Sun)");
+    assert!(preview.runs[0]
+        .dst_note
+        .as_deref()
+        .is_some_and(|note| note.starts_with("DST gap")));
+    assert_eq!(preview.runs[1].local, "2024-04-01 02:30 CEST (Mon)");
+    assert_eq!(preview.runs[1].dst_note, None);
+}
+
+#[test]
+fn a_preview_error_names_the_input_it_is_about() {
+    let now = Utc.with_ymd_and_hms(2024, 3, 30, 12, 0, 0).unwrap();
+    let mut spec = CrontabSpec {
+        hour: "24".into(),
+        ..CrontabSpec::default()
+    };
+    let preview = ScheduleSpec::Crontab(spec.clone()).preview(now, 5);
+    let error = preview.error.unwrap();
+    assert_eq!(
+        (error.part.as_str(), error.message.as_str()),
+        ("hour", "hour: 24 is out of range 0-23")
+    );
+    assert!(preview.runs.is_empty());
+    spec.hour = "1".into();
+    spec.timezone = "Mars/Olympus".into();
+    let preview = ScheduleSpec::Crontab(spec).preview(now, 5);
+    assert_eq!(preview.error.unwrap().part, "timezone");
+    let interval = ScheduleSpec::Interval {
+        every: 0,
+        period: IntervalPeriod::Seconds,
+    };
+    assert_eq!(interval.preview(now, 5).error.unwrap().part, "every");
 }

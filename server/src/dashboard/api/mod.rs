@@ -8,7 +8,7 @@
 //! `POST /api/task/retry/{id}`, `POST /api/tasks/bulk_retry`, `GET /api/stats/tasks`,
 //! `GET /api/worker/{name}` and `POST /api/worker/{name}/<command>`, `GET /api/events` (SSE),
 //! `GET /api/snapshot` (its first event as JSON), and the periodic tasks under
-//! `/api/schedules` (admins edit them).
+//! `/api/schedules` (admins edit them) with `GET /api/schedule-preview` for the editors.
 //!
 //! Every handler reads through [`AppState`] (engine types only); GET never changes anything.
 //! The router is returned already stated, so `routes` merges it beside the Leptos pages and an
@@ -18,7 +18,8 @@
 //! - `error.rs`: [`AppError`](error::AppError), the one failure type.
 //! - `flower.rs`: Flower's task dictionary built from our records.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
-//! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run).
+//! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run,
+//!   a draft's preview).
 //! - `bulk_retry.rs`: many tasks sent again, capped and throttled; `stats.rs`: per task name
 //!   statistics.
 //! - `worker.rs`: one worker's detail; `worker_control.rs`: the actions on one worker.
@@ -135,6 +136,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(schedules::set_enabled),
         )
         .route("/api/schedules/{name}/run", post(schedules::run_now))
+        .route("/api/schedule-preview", get(schedules::preview))
         .route("/api/events", get(events::stream))
         .route("/api/snapshot", get(events::snapshot))
         .route("/metrics", get(metrics::render))

@@ -3,13 +3,16 @@
 //! `POST /api/schedules/{name}/delete`, `POST /api/schedules/{name}/enabled?value=true` and
 //! `POST /api/schedules/{name}/run` (run now), through the engine's `ScheduleStore`.
 //!
-//! The browser validates as the user types with the same engine code; the server checks
-//! everything again and answers an invalid field with 422 and the engine's message, which
+//! `GET /api/schedule-preview?spec=…` checks a draft as the user types (the browser has no tz
+//! database, see `app::model::schedule`); saving checks everything again and answers an invalid field with 422 and the engine's message, which
 //! names the field (`hour: 24 is out of range 0-23`). Every change is written to the audit log
 //! (`schedule.create|edit|delete|enable|disable|run_now`) and announced to running beats, as
 //! `celeriac schedule` does; a beat that misses the announcement applies it at its next tick.
 
-use app::model::{ScheduleAnswer, ScheduleDetail, ScheduleForm, ScheduleRun, ScheduleSummary};
+use app::model::{
+    ScheduleAnswer, ScheduleDetail, ScheduleForm, SchedulePreview, ScheduleRun, ScheduleSpec,
+    ScheduleSummary,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -26,6 +29,9 @@ use crate::dashboard::AppState;
 
 /// How many runs the detail shows (the store keeps `RUNS_KEPT`).
 const RUNS_SHOWN: usize = 20;
+
+/// How many upcoming runs a preview lists.
+const UPCOMING_SHOWN: usize = 5;
 
 fn store_error(error: StoreError) -> AppError {
     match error {
@@ -77,7 +83,7 @@ async fn summary(state: &AppState, stored: &StoredTask) -> Result<ScheduleSummar
     Ok(ScheduleSummary {
         name: task.name.clone(),
         task: task.task.clone(),
-        schedule: task.schedule,
+        schedule: ScheduleSpec::of(&task.schedule),
         description: task.schedule.describe(),
         enabled: task.enabled,
         one_off: task.one_off,
@@ -120,6 +126,23 @@ pub(super) async fn detail(
         queue: stored.task.queue.clone(),
         runs,
     }))
+}
+
+/// The query of `GET /api/schedule-preview`.
+#[derive(Debug, Deserialize)]
+pub(super) struct PreviewQuery {
+    /// A [`ScheduleSpec`] as JSON.
+    spec: String,
+}
+
+/// `GET /api/schedule-preview?spec=…`: a draft schedule's description and next runs, or its
+/// error naming the field. Changes nothing, so any signed-in role may ask.
+pub(super) async fn preview(
+    Query(query): Query<PreviewQuery>,
+) -> Result<Json<SchedulePreview>, AppError> {
+    let spec: ScheduleSpec = serde_json::from_str(&query.spec)
+        .map_err(|error| AppError::BadRequest(format!("spec: not a schedule ({error})")))?;
+    Ok(Json(spec.preview(clock::now(), UPCOMING_SHOWN)))
 }
 
 fn parse_form(body: &Bytes) -> Result<ScheduleForm, AppError> {

@@ -176,3 +176,41 @@ async fn schedules_are_listed_edited_validated_guarded_and_audited() {
         .collect();
     assert_eq!(entries, expected);
 }
+
+#[tokio::test]
+async fn a_draft_is_previewed_for_any_role_with_the_field_named_when_invalid() {
+    let app = spawn_app("api-schedule-preview").await;
+    add_users(&app).await;
+    let preview = |spec: Value| {
+        format!(
+            "/api/schedule-preview?spec={}",
+            app::paths::encode(&spec.to_string())
+        )
+    };
+    let berlin = json!({"kind": "crontab", "minute": "30", "hour": "2", "day_of_month": "*",
+        "month_of_year": "*", "day_of_week": "*", "timezone": "Europe/Berlin"});
+    let (status, answer) = call(&app, "vic", "GET", &preview(berlin), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["description"], "At 02:30 (Europe/Berlin)");
+    assert_eq!(answer["error"], Value::Null);
+    let runs = answer["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{answer}");
+    assert!(
+        runs[0]["local"].as_str().unwrap().contains(":30 CE"),
+        "{answer}"
+    );
+
+    let bad_hour = json!({"kind": "crontab", "hour": "24"});
+    let (status, answer) = call(&app, "vic", "GET", &preview(bad_hour), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["error"]["part"], "hour");
+    assert_eq!(answer["error"]["message"], "hour: 24 is out of range 0-23");
+    assert_eq!(answer["runs"], json!([]));
+
+    let bad_zone = json!({"kind": "crontab", "timezone": "Mars/Olympus"});
+    let (_, answer) = call(&app, "vic", "GET", &preview(bad_zone), None).await;
+    assert_eq!(answer["error"]["part"], "timezone");
+
+    let (status, answer) = call(&app, "vic", "GET", "/api/schedule-preview?spec=nope", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
