@@ -9,10 +9,18 @@ pub fn time(epoch: Option<f64>, now: f64) -> String {
         return "—".to_owned();
     };
     let same_day = (now / 86_400.0).floor() == (epoch / 86_400.0).floor();
-    if same_day {
-        at.format("%H:%M:%S").to_string()
+    utc(at, !same_day)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (or only the time). Written out by hand: chrono's `format` brings its
+/// whole strftime parser into the browser's WASM.
+pub fn utc(at: chrono::DateTime<chrono::Utc>, with_date: bool) -> String {
+    use chrono::{Datelike, Timelike};
+    let clock = format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second());
+    if with_date {
+        format!("{:04}-{:02}-{:02} {clock}", at.year(), at.month(), at.day())
     } else {
-        at.format("%Y-%m-%d %H:%M:%S").to_string()
+        clock
     }
 }
 
@@ -57,6 +65,10 @@ mod tests {
         assert_eq!(age(180.0), "3 min");
         assert_eq!(time(Some(3_661.0), 3_700.0), "01:01:01");
         assert_eq!(time(None, 0.0), "—");
+        assert_eq!(
+            time(Some(86_400.0 * 365.0 + 7.0), 0.0),
+            "1971-01-01 00:00:07"
+        );
         assert_eq!(short_id("0123456789"), "01234567");
     }
 }

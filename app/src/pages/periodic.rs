@@ -15,7 +15,7 @@ use crate::paths;
 pub fn instant(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     at.map_or_else(
         || "—".to_owned(),
-        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        |at| format!("{} UTC", crate::components::format::utc(at, true)),
     )
 }
 
