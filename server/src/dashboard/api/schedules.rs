@@ -4,8 +4,8 @@
 //! `POST /api/schedules/{name}/run` (run now), through the engine's `ScheduleStore`.
 //!
 //! `GET /api/schedule-preview?spec=…` checks a draft as the user types (the browser has no tz
-//! database, see `app::model::schedule`); saving checks everything again and answers an invalid field with 422 and the engine's message, which
-//! names the field (`hour: 24 is out of range 0-23`). Every change is written to the audit log
+//! database, see `app::model::schedule`); saving checks everything again and answers an
+//! invalid field with 422 and the engine's message, which names the field (`hour: 24 is out of range 0-23`). Every change is written to the audit log
 //! (`schedule.create|edit|delete|enable|disable|run_now`) and announced to running beats, as
 //! `celeriac schedule` does; a beat that misses the announcement applies it at its next tick.
 
