@@ -54,6 +54,15 @@ pub struct Overview {
     pub beat: Option<BeatLeader>,
 }
 
+/// `GET /api/me`: who is logged in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// The login name.
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
 /// How many unacked messages `GET /api/queues` reads to split them per queue: the page
 /// reloads on every live tick of every open tab, so the scan stays small; past it the
 /// per-queue counts are partial (the page says so) while the total stays exact.
