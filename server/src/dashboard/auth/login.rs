@@ -152,7 +152,11 @@ pub async fn logout(
 
 /// `GET <prefix>/api/me`: who is logged in, for the pages' header and API clients.
 pub async fn whoami(RequireRole { user, .. }: RequireRole<Viewer>) -> Response {
-    axum::Json(serde_json::json!({"name": user.name, "role": user.role.as_str()})).into_response()
+    axum::Json(app::model::Me {
+        name: user.name,
+        role: user.role.as_str().to_owned(),
+    })
+    .into_response()
 }
 
 /// `GET <prefix>/api/audit?limit=N`: the newest audit entries (admins only).

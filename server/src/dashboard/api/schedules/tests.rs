@@ -2,10 +2,11 @@
 //! file): list, edit, a bad crontab field answered 422 with the field's name, viewers refused,
 //! and every change in the audit log.
 
+use app::model::ScheduleSpec;
 use axum::http::StatusCode;
 use celeriac::auth::users::UserStore;
 use celeriac::auth::Role;
-use celeriac::beat::{Crontab, PeriodicTask, Schedule, ScheduleStore};
+use celeriac::beat::{Crontab, CrontabSpec, PeriodicTask, Schedule, ScheduleStore};
 use serde_json::{json, Value};
 
 use crate::dashboard::api::tests::{spawn_app, TestApp, PASSWORD};
@@ -181,15 +182,15 @@ async fn schedules_are_listed_edited_validated_guarded_and_audited() {
 async fn a_draft_is_previewed_for_any_role_with_the_field_named_when_invalid() {
     let app = spawn_app("api-schedule-preview").await;
     add_users(&app).await;
-    let preview = |spec: Value| {
-        format!(
-            "/api/schedule-preview?spec={}",
-            app::paths::encode(&spec.to_string())
-        )
-    };
-    let berlin = json!({"kind": "crontab", "minute": "30", "hour": "2", "day_of_month": "*",
-        "month_of_year": "*", "day_of_week": "*", "timezone": "Europe/Berlin"});
-    let (status, answer) = call(&app, "vic", "GET", &preview(berlin), None).await;
+    // The paths the editors ask for (`ScheduleSpec::preview_path`).
+    let crontab = |fields: CrontabSpec| ScheduleSpec::Crontab(fields).preview_path();
+    let berlin = crontab(CrontabSpec {
+        minute: "30".into(),
+        hour: "2".into(),
+        timezone: "Europe/Berlin".into(),
+        ..CrontabSpec::default()
+    });
+    let (status, answer) = call(&app, "vic", "GET", &berlin, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["description"], "At 02:30 (Europe/Berlin)");
     assert_eq!(answer["error"], Value::Null);
@@ -200,15 +201,21 @@ async fn a_draft_is_previewed_for_any_role_with_the_field_named_when_invalid() {
         "{answer}"
     );
 
-    let bad_hour = json!({"kind": "crontab", "hour": "24"});
-    let (status, answer) = call(&app, "vic", "GET", &preview(bad_hour), None).await;
+    let bad_hour = crontab(CrontabSpec {
+        hour: "24".into(),
+        ..CrontabSpec::default()
+    });
+    let (status, answer) = call(&app, "vic", "GET", &bad_hour, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["error"]["part"], "hour");
     assert_eq!(answer["error"]["message"], "hour: 24 is out of range 0-23");
     assert_eq!(answer["runs"], json!([]));
 
-    let bad_zone = json!({"kind": "crontab", "timezone": "Mars/Olympus"});
-    let (_, answer) = call(&app, "vic", "GET", &preview(bad_zone), None).await;
+    let bad_zone = crontab(CrontabSpec {
+        timezone: "Mars/Olympus".into(),
+        ..CrontabSpec::default()
+    });
+    let (_, answer) = call(&app, "vic", "GET", &bad_zone, None).await;
     assert_eq!(answer["error"]["part"], "timezone");
 
     let (status, answer) = call(&app, "vic", "GET", "/api/schedule-preview?spec=nope", None).await;
