@@ -7,6 +7,9 @@
 //! not nested under the prefix: Leptos matches the full path against `<Router base=prefix>`, so
 //! the server renders exactly what the browser will hydrate.
 //!
+//! Pages are rendered to their end before the answer leaves, and rendered again when a render
+//! stalls (`render_page`): Leptos' streaming renderer can leave a page unfinished for good.
+//!
 //! The JSON API (`/api/*`, `/metrics`) arrives as a router with its own state applied and is
 //! mounted under the prefix, inside the same layers; a clone of it is given to server
 //! rendering as context (`local_api`), so pages render with data.
@@ -17,16 +20,18 @@
 //! `security::reject_cross_site`, sessions, `auth::require_login`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{Method, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, on, post, MethodFilter};
 use axum::Router;
 use leptos::prelude::{provide_context, use_context, LeptosOptions};
 use leptos_axum::{generate_route_list_with_exclusions_and_ssg_and_context, LeptosRoutes};
+use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -103,6 +108,9 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
             }
         })
         .with_state(leptos_options);
+    // Everything the API and the account routes do not claim goes to the pages, each rendered
+    // whole and again if its render stalls (`render_page`).
+    let pages = Router::new().fallback(render_page).with_state(pages);
     let accounts = Router::new()
         .route(
             &at("/login"),
@@ -158,6 +166,95 @@ async fn without_trailing_slash(request: Request, next: axum::middleware::Next) 
     next.run(request).await
 }
 
+/// How long a page may take to render before it counts as stalled. Pages read the API in
+/// process and render in milliseconds; the slowest waits up to a second for a worker's reply,
+/// and the slowest seen under load took 1.2 s, so this is far beyond any render merely slow.
+const RENDER_STALL: Duration = Duration::from_secs(5);
+
+/// Renders before giving up with a 503.
+const RENDER_ATTEMPTS: u32 = 3;
+
+/// Serves a page from `pages`, rendered to the end before the answer goes out, and rendered
+/// again if it stalls.
+///
+/// Leptos 0.8's streaming server rendering can stall for good: now and then a `<Suspense>`
+/// (or `<Transition>`) misses the wake-up that its last pending resource finished, and the
+/// stream never ends; no CPU is used and nothing is logged. The server tests met it in about
+/// one run in five under load, after the shell had gone out with "Loading…" in place of the
+/// data; a browser would wait on such a page forever. The same page renders at once when
+/// asked again, so a stalled render is dropped and repeated. Rendering to the end first gives
+/// up streaming the first bytes early, which for pages built from in-process API answers is a
+/// few milliseconds; other methods (server functions) and non-HTML answers pass through.
+async fn render_page(State(pages): State<Router>, request: Request) -> Response {
+    render_with_retries(pages, request, RENDER_STALL, RENDER_ATTEMPTS).await
+}
+
+async fn render_with_retries(
+    pages: Router,
+    request: Request,
+    stall: Duration,
+    attempts: u32,
+) -> Response {
+    if request.method() != Method::GET {
+        return match pages.oneshot(request).await {
+            Ok(response) => response,
+            Err(infallible) => match infallible {},
+        };
+    }
+    let (parts, _body) = request.into_parts();
+    for attempt in 1..=attempts {
+        let render = render_whole(
+            pages.clone(),
+            Request::from_parts(parts.clone(), Body::empty()),
+        );
+        match tokio::time::timeout(stall, render).await {
+            Ok(response) => return response,
+            Err(_) => tracing::warn!(
+                path = %parts.uri.path(),
+                attempt,
+                stalled_after_ms = stall.as_millis() as u64,
+                "a page render stalled (Leptos server rendering); dropped"
+            ),
+        }
+    }
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the page could not be rendered; try again\n",
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// `pages`' answer to `request`, its body read to the end if it is HTML.
+async fn render_whole(pages: Router, request: Request) -> Response {
+    let response = match pages.oneshot(request).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    };
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, PAGE_LIMIT).await {
+        Ok(bytes) => Response::from_parts(parts, Body::from(bytes)),
+        Err(error) => {
+            tracing::error!(%error, "reading a rendered page failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Far above any page (the largest, a history page, is tens of kilobytes).
+const PAGE_LIMIT: usize = 16 * 1024 * 1024;
+
 /// Liveness probe for scripts and orchestrators: answers as soon as the router is serving.
 async fn healthz() -> &'static str {
     "ok"
@@ -184,4 +281,85 @@ async fn server_fn_under_prefix(
     leptos_axum::handle_server_fns_with_context(context, Request::from_parts(parts, body))
         .await
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    /// A page whose first `stalls` renders send the shell and then never end, as a stalled
+    /// Leptos stream does; later renders finish.
+    fn pages(stalls: u32) -> (Router, Arc<AtomicU32>) {
+        let renders = Arc::new(AtomicU32::new(0));
+        let page = {
+            let renders = renders.clone();
+            move || async move {
+                let render = renders.fetch_add(1, Ordering::SeqCst) + 1;
+                let shell = futures::stream::once(async {
+                    Ok::<_, std::io::Error>("<html><p>Loading…</p>".to_owned())
+                });
+                let body = if render <= stalls {
+                    Body::from_stream(shell.chain(futures::stream::pending()))
+                } else {
+                    let rest = futures::stream::once(async { Ok("<p>data</p></html>".to_owned()) });
+                    Body::from_stream(shell.chain(rest))
+                };
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
+            }
+        };
+        let router = Router::new().route("/page", get(page.clone()).post(page));
+        (router, renders)
+    }
+
+    fn request(method: Method) -> Request {
+        Request::builder()
+            .method(method)
+            .uri("/page")
+            .body(Body::empty())
+            .expect("a request")
+    }
+
+    const STALL: Duration = Duration::from_millis(200);
+
+    #[tokio::test]
+    async fn a_stalled_render_is_dropped_and_the_page_rendered_again() {
+        let (pages, renders) = pages(1);
+        let response = render_with_retries(pages, request(Method::GET), STALL, 3).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), PAGE_LIMIT)
+            .await
+            .expect("the whole page");
+        assert_eq!(
+            &body[..],
+            "<html><p>Loading…</p><p>data</p></html>".as_bytes()
+        );
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_page_that_keeps_stalling_is_a_503_to_retry() {
+        let (pages, renders) = pages(u32::MAX);
+        let response = render_with_retries(pages, request(Method::GET), STALL, 3).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(renders.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn other_methods_pass_through_once_and_unbuffered() {
+        let (pages, renders) = pages(1);
+        let response = render_with_retries(pages, request(Method::POST), STALL, 3).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        // The stalled body is handed on as it is: reading it would wait forever.
+        let mut body = response.into_body();
+        let first = http_body_util::BodyExt::frame(&mut body).await;
+        assert!(first.is_some());
+        let rest = tokio::time::timeout(STALL, http_body_util::BodyExt::frame(&mut body)).await;
+        assert!(rest.is_err(), "the stream should still be open");
+    }
 }

@@ -18,6 +18,8 @@ use super::{routes, DashboardOptions};
 /// Large enough for any page the shell renders.
 const BODY_LIMIT: usize = 1024 * 1024;
 const PASSWORD: &str = "correct horse battery";
+/// Longer than any request here takes; a request the router never finishes fails its test.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Harness {
     router: Router,
@@ -55,10 +57,10 @@ async fn harness(url_prefix: &str) -> Harness {
 
 impl Harness {
     async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router
-            .clone()
-            .oneshot(request)
+        let what = format!("{} {}", request.method(), request.uri());
+        tokio::time::timeout(WAIT, self.router.clone().oneshot(request))
             .await
+            .unwrap_or_else(|_| panic!("{what}: no answer within {WAIT:?}"))
             .expect("infallible")
     }
 
@@ -98,8 +100,9 @@ fn cookie_pair(response: &Response<Body>) -> Option<String> {
 }
 
 async fn text(response: Response<Body>) -> String {
-    let bytes = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
+    let bytes = tokio::time::timeout(WAIT, axum::body::to_bytes(response.into_body(), BODY_LIMIT))
         .await
+        .unwrap_or_else(|_| panic!("the body did not end within {WAIT:?}"))
         .expect("body");
     String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -26,6 +26,15 @@ use crate::monitoring::{self, Monitoring};
 
 pub(super) const WAIT: Duration = Duration::from_secs(30);
 
+/// Awaits `future`, failing the test with `what` if it takes longer than [`WAIT`]: a request
+/// the server never finishes must fail the test, naming itself, rather than hang the run.
+pub(super) async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: no answer within {WAIT:?}"),
+    }
+}
+
 /// A dashboard serving the API on a free port, with what it reads.
 pub(super) struct TestApp {
     pub(super) addr: SocketAddr,
@@ -168,16 +177,21 @@ impl TestApp {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
-        sender
-            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap()
+        within(
+            &format!("{method} {path} (headers)"),
+            sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()),
+        )
+        .await
+        .unwrap()
     }
 
     pub(super) async fn json(&self, method: &str, path: &str) -> (StatusCode, Value) {
         let response = self.request(method, path, None).await;
         let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = within(&format!("{method} {path}"), response.into_body().collect())
+            .await
+            .unwrap()
+            .to_bytes();
         let value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         (status, value)
@@ -210,9 +224,13 @@ impl TestApp {
                 body.map(|body| body.to_string()).unwrap_or_default(),
             )))
             .unwrap();
-        let response = sender.send_request(request).await.unwrap();
+        let what = format!("{method} {path} as {user}");
+        let response = within(&what, sender.send_request(request)).await.unwrap();
         let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let bytes = within(&what, response.into_body().collect())
+            .await
+            .unwrap()
+            .to_bytes();
         let value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
@@ -221,8 +239,24 @@ impl TestApp {
     pub(super) async fn text(&self, path: &str) -> String {
         let response = self.request("GET", path, None).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8_lossy(&body).into_owned()
+        // Frame by frame, so a page whose stream stalls fails showing where it stopped.
+        let mut body = response.into_body();
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(frame)) => {
+                    if let Ok(data) = frame.unwrap().into_data() {
+                        text.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                Ok(None) => return text,
+                Err(_) => panic!(
+                    "GET {path}: the page did not end within {WAIT:?}; it stopped after {} bytes:\n{text}",
+                    text.len()
+                ),
+            }
+        }
     }
 }
 
