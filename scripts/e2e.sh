@@ -60,6 +60,10 @@ export E2E_USER="admin"
 E2E_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 export E2E_PASSWORD
 printf '%s\n' "$E2E_PASSWORD" | "$server_binary" user add "$E2E_USER" --role admin --password-stdin
+# A viewer too, whose pages must not offer the actions it may not take.
+E2E_VIEWER_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+export E2E_VIEWER_PASSWORD
+printf '%s\n' "$E2E_VIEWER_PASSWORD" | "$server_binary" user add viewer --role viewer --password-stdin
 
 # The tests run `celeriac call` with the same settings.
 export CELERIAC_BIN="$repo_root/$server_binary"

@@ -83,13 +83,25 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     live::provide_live_events();
+    // The user's role, read by the browser once (`/api/me` is not part of the API that
+    // server rendering calls): `<main data-role>` then hides, through the stylesheet, the
+    // controls marked `needs-operator` or `needs-admin` that the role may not use. Only an
+    // attribute changes, so hydration is unaffected; the API refuses such calls regardless.
+    let me = {
+        let api = client::use_api();
+        LocalResource::new(move || {
+            let api = api.clone();
+            async move { api.get::<model::Me>("/api/me").await }
+        })
+    };
+    let role = move || me.get().and_then(Result::ok).map(|me| me.role);
 
     view! {
         <Stylesheet id="leptos" href=paths::page("/pkg/celeriac.css") />
         <Title text="Celeriac" />
         <Router base=paths::prefix()>
             <components::nav::Nav />
-            <main class="page">
+            <main class="page" data-role=role>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                     <Route path=path!("") view=pages::overview::OverviewPage />
                     <Route path=path!("/workers") view=pages::workers::WorkersPage />

@@ -12,6 +12,7 @@ test('every page renders with data, hydrates and is saved as a screenshot', asyn
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
   await expect(page.getByTestId('workers-online')).toHaveText(/^[1-9]\d* \/ \d+$/);
   await expect(page.getByTestId('server-version')).toHaveText(/^celeriac \d+\.\d+\.\d+/);
+  await expect(page.locator('main')).toHaveAttribute('data-role', 'admin');
   // The embedded beat holds the lease; the chart counts the task above within its minute.
   await expect(page.getByTestId('beat-leader')).toContainText('beat@');
   await expect(page.getByTestId('throughput-chart')).toBeVisible();
@@ -161,4 +162,26 @@ test('the prefix with a slash leads to the overview, and logging out ends access
   expect(stream.status()).toEqual(401);
   await page.screenshot({ path: 'test-results/logged-out.png', fullPage: true });
   expect(errors.filter((error) => !error.startsWith('401 '))).toEqual([]);
+});
+
+test('a viewer reads every page but is not offered the actions it may not take', async ({ page }) => {
+  const errors = collectErrors(page);
+  const taskId = callTask('demo.add', '[6, 7]');
+  await login(page, `/tasks/${taskId}`, 'viewer', process.env.E2E_VIEWER_PASSWORD ?? '');
+  await expect(page.getByTestId('hydrated')).toBeVisible();
+  await expect(page.locator('main')).toHaveAttribute('data-role', 'viewer');
+  await expect(page.getByTestId('task-state')).toHaveAttribute('data-state', 'SUCCESS', { timeout: 15_000 });
+  await expect(page.getByTestId('retry')).toBeHidden();
+  await expect(page.getByTestId('revoke')).toBeHidden();
+  await open(page, '/periodic');
+  await expect(page.getByTestId('schedule-row').first()).toBeVisible();
+  await expect(page.getByTestId('create-schedule')).toBeHidden();
+  await expect(page.getByTestId('schedule-run').first()).toBeHidden();
+  // The API refuses regardless of what the page shows.
+  const refused = await page.request.post(url(`/api/task/retry/${taskId}`), {
+    headers: { Origin: new URL(page.url()).origin },
+  });
+  expect(refused.status()).toEqual(403);
+  await page.screenshot({ path: 'test-results/viewer.png', fullPage: true });
+  expect(errors.filter((error) => !error.startsWith('403 '))).toEqual([]);
 });

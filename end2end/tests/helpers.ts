@@ -14,13 +14,18 @@ export function url(path: string): string {
   return `${urlPrefix}${path}`;
 }
 
-/// Logs in only when the server redirects to /login (user `admin`, password from E2E_PASSWORD).
-/// `path` is a dashboard path, without the prefix.
-export async function login(page: Page, path = '/'): Promise<void> {
+/// Logs in only when the server redirects to /login (user `admin`, password from E2E_PASSWORD,
+/// unless another user is given). `path` is a dashboard path, without the prefix.
+export async function login(
+  page: Page,
+  path = '/',
+  user = 'admin',
+  password = process.env.E2E_PASSWORD ?? '',
+): Promise<void> {
   await page.goto(url(path));
   if (new URL(page.url()).pathname.endsWith('/login')) {
-    await page.getByLabel(/user/i).fill('admin');
-    await page.getByLabel(/password/i).fill(process.env.E2E_PASSWORD ?? '');
+    await page.getByLabel(/user/i).fill(user);
+    await page.getByLabel(/password/i).fill(password);
     await page.getByRole('button', { name: /log ?in|sign ?in/i }).click();
     await page.waitForURL((target) => !target.pathname.endsWith('/login'));
     await page.goto(url(path));

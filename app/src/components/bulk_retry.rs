@@ -150,7 +150,7 @@ pub fn BulkRetryBar() -> impl IntoView {
     };
     let counted = move || matches!(status.get(), Status::Counted(ref answer) if answer.tasks.unwrap_or(0) > 0);
     view! {
-        <div class="bulk-retry" data-testid="bulk-retry">
+        <div class="bulk-retry needs-operator" data-testid="bulk-retry">
             <span data-testid="selected-count">
                 {move || format!("{} selected", selected.with(BTreeSet::len))}
             </span>

@@ -156,7 +156,7 @@ pub fn CrontabEditor(
                         }}).collect_view()}
                 </ol>
             </Transition>
-            <div class="actions">
+            <div class="actions needs-admin">
                 <button
                     data-testid="crontab-save"
                     disabled=move || saving.get() || !changed() || error.with(Option::is_some)

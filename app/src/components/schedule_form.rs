@@ -135,7 +135,7 @@ pub fn SimpleScheduleEditor(
             <Transition>
                 {move || problem.get().map(|error| view! { <p class="error" data-testid="schedule-form-error">{error}</p> })}
             </Transition>
-            <div class="actions">
+            <div class="actions needs-admin">
                 <button data-testid="schedule-save"
                     disabled=move || saving.get() || problem.with(Option::is_some)
                     on:click=move |_| { if let Ok(spec) = checked.get_untracked() { on_save.run(spec); } }>
@@ -200,7 +200,7 @@ pub fn CreateScheduleForm(
         }
     };
     view! {
-        <form class="create-schedule" data-testid="create-schedule" on:submit=move |event| {
+        <form class="create-schedule needs-admin" data-testid="create-schedule" on:submit=move |event| {
             event.prevent_default();
             if let Ok(form) = checked.get_untracked() { on_create.run(form); }
         }>

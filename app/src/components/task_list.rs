@@ -345,7 +345,7 @@ fn RetryRow(task_id: String) -> impl IntoView {
     view! {
         {move || match outcome() {
             None => view! {
-                <button data-testid="row-retry" on:click=send.clone()>"Retry"</button>
+                <button class="needs-operator" data-testid="row-retry" on:click=send.clone()>"Retry"</button>
             }.into_any(),
             Some(Ok(new_id)) => view! {
                 <A href=format!("{prefix}/tasks/{}", paths::encode(&new_id)) attr:data-testid="row-retried">

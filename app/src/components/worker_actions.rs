@@ -128,9 +128,9 @@ pub fn WorkerActions(commands: WorkerCommands) -> impl IntoView {
         })
     };
     view! {
-        <h2>"Remote control"</h2>
+        <h2 class="needs-operator">"Remote control"</h2>
         {outcome}
-        <div class="actions">
+        <div class="actions needs-operator">
             <button type="button" data-testid="pool-grow" disabled=busy
                 on:click=move |_| commands.send("pool_grow", &[("n", "1")])>"Grow pool by 1"</button>
             <button type="button" data-testid="pool-shrink" disabled=busy
@@ -173,7 +173,7 @@ pub fn WorkerActions(commands: WorkerCommands) -> impl IntoView {
                 "Set time limits"
             </button>
         </div>
-        <div class="actions">
+        <div class="actions needs-admin">
             <ConfirmButton label="Shut down" question="Stop this worker? It will not come back by itself."
                 test_id="worker-shutdown" disabled=pending
                 on_confirm=Callback::new(move |()| commands.send("shutdown", &[])) />

@@ -89,14 +89,14 @@ pub fn PeriodicPage() -> impl IntoView {
                                             {last_state.map(|state| view! { <StateBadge state /> })}</td>
                                         <td>{schedule.total_run_count}</td>
                                         <td>
-                                            <button data-testid="schedule-enabled" aria-pressed=schedule.enabled.to_string()
+                                            <button class="needs-admin" data-testid="schedule-enabled" aria-pressed=schedule.enabled.to_string()
                                                 disabled=move || change.pending().get()
                                                 on:click=move |_| { change.dispatch((toggle.clone(), None)); }>
                                                 {if schedule.enabled { "enabled" } else { "disabled" }}
                                             </button>
                                         </td>
                                         <td>
-                                            <button data-testid="schedule-run" disabled=move || change.pending().get()
+                                            <button class="needs-admin" data-testid="schedule-run" disabled=move || change.pending().get()
                                                 on:click=move |_| { change.dispatch((run.clone(), None)); }>"Run now"</button>
                                         </td>
                                     </tr>

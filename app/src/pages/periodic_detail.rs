@@ -119,7 +119,7 @@ fn DetailView(
             <dt>"Keyword arguments"</dt><dd class="mono">{detail.kwargs.to_string()}</dd>
             <dt>"Queue"</dt><dd>{detail.queue.clone().unwrap_or_else(|| "—".to_owned())}</dd>
         </dl>
-        <div class="actions">
+        <div class="actions needs-admin">
             <button data-testid="schedule-toggle" disabled=move || saving.get()
                 on:click=move |_| { change.dispatch((toggle.clone(), None)); }>
                 {if summary.enabled { "Disable" } else { "Enable" }}

@@ -197,7 +197,7 @@ fn Actions(task_id: String, state: Memo<Option<TaskState>>) -> impl IntoView {
         })
     };
     view! {
-        <div class="actions">
+        <div class="actions needs-operator">
             <ConfirmButton label="Retry" question="Send this task again with the same arguments?"
                 test_id="retry" disabled=retry.pending() on_confirm=Callback::new(move |()| { retry.dispatch(()); }) />
             <ConfirmButton label="Revoke" question="Workers will not run it. Revoke?"
