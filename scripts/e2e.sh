@@ -73,7 +73,9 @@ export CELERIAC_RESULT_BACKEND="${E2E_RESULT_BACKEND:-redis://127.0.0.1:6379/14}
 export CELERIAC_RESULT_EXTENDED=true
 
 echo "==> $server_binary serve --addr $addr --url-prefix $url_prefix (log: $server_log)"
-LEPTOS_SITE_ROOT="target/site" RUST_LOG="${RUST_LOG:-info}" \
+# Absolute, since the browser tests start a second server of their own (live.spec.ts).
+export LEPTOS_SITE_ROOT="$repo_root/target/site"
+RUST_LOG="${RUST_LOG:-info}" \
   "$server_binary" serve --addr "$addr" --url-prefix "$url_prefix" --trusted-proxy 127.0.0.1 \
   >"$server_log" 2>&1 &
 server_pid=$!
