@@ -179,12 +179,14 @@ const RENDER_ATTEMPTS: u32 = 3;
 ///
 /// Leptos 0.8's streaming server rendering can stall for good: now and then a `<Suspense>`
 /// (or `<Transition>`) misses the wake-up that its last pending resource finished, and the
-/// stream never ends; no CPU is used and nothing is logged. The server tests met it in about
-/// one run in five under load, after the shell had gone out with "Loading…" in place of the
-/// data; a browser would wait on such a page forever. The same page renders at once when
-/// asked again, so a stalled render is dropped and repeated. Rendering to the end first gives
-/// up streaming the first bytes early, which for pages built from in-process API answers is a
-/// few milliseconds; other methods (server functions) and non-HTML answers pass through.
+/// stream never ends; no CPU is used and nothing is logged. The server tests met it in one
+/// run in twenty to one in five under load, after the shell had gone out with "Loading…" in
+/// place of the data; a browser would wait on such a page forever. The same page renders at
+/// once when asked again, so a stalled render is dropped and repeated. Rendering to the end
+/// first gives up streaming the first bytes early, which for pages built from in-process API
+/// answers is a few milliseconds. Other methods (server functions) pass through; a GET whose
+/// answer is not HTML (a file under `/pkg`) is handed on as soon as its headers are ready,
+/// though it too is asked again if those take longer than the stall limit.
 async fn render_page(State(pages): State<Router>, request: Request) -> Response {
     render_with_retries(pages, request, RENDER_STALL, RENDER_ATTEMPTS).await
 }

@@ -239,7 +239,7 @@ impl TestApp {
     pub(super) async fn text(&self, path: &str) -> String {
         let response = self.request("GET", path, None).await;
         assert_eq!(response.status(), StatusCode::OK);
-        // Frame by frame, so a page whose stream stalls fails showing where it stopped.
+        // Frame by frame, so a body that stops coming fails showing how far it got.
         let mut body = response.into_body();
         let mut text = String::new();
         let deadline = tokio::time::Instant::now() + WAIT;
