@@ -35,7 +35,7 @@ pub(super) fn stats(shared: &Shared, started: Instant) -> Value {
             ],
             "writes": {},
         },
-        "broker": {"transport": "redis", "hostname": redact(&shared.config.broker_url)},
+        "broker": broker_info(&shared.config.broker_url),
         "prefetch_count": shared.prefetch.size(),
         "processed": shared.counters.processed.load(Ordering::Relaxed),
         "rusage": rusage::rusage(),
@@ -144,6 +144,47 @@ pub(super) async fn hello(shared: &Shared, arguments: &Map<String, Value>) -> Va
     json!({"revoked": ours, "clock": shared.events.tick()})
 }
 
+/// kombu's `Connection.info()` for a Redis URL, as `stats` reports it under `broker`; Flower's
+/// broker tab and `celery inspect stats` read these fields. Never the password: the reply goes
+/// to anyone on the broker.
+fn broker_info(url: &str) -> Value {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("redis", url));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) => (Some(userinfo), host_port),
+        None => (None, authority),
+    };
+    let userid = userinfo
+        .map(|userinfo| userinfo.split(':').next().unwrap_or_default())
+        .filter(|user| !user.is_empty());
+    let (hostname, port) = match host_port.rsplit_once(':') {
+        // `[::1]` alone has colons but no port.
+        Some((host, port)) if !port.ends_with(']') => (host, port.parse::<u16>().ok()),
+        _ => (host_port, None),
+    };
+    let virtual_host = path
+        .split('?')
+        .next()
+        .filter(|db| !db.is_empty())
+        .unwrap_or("0");
+    json!({
+        "hostname": if hostname.is_empty() { "localhost" } else { hostname },
+        "userid": userid,
+        "virtual_host": virtual_host,
+        "port": port.unwrap_or(6379),
+        "insist": false,
+        "ssl": scheme == "rediss",
+        "transport": "redis",
+        "connect_timeout": 4,
+        "transport_options": {},
+        "login_method": null,
+        "uri_prefix": null,
+        "heartbeat": 120.0,
+        "failover_strategy": "round-robin",
+        "alternates": [],
+    })
+}
+
 /// A broker URL without its password, for replies anyone on the broker can read.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -188,4 +229,56 @@ fn request_info(shared: &Shared, held: &Held) -> Value {
         "argsrepr": headers.argsrepr.clone().unwrap_or_else(|| python_args_repr(&message.args)),
         "kwargsrepr": headers.kwargsrepr.clone().unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone()))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_info_has_kombus_fields_and_never_the_password() {
+        let info = broker_info("redis://:s3cret@10.0.0.5:6390/3");
+        assert_eq!(info["hostname"], "10.0.0.5");
+        assert_eq!(info["port"], 6390);
+        assert_eq!(info["virtual_host"], "3");
+        assert_eq!(info["userid"], Value::Null);
+        assert_eq!(info["ssl"], false);
+        assert_eq!(info["transport"], "redis");
+        assert!(!info.to_string().contains("s3cret"), "{info}");
+
+        let info = broker_info("rediss://ops:pw@cache.internal");
+        assert_eq!(info["hostname"], "cache.internal");
+        assert_eq!(info["port"], 6379);
+        assert_eq!(info["virtual_host"], "0");
+        assert_eq!(info["userid"], "ops");
+        assert_eq!(info["ssl"], true);
+        assert!(!info.to_string().contains("pw"), "{info}");
+
+        // The same keys as real Celery 5.4's reply
+        // (../shared/celery-captures/control_cli_output.txt).
+        let info = broker_info("redis://127.0.0.1:6390/0");
+        let mut keys: Vec<&str> = info
+            .as_object()
+            .map(|object| object.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        let mut expected = vec![
+            "hostname",
+            "userid",
+            "virtual_host",
+            "port",
+            "insist",
+            "ssl",
+            "transport",
+            "connect_timeout",
+            "transport_options",
+            "login_method",
+            "uri_prefix",
+            "heartbeat",
+            "failover_strategy",
+            "alternates",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+    }
 }
