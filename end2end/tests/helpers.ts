@@ -22,13 +22,23 @@ export async function login(
   user = 'admin',
   password = process.env.E2E_PASSWORD ?? '',
 ): Promise<void> {
-  await page.goto(url(path));
+  await loginAt(page, url(path), user, password);
+}
+
+/// `login` for a full URL (`target`), e.g. on a server other than the one under test.
+export async function loginAt(
+  page: Page,
+  target: string,
+  user = 'admin',
+  password = process.env.E2E_PASSWORD ?? '',
+): Promise<void> {
+  await page.goto(target);
   if (new URL(page.url()).pathname.endsWith('/login')) {
     await page.getByLabel(/user/i).fill(user);
     await page.getByLabel(/password/i).fill(password);
     await page.getByRole('button', { name: /log ?in|sign ?in/i }).click();
     await page.waitForURL((target) => !target.pathname.endsWith('/login'));
-    await page.goto(url(path));
+    await page.goto(target);
   }
 }
 

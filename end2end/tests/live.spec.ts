@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test, expect } from '@playwright/test';
-import { callTask, url } from './helpers';
+import { callTask, loginAt, url } from './helpers';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -63,12 +63,7 @@ test('the live stream reconnects by itself after the server restarts', async ({ 
   let server = startServer(port, log);
   try {
     await waitHealthy(base);
-    await page.goto(`${base}${url('/tasks')}`);
-    await page.getByLabel(/user/i).fill('admin');
-    await page.getByLabel(/password/i).fill(process.env.E2E_PASSWORD ?? '');
-    await page.getByRole('button', { name: /log ?in|sign ?in/i }).click();
-    await page.waitForURL((target) => !target.pathname.endsWith('/login'));
-    await page.goto(`${base}${url('/tasks')}`);
+    await loginAt(page, `${base}${url('/tasks')}`);
     await expect(page.getByTestId('hydrated')).toBeVisible();
     await expect(page.getByTestId('live-status')).toHaveText('live');
 

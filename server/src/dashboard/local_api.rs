@@ -11,7 +11,6 @@ use app::client::LocalApi;
 use axum::body::Body;
 use axum::http::Request;
 use axum::Router;
-use tower::ServiceExt as _;
 
 /// Answers bigger than this are cut off (a history page is far smaller).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -28,10 +27,7 @@ impl LocalApi for RouterApi {
                 Ok(request) => request,
                 Err(error) => return (400, format!("{{\"error\": \"bad path: {error}\"}}")),
             };
-            let response = match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(infallible) => match infallible {},
-            };
+            let response = super::routes::answer(router, request).await;
             let status = response.status().as_u16();
             match axum::body::to_bytes(response.into_body(), BODY_LIMIT).await {
                 Ok(bytes) => (status, String::from_utf8_lossy(&bytes).into_owned()),

@@ -198,10 +198,7 @@ async fn render_with_retries(
     attempts: u32,
 ) -> Response {
     if request.method() != Method::GET {
-        return match pages.oneshot(request).await {
-            Ok(response) => response,
-            Err(infallible) => match infallible {},
-        };
+        return answer(pages, request).await;
     }
     let (parts, _body) = request.into_parts();
     for attempt in 1..=attempts {
@@ -232,10 +229,7 @@ async fn render_with_retries(
 
 /// `pages`' answer to `request`, its body read to the end if it is HTML.
 async fn render_whole(pages: Router, request: Request) -> Response {
-    let response = match pages.oneshot(request).await {
-        Ok(response) => response,
-        Err(infallible) => match infallible {},
-    };
+    let response = answer(pages, request).await;
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -251,6 +245,15 @@ async fn render_whole(pages: Router, request: Request) -> Response {
             tracing::error!(%error, "reading a rendered page failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// `router`'s answer to `request` (a router never fails); also the in-process API calls
+/// (`local_api`).
+pub(super) async fn answer(router: Router, request: Request) -> Response {
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
     }
 }
 

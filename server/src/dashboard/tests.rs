@@ -18,8 +18,17 @@ use super::{routes, DashboardOptions};
 /// Large enough for any page the shell renders.
 const BODY_LIMIT: usize = 1024 * 1024;
 const PASSWORD: &str = "correct horse battery";
-/// Longer than any request here takes; a request the router never finishes fails its test.
-const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Longer than any request here takes; the API tests (`api::tests`) wait as long.
+pub(super) const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Awaits `future`, failing the test with `what` if it takes longer than [`WAIT`]: a request
+/// the server never finishes must fail the test, naming itself, rather than hang the run.
+pub(super) async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: no answer within {WAIT:?}"),
+    }
+}
 
 struct Harness {
     router: Router,
@@ -58,9 +67,8 @@ async fn harness(url_prefix: &str) -> Harness {
 impl Harness {
     async fn send(&self, request: Request<Body>) -> Response<Body> {
         let what = format!("{} {}", request.method(), request.uri());
-        tokio::time::timeout(WAIT, self.router.clone().oneshot(request))
+        within(&what, self.router.clone().oneshot(request))
             .await
-            .unwrap_or_else(|_| panic!("{what}: no answer within {WAIT:?}"))
             .expect("infallible")
     }
 
@@ -100,10 +108,12 @@ fn cookie_pair(response: &Response<Body>) -> Option<String> {
 }
 
 async fn text(response: Response<Body>) -> String {
-    let bytes = tokio::time::timeout(WAIT, axum::body::to_bytes(response.into_body(), BODY_LIMIT))
-        .await
-        .unwrap_or_else(|_| panic!("the body did not end within {WAIT:?}"))
-        .expect("body");
+    let bytes = within(
+        "the body",
+        axum::body::to_bytes(response.into_body(), BODY_LIMIT),
+    )
+    .await
+    .expect("body");
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -3,7 +3,6 @@
 //! a real HTTP client (hyper) reading JSON and the SSE stream.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::http::{Request, StatusCode};
 use celeriac::config::Config;
@@ -24,16 +23,7 @@ use base64::Engine as _;
 pub(super) const PASSWORD: &str = "correct horse battery";
 use crate::monitoring::{self, Monitoring};
 
-pub(super) const WAIT: Duration = Duration::from_secs(30);
-
-/// Awaits `future`, failing the test with `what` if it takes longer than [`WAIT`]: a request
-/// the server never finishes must fail the test, naming itself, rather than hang the run.
-pub(super) async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(WAIT, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {WAIT:?}"),
-    }
-}
+pub(super) use crate::dashboard::tests::{within, WAIT};
 
 /// A dashboard serving the API on a free port, with what it reads.
 pub(super) struct TestApp {
@@ -239,24 +229,11 @@ impl TestApp {
     pub(super) async fn text(&self, path: &str) -> String {
         let response = self.request("GET", path, None).await;
         assert_eq!(response.status(), StatusCode::OK);
-        // Frame by frame, so a body that stops coming fails showing how far it got.
-        let mut body = response.into_body();
-        let mut text = String::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(Some(frame)) => {
-                    if let Ok(data) = frame.unwrap().into_data() {
-                        text.push_str(&String::from_utf8_lossy(&data));
-                    }
-                }
-                Ok(None) => return text,
-                Err(_) => panic!(
-                    "GET {path}: the page did not end within {WAIT:?}; it stopped after {} bytes:\n{text}",
-                    text.len()
-                ),
-            }
-        }
+        let body = within(&format!("GET {path}"), response.into_body().collect())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
     }
 }
 
