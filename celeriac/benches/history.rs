@@ -179,11 +179,11 @@ async fn load(history: &TaskHistory, rows: usize) -> (f64, usize) {
 async fn analyze(history: &TaskHistory) {
     history.optimize().await.expect("optimize");
     if let Database::Postgres(pool) = history.database() {
-        sqlx::query("VACUUM ANALYZE task_history")
+        sqlx::query("VACUUM ANALYZE celeriac_task_history")
             .execute(pool)
             .await
             .expect("vacuum analyze");
-        sqlx::query("VACUUM ANALYZE task_history_events")
+        sqlx::query("VACUUM ANALYZE celeriac_task_history_events")
             .execute(pool)
             .await
             .expect("vacuum analyze");
@@ -202,8 +202,8 @@ async fn size_in_megabytes(database: &Database, test_database: &TestDatabase) ->
                 .sum()
         }
         Database::Postgres(pool) => sqlx::query_scalar::<_, i64>(
-            "SELECT (pg_total_relation_size('task_history') \
-             + pg_total_relation_size('task_history_events'))::int8",
+            "SELECT (pg_total_relation_size('celeriac_task_history') \
+             + pg_total_relation_size('celeriac_task_history_events'))::int8",
         )
         .fetch_one(pool)
         .await

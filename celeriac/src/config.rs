@@ -117,6 +117,20 @@ pub struct Config {
     /// What beat sends for slots older than the replay window after downtime: `"once"` (the
     /// latest, once) or `"skip"` (none). Not a Celery setting.
     pub beat_catch_up: CatchUp,
+    /// The namespace of beat's Redis keys (the leader lease, its fencing counter, the slot
+    /// claims and the schedule-change channel), so that separate Celeriac setups sharing one
+    /// Redis (and `global_keyprefix`) each elect their own leader and never see each other's
+    /// claims: without it, a beat of setup B could hold the only lease and setup A would send
+    /// nothing. Not a Celery setting (Celery runs one beat and has no lease).
+    ///
+    /// Unset (or empty), it is derived from `database_url`, the database that holds the
+    /// schedules: `db-` and 12 hex digits of a UUID5 of the URL without its password and query
+    /// string, so the processes of one setup agree on it as long as they spell `database_url`
+    /// the same way (a password change does not move it, and no hash of the password reaches
+    /// Redis). Set it explicitly (letters, digits, `-`, `_`, `.` and `:`, at most 64) when the
+    /// processes of one setup reach the database by different URLs, or to keep a namespace
+    /// when the database moves.
+    pub beat_namespace: Option<String>,
     /// Seconds between beat's full comparisons of every schedule with the database, the bound
     /// for picking up raw SQL edits that the change stamps miss. Not a Celery setting (Celery's
     /// `beat_sync_every` counts tasks between writes of its shelve file).
@@ -197,6 +211,7 @@ impl Default for Config {
             beat_max_loop_interval: 1.0,
             beat_lease_timeout: 6.0,
             beat_catch_up: CatchUp::Once,
+            beat_namespace: None,
             beat_sync_every: 5.0,
             dashboard_bulk_retry_rate: "50/s".to_owned(),
         }
@@ -414,6 +429,18 @@ impl Config {
                 "expected at least twice beat_max_loop_interval, or the leader cannot renew in time",
             ));
         }
+        if let Some(namespace) = self.beat_namespace.as_deref() {
+            let plain = namespace.chars().all(|character| {
+                character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.' | ':')
+            });
+            if !plain || namespace.len() > 64 {
+                return Err(invalid(
+                    "beat_namespace",
+                    &quoted(namespace),
+                    "expected at most 64 letters, digits, '-', '_', '.' or ':'",
+                ));
+            }
+        }
         crate::beat::static_schedule::periodic_tasks(self)?;
         if let Some(text) = &self.task_default_rate_limit {
             crate::worker::rate_limit::RateLimit::parse(text).map_err(|error| {
@@ -474,6 +501,36 @@ impl Config {
     /// How long the beat lease lasts without renewal.
     pub fn beat_lease_timeout(&self) -> Duration {
         duration_from_seconds(self.beat_lease_timeout)
+    }
+
+    /// The namespace of beat's Redis keys: `beat_namespace` when set, else derived from
+    /// `database_url` (see the setting).
+    ///
+    /// ```
+    /// use celeriac::config::Config;
+    /// let database = |url: &str| Config {
+    ///     database_url: url.to_owned(),
+    ///     ..Config::default()
+    /// };
+    /// let one = database("postgres://app:secret@db/shop").beat_namespace();
+    /// assert_eq!(one, database("postgres://app:rotated@db/shop").beat_namespace());
+    /// assert_ne!(one, database("postgres://app:secret@db/blog").beat_namespace());
+    /// assert!(one.starts_with("db-") && !one.contains("secret"));
+    /// ```
+    pub fn beat_namespace(&self) -> String {
+        if let Some(namespace) = self
+            .beat_namespace
+            .as_deref()
+            .filter(|text| !text.is_empty())
+        {
+            return namespace.to_owned();
+        }
+        let without_password = crate::db::hide_password(&self.database_url);
+        let without_query = without_password
+            .split_once('?')
+            .map_or(without_password.as_str(), |(before, _query)| before);
+        let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, without_query.as_bytes());
+        format!("db-{}", &digest.simple().to_string()[..12])
     }
 
     /// How often beat compares every schedule with the database.

@@ -123,7 +123,7 @@ async fn ours_on(
     // minute boundary.
     raw(
         &database,
-        "UPDATE beat_periodic_task SET enabled = 1 WHERE enabled = 0",
+        "UPDATE celeriac_beat_periodic_task SET enabled = 1 WHERE enabled = 0",
     )
     .await?;
     beat.tick().await;
@@ -200,7 +200,8 @@ async fn insert(database: &Database, queue: &str) -> anyhow::Result<()> {
         raw(
             database,
             &format!(
-                "INSERT INTO beat_periodic_task (name, task, queue, schedule, enabled) VALUES {}",
+                "INSERT INTO celeriac_beat_periodic_task (name, task, queue, schedule, enabled) \
+                 VALUES {}",
                 chunk.join(", ")
             ),
         )

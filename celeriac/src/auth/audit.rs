@@ -22,7 +22,7 @@ pub struct AuditEntry {
     pub address: String,
 }
 
-/// The `dashboard_audit` table. Cloning shares the pool.
+/// The `celeriac_dashboard_audit` table. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     database: Database,
@@ -44,7 +44,8 @@ impl AuditLog {
     ) -> Result<(), AuthStoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "INSERT INTO dashboard_audit (at, actor, action, target, address) VALUES ({}, {}, {}, {}, {})",
+            "INSERT INTO celeriac_dashboard_audit (at, actor, action, target, address) \
+             VALUES ({}, {}, {}, {}, {})",
             dialect.placeholder(1),
             dialect.placeholder(2),
             dialect.placeholder(3),
@@ -68,7 +69,8 @@ impl AuditLog {
     /// The newest `limit` entries, newest first.
     pub async fn recent(&self, limit: u32) -> Result<Vec<AuditEntry>, AuthStoreError> {
         let sql = format!(
-            "SELECT at, actor, action, target, address FROM dashboard_audit ORDER BY id DESC LIMIT {}",
+            "SELECT at, actor, action, target, address FROM celeriac_dashboard_audit \
+             ORDER BY id DESC LIMIT {}",
             self.database.dialect().placeholder(1)
         );
         let rows: Vec<(i64, String, String, String, String)> = with_pool!(&self.database, |pool| {

@@ -1,13 +1,13 @@
-//! [`SessionRows`]: the `dashboard_session` table, opaque records (an id, a JSON document, an
-//! expiry) behind the server's login sessions. Keeping them in SQL means a restart does not
-//! log everyone out and logout really ends a session (the cookie alone proves nothing).
+//! [`SessionRows`]: the `celeriac_dashboard_session` table, opaque records (an id, a JSON
+//! document, an expiry) behind the server's login sessions. Keeping them in SQL means a restart
+//! does not log everyone out and logout really ends a session (the cookie alone proves nothing).
 
 use super::{epoch_millis, AuthStoreError};
 use crate::db::{Database, DatabaseError};
 use crate::with_pool;
 use chrono::{DateTime, Utc};
 
-/// The `dashboard_session` table. Cloning shares the pool.
+/// The `celeriac_dashboard_session` table. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct SessionRows {
     database: Database,
@@ -28,7 +28,8 @@ impl SessionRows {
     ) -> Result<bool, AuthStoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "INSERT INTO dashboard_session (id, data, expires_at) VALUES ({}, {}, {}) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO celeriac_dashboard_session (id, data, expires_at) VALUES ({}, {}, {}) \
+             ON CONFLICT (id) DO NOTHING",
             dialect.placeholder(1),
             dialect.placeholder(2),
             dialect.placeholder(3)
@@ -53,7 +54,8 @@ impl SessionRows {
     ) -> Result<(), AuthStoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "INSERT INTO dashboard_session (id, data, expires_at) VALUES ({p1}, {p2}, {p3}) \
+            "INSERT INTO celeriac_dashboard_session (id, data, expires_at) \
+             VALUES ({p1}, {p2}, {p3}) \
              ON CONFLICT (id) DO UPDATE SET data = {p2}, expires_at = {p3}",
             p1 = dialect.placeholder(1),
             p2 = dialect.placeholder(2),
@@ -78,7 +80,8 @@ impl SessionRows {
     ) -> Result<Option<(String, DateTime<Utc>)>, AuthStoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "SELECT data, expires_at FROM dashboard_session WHERE id = {} AND expires_at > {}",
+            "SELECT data, expires_at FROM celeriac_dashboard_session \
+             WHERE id = {} AND expires_at > {}",
             dialect.placeholder(1),
             dialect.placeholder(2)
         );
@@ -94,7 +97,7 @@ impl SessionRows {
     /// Ends a session.
     pub async fn delete(&self, id: &str) -> Result<(), AuthStoreError> {
         let sql = format!(
-            "DELETE FROM dashboard_session WHERE id = {}",
+            "DELETE FROM celeriac_dashboard_session WHERE id = {}",
             self.database.dialect().placeholder(1)
         );
         with_pool!(&self.database, |pool| sqlx::query(&sql)
@@ -109,7 +112,7 @@ impl SessionRows {
     /// Deletes the sessions expired at `now`; returns how many.
     pub async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, AuthStoreError> {
         let sql = format!(
-            "DELETE FROM dashboard_session WHERE expires_at <= {}",
+            "DELETE FROM celeriac_dashboard_session WHERE expires_at <= {}",
             self.database.dialect().placeholder(1)
         );
         let deleted = with_pool!(&self.database, |pool| sqlx::query(&sql)

@@ -26,7 +26,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// The `dashboard_user` table. Cloning shares the pool.
+/// The `celeriac_dashboard_user` table. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct UserStore {
     database: Database,
@@ -48,8 +48,8 @@ impl UserStore {
         validate_name(name)?;
         let dialect = self.database.dialect();
         let sql = format!(
-            "INSERT INTO dashboard_user (name, role, password_hash, created_at) VALUES ({}, {}, {}, {}) \
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO celeriac_dashboard_user (name, role, password_hash, created_at) \
+             VALUES ({}, {}, {}, {}) ON CONFLICT (name) DO NOTHING",
             dialect.placeholder(1),
             dialect.placeholder(2),
             dialect.placeholder(3),
@@ -75,7 +75,7 @@ impl UserStore {
 
     /// Every account, by name.
     pub async fn list(&self) -> Result<Vec<User>, AuthStoreError> {
-        let sql = "SELECT name, role, created_at FROM dashboard_user ORDER BY name";
+        let sql = "SELECT name, role, created_at FROM celeriac_dashboard_user ORDER BY name";
         let rows: Vec<(String, String, i64)> =
             with_pool!(&self.database, |pool| sqlx::query_as(sql)
                 .fetch_all(pool)
@@ -95,7 +95,7 @@ impl UserStore {
     /// The role and hash of `name`, or `None` when there is no such user.
     pub async fn credentials(&self, name: &str) -> Result<Option<Credentials>, AuthStoreError> {
         let sql = format!(
-            "SELECT role, password_hash FROM dashboard_user WHERE name = {}",
+            "SELECT role, password_hash FROM celeriac_dashboard_user WHERE name = {}",
             self.database.dialect().placeholder(1)
         );
         let row: Option<(String, String)> = with_pool!(&self.database, |pool| sqlx::query_as(&sql)
@@ -116,7 +116,7 @@ impl UserStore {
     /// every request re-reads the role.
     pub async fn delete(&self, name: &str) -> Result<(), AuthStoreError> {
         let sql = format!(
-            "DELETE FROM dashboard_user WHERE name = {}",
+            "DELETE FROM celeriac_dashboard_user WHERE name = {}",
             self.database.dialect().placeholder(1)
         );
         let deleted = with_pool!(&self.database, |pool| sqlx::query(&sql)

@@ -102,10 +102,14 @@ pub async fn sync(store: &ScheduleStore, config: &Config) -> Result<usize, Store
                     changed += 1;
                 }
             }
-            Err(StoreError::NotFound { .. }) => {
-                store.add(&task).await?;
-                changed += 1;
-            }
+            Err(StoreError::NotFound { .. }) => match store.add(&task).await {
+                Ok(()) => changed += 1,
+                // Another beat (or `serve`) starting at the same moment wrote this configured
+                // entry first, from the same configuration: nothing is left to do, and a first
+                // start of several processes must not fail on it.
+                Err(StoreError::Exists { .. }) => {}
+                Err(error) => return Err(error),
+            },
             Err(error) => return Err(error),
         }
     }

@@ -118,7 +118,7 @@ impl ScheduleStore {
 
     /// Every entry, enabled or not, by name.
     pub async fn list(&self) -> Result<Vec<StoredTask>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM beat_periodic_task ORDER BY name");
+        let sql = format!("SELECT {COLUMNS} FROM celeriac_beat_periodic_task ORDER BY name");
         // Row by row: holding every raw row and every entry at once doubled the peak memory
         // of a leader loading 100,000 entries.
         with_pool!(&self.database, |pool| {
@@ -138,7 +138,7 @@ impl ScheduleStore {
     /// One entry.
     pub async fn get(&self, name: &str) -> Result<StoredTask, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM beat_periodic_task WHERE name = {}",
+            "SELECT {COLUMNS} FROM celeriac_beat_periodic_task WHERE name = {}",
             self.database.dialect().placeholder(1)
         );
         let row = with_pool!(&self.database, |pool| {
@@ -156,15 +156,27 @@ impl ScheduleStore {
         })
     }
 
-    /// Creates an entry after validating it.
+    /// Creates an entry after validating it; [`StoreError::Exists`] if the name is taken, also
+    /// when another writer inserted it between the check and the insert (the primary key
+    /// refuses the second row).
     pub async fn add(&self, task: &PeriodicTask) -> Result<(), StoreError> {
         task.validate()?;
+        let exists = || StoreError::Exists {
+            name: task.name.clone(),
+        };
         if self.exists(&task.name).await? {
-            return Err(StoreError::Exists {
-                name: task.name.clone(),
-            });
+            return Err(exists());
         }
-        self.write(task, false).await
+        self.write(task, false).await.map_err(|error| match error {
+            StoreError::Database(DatabaseError::Query { source, .. })
+                if source
+                    .as_database_error()
+                    .is_some_and(|database_error| database_error.is_unique_violation()) =>
+            {
+                exists()
+            }
+            other => other,
+        })
     }
 
     /// Replaces an entry's definition (not its run bookkeeping) after validating it.
@@ -189,7 +201,8 @@ impl ScheduleStore {
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), StoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "UPDATE beat_periodic_task SET enabled = {}, date_changed = {} WHERE name = {}",
+            "UPDATE celeriac_beat_periodic_task SET enabled = {}, date_changed = {} \
+             WHERE name = {}",
             dialect.placeholder(1),
             dialect.placeholder(2),
             dialect.placeholder(3)
@@ -214,7 +227,7 @@ impl ScheduleStore {
     /// Deletes an entry (its runs go with it).
     pub async fn delete(&self, name: &str) -> Result<(), StoreError> {
         let sql = format!(
-            "DELETE FROM beat_periodic_task WHERE name = {}",
+            "DELETE FROM celeriac_beat_periodic_task WHERE name = {}",
             self.database.dialect().placeholder(1)
         );
         let affected = with_pool!(&self.database, |pool| sqlx::query(&sql)
@@ -235,10 +248,12 @@ impl ScheduleStore {
     pub async fn changes_since(&self, watermark: i64) -> Result<Changes, StoreError> {
         let placeholder = self.database.dialect().placeholder(1);
         let upserted_sql = format!(
-            "SELECT {COLUMNS} FROM beat_periodic_task WHERE version > {placeholder} ORDER BY version"
+            "SELECT {COLUMNS} FROM celeriac_beat_periodic_task \
+             WHERE version > {placeholder} ORDER BY version"
         );
         let deleted_sql = format!(
-            "SELECT name, version FROM beat_deleted WHERE version > {placeholder} ORDER BY version"
+            "SELECT name, version FROM celeriac_beat_deleted \
+             WHERE version > {placeholder} ORDER BY version"
         );
         // Deletions first: a row committed between the two reads then shows up in the second
         // one. The other order could see a deletion stamped after an edit it did not see, and
@@ -287,7 +302,7 @@ impl ScheduleStore {
     /// Every entry's name and change stamp, for the periodic full comparison that catches
     /// PostgreSQL commits landing out of version order (a raw `UPDATE` in a long transaction).
     pub async fn versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let sql = "SELECT name, version FROM beat_periodic_task";
+        let sql = "SELECT name, version FROM celeriac_beat_periodic_task";
         let versions = with_pool!(&self.database, |pool| sqlx::query_as::<_, (String, i64)>(
             sql
         )
@@ -301,8 +316,8 @@ impl ScheduleStore {
     /// rows get versions above every deleted one, so any change the caller has not seen
     /// changes this pair. Lets the periodic full comparison skip reading every version.
     pub async fn version_checksum(&self) -> Result<(i64, i64), StoreError> {
-        let sql =
-            "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM beat_periodic_task";
+        let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) \
+                   FROM celeriac_beat_periodic_task";
         let checksum = with_pool!(&self.database, |pool| sqlx::query_as::<_, (i64, i64)>(sql)
             .fetch_one(pool)
             .await
@@ -312,7 +327,7 @@ impl ScheduleStore {
 
     async fn exists(&self, name: &str) -> Result<bool, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) FROM beat_periodic_task WHERE name = {}",
+            "SELECT COUNT(*) FROM celeriac_beat_periodic_task WHERE name = {}",
             self.database.dialect().placeholder(1)
         );
         let count: i64 = with_pool!(&self.database, |pool| sqlx::query_scalar(&sql)
@@ -357,13 +372,13 @@ impl ScheduleStore {
                 .map(|(index, column)| format!("{column} = {}", dialect.placeholder(index + 1)))
                 .collect();
             format!(
-                "UPDATE beat_periodic_task SET {} WHERE name = {}",
+                "UPDATE celeriac_beat_periodic_task SET {} WHERE name = {}",
                 assignments.join(", "),
                 dialect.placeholder(definition.len() + 1)
             )
         } else {
             format!(
-                "INSERT INTO beat_periodic_task ({}, name) VALUES ({})",
+                "INSERT INTO celeriac_beat_periodic_task ({}, name) VALUES ({})",
                 definition.join(", "),
                 placeholders(dialect, 1, definition.len() + 1)
             )

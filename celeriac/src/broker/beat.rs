@@ -9,6 +9,11 @@
 //! equal or later slot of the schedule was enqueued before (the claim). The claims are one
 //! hash field per schedule, so their memory is bounded by the number of schedules, not by
 //! the number of firings.
+//!
+//! The lease, the fence, the claims and the change channel live under the setup's beat
+//! namespace (`Config::beat_namespace`, derived from `database_url` unless set): two separate
+//! setups on one Redis, each with its own schedules, elect one leader each instead of one
+//! between them, and a schedule of one never looks claimed to the other.
 
 use super::redis::{redis_error, RedisBroker};
 use super::scripts::{BEAT_FIRE, BEAT_LEASE, RELEASE_LOCK};

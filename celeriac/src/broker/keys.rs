@@ -14,6 +14,8 @@ pub struct Keys {
     prefix: String,
     priority_steps: Vec<u8>,
     database: i64,
+    /// The `<namespace>.` part of beat's keys, or empty.
+    beat_namespace: String,
 }
 
 impl Keys {
@@ -29,6 +31,7 @@ impl Keys {
             database: 0,
             prefix: prefix.into(),
             priority_steps,
+            beat_namespace: String::new(),
         }
     }
 
@@ -36,6 +39,19 @@ impl Keys {
     /// because Redis PUB/SUB is not scoped by database.
     pub fn with_database(mut self, database: i64) -> Self {
         self.database = database;
+        self
+    }
+
+    /// The same names with beat's keys under `namespace` (`Config::beat_namespace`):
+    /// `celeriac.beat.<namespace>.leader` and so on, so that separate setups sharing a Redis and
+    /// a prefix each elect their own leader. Empty keeps `celeriac.beat.leader`.
+    pub fn with_beat_namespace(mut self, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        self.beat_namespace = if namespace.is_empty() {
+            namespace
+        } else {
+            format!("{namespace}.")
+        };
         self
     }
 
@@ -168,24 +184,27 @@ impl Keys {
     /// STRING `<fencing token>|<owner>` with a TTL: the beat that holds it is the one that fires.
     /// Not a kombu key (Celery runs exactly one beat and has no lease).
     pub fn beat_leader(&self) -> String {
-        format!("{}celeriac.beat.leader", self.prefix)
+        format!("{}celeriac.beat.{}leader", self.prefix, self.beat_namespace)
     }
 
     /// Counter that hands out beat fencing tokens; it only grows, so an older leader's token is
     /// always smaller than its successor's.
     pub fn beat_fence(&self) -> String {
-        format!("{}celeriac.beat.fence", self.prefix)
+        format!("{}celeriac.beat.{}fence", self.prefix, self.beat_namespace)
     }
 
     /// HASH schedule name → the latest fire time (epoch ms) that was enqueued for it: the
     /// per-slot claim that makes a second enqueue of one slot impossible.
     pub fn beat_claims(&self) -> String {
-        format!("{}celeriac.beat.claims", self.prefix)
+        format!("{}celeriac.beat.{}claims", self.prefix, self.beat_namespace)
     }
 
     /// PUB/SUB channel on which schedule edits are announced, so beats resync at once.
     pub fn beat_changes(&self) -> String {
-        format!("{}celeriac.beat.changes", self.prefix)
+        format!(
+            "{}celeriac.beat.{}changes",
+            self.prefix, self.beat_namespace
+        )
     }
 
     /// The result-backend key (and PUB/SUB channel) of a task.
@@ -232,6 +251,24 @@ mod tests {
             "/2.celery.pidbox"
         );
         assert_eq!(events.fanout_pattern("celeryev"), "/2.celeryev/*");
+        assert_eq!(prefixed.beat_leader(), "p:celeriac.beat.leader");
+        let namespaced = Keys::new("p:", vec![0]).with_beat_namespace("db-0123456789ab");
+        assert_eq!(
+            namespaced.beat_leader(),
+            "p:celeriac.beat.db-0123456789ab.leader"
+        );
+        assert_eq!(
+            namespaced.beat_fence(),
+            "p:celeriac.beat.db-0123456789ab.fence"
+        );
+        assert_eq!(
+            namespaced.beat_claims(),
+            "p:celeriac.beat.db-0123456789ab.claims"
+        );
+        assert_eq!(
+            namespaced.beat_changes(),
+            "p:celeriac.beat.db-0123456789ab.changes"
+        );
         let odd = Keys::new("t[1]*:", vec![0]);
         assert_eq!(odd.fanout_pattern("celeryev"), "t\\[1\\]\\*:/0.celeryev/*");
     }

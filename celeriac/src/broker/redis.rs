@@ -31,6 +31,9 @@ pub struct BrokerOptions {
     pub unacked_mutex_expire: Duration,
     /// Deliveries without an ack before a message is dead-lettered as poison (0 = no limit).
     pub max_deliveries: u32,
+    /// The namespace of beat's keys (`Config::beat_namespace`), so that separate setups on one
+    /// Redis elect separate leaders; empty puts the keys directly under the prefix.
+    pub beat_namespace: String,
 }
 
 impl Default for BrokerOptions {
@@ -41,6 +44,7 @@ impl Default for BrokerOptions {
             priority_steps: vec![0, 3, 6, 9],
             unacked_mutex_expire: Duration::from_secs(300),
             max_deliveries: 3,
+            beat_namespace: String::new(),
         }
     }
 }
@@ -128,7 +132,8 @@ impl RedisBroker {
             options.global_keyprefix.clone(),
             options.priority_steps.clone(),
         )
-        .with_database(database);
+        .with_database(database)
+        .with_beat_namespace(options.beat_namespace.clone());
         Ok(RedisBroker {
             client,
             connection,

@@ -467,7 +467,7 @@ type InvalidChange = (&'static str, fn(&mut Config));
 
 #[test]
 fn validate_rejects_impossible_values() {
-    let cases: [InvalidChange; 9] = [
+    let cases: [InvalidChange; 11] = [
         ("broker_transport_options.visibility_timeout", |config| {
             config.broker_transport_options.visibility_timeout = 0.0
         }),
@@ -494,6 +494,12 @@ fn validate_rejects_impossible_values() {
         }),
         ("task_default_rate_limit", |config| {
             config.task_default_rate_limit = Some("10/d".into())
+        }),
+        ("beat_namespace", |config| {
+            config.beat_namespace = Some("two words".into())
+        }),
+        ("beat_namespace", |config| {
+            config.beat_namespace = Some("x".repeat(65))
         }),
     ];
     for (expected_name, change) in cases {
@@ -646,4 +652,27 @@ fn example_file_parses_with_production_settings() {
         Some(&Route::queue("render"))
     );
     assert_eq!(config.task_routes.route("orders.other"), None);
+}
+
+#[test]
+fn beat_namespace_is_the_setting_else_derived_from_the_database() {
+    let config = from(None, &[("CELERIAC_BEAT_NAMESPACE", "shop:prod")]).unwrap();
+    assert_eq!(config.beat_namespace(), "shop:prod");
+    let derived = from(None, &[("CELERIAC_BEAT_NAMESPACE", "")]).unwrap();
+    assert_eq!(derived.beat_namespace, None);
+    assert_eq!(derived.beat_namespace(), Config::default().beat_namespace());
+    let namespace = |url: &str| {
+        Config {
+            database_url: url.to_owned(),
+            ..Config::default()
+        }
+        .beat_namespace()
+    };
+    assert_eq!(
+        namespace("postgres://app:one@db/shop?sslmode=require"),
+        namespace("postgres://app:two@db/shop"),
+        "neither the password nor the query moves the namespace"
+    );
+    assert_ne!(namespace("sqlite://a.db"), namespace("sqlite://b.db"));
+    assert_eq!(namespace("sqlite://a.db").len(), "db-".len() + 12);
 }

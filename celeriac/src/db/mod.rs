@@ -3,7 +3,10 @@
 //!
 //! [`Database::connect`] opens a pool and brings the schema up to date with the migrations in
 //! `celeriac/migrations/<sqlite|postgres>/` (one directory per backend, because the two
-//! dialects differ in types and indexes; a module adds its tables as new files in both). Queries
+//! dialects differ in types and indexes; a module adds its tables as new files in both), once,
+//! under a lock that holds across processes (see `db/migrate.rs`). Every table, index, trigger,
+//! sequence and function carries the `celeriac_` prefix, so the schema can live in a database
+//! that another application (a Django project) owns without a name colliding. Queries
 //! are built at run time (no `DATABASE_URL` at build time); [`with_pool!`](crate::with_pool)
 //! runs one body against whichever pool is open, with [`Dialect`] spelling the differences.
 //!
@@ -15,19 +18,14 @@
 //! (created if missing and put first on the `search_path`), so each test owns its tables in a
 //! shared database.
 
-use sqlx::migrate::Migrator;
+mod migrate;
+
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The SQLite schema, embedded at build time.
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The PostgreSQL schema, embedded at build time.
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a SQLite connection waits for the writer's lock before it gives up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -143,6 +141,18 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    /// Another process kept the database locked (migrating it, presumably) for longer than
+    /// this process was willing to wait for its own turn to migrate.
+    #[error("gave up waiting {}s for the lock to migrate database {url:?}", waited.as_secs())]
+    MigrationLock {
+        /// The URL, password hidden.
+        url: String,
+        /// How long this process waited.
+        waited: Duration,
+        /// The last busy answer.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A statement failed.
     #[error("database {operation} failed")]
     Query {
@@ -212,18 +222,13 @@ async fn open_sqlite(
         // Keeps the planner's statistics fresh cheaply (SQLite's advice for long-lived
         // connections).
         .optimize_on_close(true, 400);
+    // Before the pool, so that its connections find the file in WAL mode and migrated.
+    migrate::migrate_sqlite(&connect_options, shown_url).await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .connect_with(connect_options)
         .await
         .map_err(|source| DatabaseError::Connect {
-            url: shown_url.to_owned(),
-            source,
-        })?;
-    SQLITE_MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|source| DatabaseError::Migrate {
             url: shown_url.to_owned(),
             source,
         })?;
@@ -256,19 +261,7 @@ async fn open_postgres(
             url: shown_url.to_owned(),
             source,
         })?;
-    if let Some(schema) = &options.schema {
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .execute(&pool)
-            .await
-            .map_err(DatabaseError::query("create schema"))?;
-    }
-    POSTGRES_MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|source| DatabaseError::Migrate {
-            url: shown_url.to_owned(),
-            source,
-        })?;
+    migrate::migrate_postgres(&pool, options.schema.as_deref(), shown_url).await?;
     Ok(Database::Postgres(pool))
 }
 

@@ -61,7 +61,7 @@ pub(crate) enum ArgsSearch {
     Indexed(Option<String>),
     /// A `LIKE` scan of the rows the other conditions select.
     Scanned,
-    /// SQLite: `task_history_search MATCH …`, for a query that joins the FTS table.
+    /// SQLite: `celeriac_task_history_search MATCH …`, for a query that joins the FTS table.
     Joined(Option<String>),
 }
 
@@ -175,8 +175,8 @@ fn args_condition(sql: &mut Sql, term: &str, args_search: &ArgsSearch) -> String
     let like = |sql: &mut Sql| {
         let placeholder = sql.text(pattern.clone());
         format!(
-            "(task_history.args_repr LIKE {placeholder} ESCAPE '\\' \
-             OR task_history.kwargs_repr LIKE {placeholder} ESCAPE '\\')"
+            "(celeriac_task_history.args_repr LIKE {placeholder} ESCAPE '\\' \
+             OR celeriac_task_history.kwargs_repr LIKE {placeholder} ESCAPE '\\')"
         )
     };
     match (sql.dialect, args_search) {
@@ -196,7 +196,8 @@ fn args_condition(sql: &mut Sql, term: &str, args_search: &ArgsSearch) -> String
         (Dialect::Sqlite, ArgsSearch::Indexed(token)) if indexable(Dialect::Sqlite, term) => {
             let looked_up = phrase(token.as_deref().unwrap_or(term));
             let condition = format!(
-                "id IN (SELECT rowid FROM task_history_search WHERE task_history_search MATCH {})",
+                "id IN (SELECT rowid FROM celeriac_task_history_search \
+                 WHERE celeriac_task_history_search MATCH {})",
                 sql.text(looked_up)
             );
             match token {
@@ -206,7 +207,7 @@ fn args_condition(sql: &mut Sql, term: &str, args_search: &ArgsSearch) -> String
         }
         (Dialect::Sqlite, ArgsSearch::Joined(token)) if indexable(Dialect::Sqlite, term) => {
             let looked_up = phrase(token.as_deref().unwrap_or(term));
-            let condition = format!("task_history_search MATCH {}", sql.text(looked_up));
+            let condition = format!("celeriac_task_history_search MATCH {}", sql.text(looked_up));
             match token {
                 Some(_) => format!("{condition} AND {}", like(sql)),
                 None => condition,
@@ -251,7 +252,10 @@ mod tests {
         };
         let mut sql = Sql::new(Dialect::Sqlite);
         let text = conditions(&mut sql, &filter, None, ArgsSearch::Indexed(None));
-        assert!(text.contains("task_history.args_repr LIKE ?1"), "{text}");
+        assert!(
+            text.contains("celeriac_task_history.args_repr LIKE ?1"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -288,7 +292,7 @@ mod tests {
             ArgsSearch::Indexed(Some("123.5".into())),
         );
         assert!(
-            text.contains("MATCH ?1) AND (task_history.args_repr LIKE ?2"),
+            text.contains("MATCH ?1) AND (celeriac_task_history.args_repr LIKE ?2"),
             "{text}"
         );
         assert_eq!(sql.params[0], Param::Text("\"123.5\"".into()));

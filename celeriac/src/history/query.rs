@@ -7,8 +7,8 @@
 //! is the last row's sort key, so page 1000 costs what page 1 costs and rows arriving meanwhile
 //! do not shift the pages.
 //!
-//! Counts: the per-state totals are kept in `task_history_counts` by the writer (exact, one
-//! small read); any other filter is counted up to a cap ("10,000+"), which bounds the cost.
+//! Counts: the per-state totals are kept in `celeriac_task_history_counts` by the writer (exact,
+//! one small read); any other filter is counted up to a cap ("10,000+"), which bounds the cost.
 //!
 //! Argument search is a case-insensitive substring match over the argument reprs, served by a
 //! trigram index: FTS5's `trigram` tokenizer on SQLite, `pg_trgm` on PostgreSQL (whose
@@ -216,7 +216,7 @@ impl TaskHistory {
                 let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(None));
                 let fetch = sql.integer(fetch);
                 sql.text = format!(
-                    "SELECT {} FROM task_history WHERE {conditions} \
+                    "SELECT {} FROM celeriac_task_history WHERE {conditions} \
                      ORDER BY {order} DESC, id DESC LIMIT {fetch}",
                     selected_columns()
                 );
@@ -266,7 +266,7 @@ impl TaskHistory {
         let conditions = conditions(&mut sql, filter, cursor, ArgsSearch::Indexed(narrower));
         let fetch = sql.integer(fetch);
         sql.text = format!(
-            "SELECT {} FROM task_history WHERE {conditions} \
+            "SELECT {} FROM celeriac_task_history WHERE {conditions} \
              ORDER BY {order} DESC, id DESC LIMIT {fetch}",
             selected_columns()
         );
@@ -293,7 +293,7 @@ impl TaskHistory {
         let candidates = conditions(&mut sql, &without_search, cursor, ArgsSearch::Scanned);
         let offset = sql.integer(window - 1);
         sql.text = format!(
-            "SELECT {order} AS sort_key, id FROM task_history WHERE {candidates} \
+            "SELECT {order} AS sort_key, id FROM celeriac_task_history WHERE {candidates} \
              ORDER BY {order} DESC, id DESC LIMIT 1 OFFSET {offset}"
         );
         let window_end: Vec<(i64, i64)> = fetch_rows!(self, sql, "search tasks", |row| Ok((
@@ -312,7 +312,7 @@ impl TaskHistory {
         };
         let fetch_placeholder = sql.integer(fetch);
         sql.text = format!(
-            "SELECT {} FROM task_history WHERE {scanned} AND {in_window} \
+            "SELECT {} FROM celeriac_task_history WHERE {scanned} AND {in_window} \
              ORDER BY {order} DESC, id DESC LIMIT {fetch_placeholder}",
             selected_columns()
         );
@@ -336,8 +336,8 @@ impl TaskHistory {
             let phrase = sql.text(format!("\"{}\"", token.replace('"', "\"\"")));
             let cap = sql.integer(rare_below);
             sql.text = format!(
-                "SELECT count(*) AS tasks FROM (SELECT rowid FROM task_history_search \
-                 WHERE task_history_search MATCH {phrase} LIMIT {cap}) AS capped"
+                "SELECT count(*) AS tasks FROM (SELECT rowid FROM celeriac_task_history_search \
+                 WHERE celeriac_task_history_search MATCH {phrase} LIMIT {cap}) AS capped"
             );
             let counted: Vec<i64> = fetch_rows!(self, sql, "search tasks", |row| row
                 .try_get::<i64, _>("tasks"));
@@ -379,11 +379,12 @@ impl TaskHistory {
             .is_some_and(|term| dialect == Dialect::Sqlite && indexable(dialect, term));
         let (from, args_search) = if joined {
             (
-                "task_history_search JOIN task_history ON task_history.id = task_history_search.rowid",
+                "celeriac_task_history_search JOIN celeriac_task_history \
+                 ON celeriac_task_history.id = celeriac_task_history_search.rowid",
                 ArgsSearch::Joined(self.narrowest_token(filter).await?),
             )
         } else {
-            ("task_history", ArgsSearch::Indexed(None))
+            ("celeriac_task_history", ArgsSearch::Indexed(None))
         };
         let conditions = conditions(&mut sql, filter, None, args_search);
         let fetch = sql.integer(i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1);
@@ -403,7 +404,8 @@ impl TaskHistory {
     /// Tasks per state over the whole history, from the kept totals.
     pub async fn state_counts(&self) -> Result<Vec<(TaskState, u64)>, HistoryError> {
         let sql = Sql {
-            text: "SELECT state, tasks FROM task_history_counts WHERE tasks > 0 ORDER BY state"
+            text: "SELECT state, tasks FROM celeriac_task_history_counts \
+                   WHERE tasks > 0 ORDER BY state"
                 .to_owned(),
             ..Sql::new(self.database.dialect())
         };
@@ -423,7 +425,7 @@ impl TaskHistory {
         let mut sql = Sql::new(dialect);
         let placeholder = sql.text(task_id);
         sql.text = format!(
-            "SELECT {} FROM task_history WHERE task_id = {placeholder}",
+            "SELECT {} FROM celeriac_task_history WHERE task_id = {placeholder}",
             selected_columns()
         );
         let found: Vec<TaskRecord> = fetch_rows!(self, sql, "read task", record_from_row);
@@ -433,7 +435,7 @@ impl TaskHistory {
         let mut sql = Sql::new(dialect);
         let placeholder = sql.text(task_id);
         sql.text = format!(
-            "SELECT event_type, occurred_at, hostname FROM task_history_events \
+            "SELECT event_type, occurred_at, hostname FROM celeriac_task_history_events \
              WHERE task_id = {placeholder} ORDER BY occurred_at, event_type"
         );
         let events: Vec<(String, i64, Option<String>)> =
@@ -455,7 +457,7 @@ impl TaskHistory {
         let mut sql = Sql::new(dialect);
         let placeholder = sql.text(task_id);
         sql.text = format!(
-            "SELECT task_id FROM task_history WHERE retried_from = {placeholder} \
+            "SELECT task_id FROM celeriac_task_history WHERE retried_from = {placeholder} \
              ORDER BY seen_at, id"
         );
         let retried_as: Vec<String> = fetch_rows!(self, sql, "read re-runs", |row| row

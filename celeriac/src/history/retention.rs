@@ -132,13 +132,14 @@ async fn delete_chunk(database: &Database, selection: Selection) -> Result<u64, 
         Selection::Oldest(count) => (i64::MAX, count),
     };
     let inner = format!(
-        "SELECT id FROM task_history WHERE seen_at < {} ORDER BY seen_at, id LIMIT {}",
+        "SELECT id FROM celeriac_task_history WHERE seen_at < {} ORDER BY seen_at, id LIMIT {}",
         dialect.placeholder(1),
         dialect.placeholder(2)
     );
-    let delete = format!("DELETE FROM task_history WHERE id IN ({inner}) RETURNING state");
-    let counts = "INSERT INTO task_history_counts (state, tasks) VALUES (STATE, DELTA) \
-                  ON CONFLICT (state) DO UPDATE SET tasks = task_history_counts.tasks + excluded.tasks"
+    let delete = format!("DELETE FROM celeriac_task_history WHERE id IN ({inner}) RETURNING state");
+    let counts = "INSERT INTO celeriac_task_history_counts (state, tasks) VALUES (STATE, DELTA) \
+                  ON CONFLICT (state) DO UPDATE \
+                  SET tasks = celeriac_task_history_counts.tasks + excluded.tasks"
         .replace("STATE", &dialect.placeholder(1))
         .replace("DELTA", &dialect.placeholder(2));
     super::store::write_transaction!(database, |transaction| {

@@ -1,4 +1,4 @@
-//! How a [`TaskRecord`] is laid out in the `task_history` table, for both backends.
+//! How a [`TaskRecord`] is laid out in the `celeriac_task_history` table, for both backends.
 //!
 //! Times are stored as microseconds since the Unix epoch (`BIGINT`), arguments as JSON text,
 //! the state as Celery's spelling. Decoding is generic over the backend's row type, so the

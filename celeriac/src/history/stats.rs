@@ -1,7 +1,7 @@
 //! Per task name statistics over a time window: how many tasks finished, how many succeeded
 //! and failed, the throughput, and the runtime percentiles (p50, p95, p99).
 //!
-//! One indexed range read on `done_at` (the `task_history_done` index, on both backends)
+//! One indexed range read on `done_at` (the `celeriac_task_history_done` index, on both backends)
 //! selects three narrow columns of the tasks that finished in the window; grouping and the
 //! percentiles are computed here, so SQLite and PostgreSQL answer the same way (SQLite has no
 //! `percentile_cont`). The read stops at [`STATS_ROW_CAP`] rows, newest first: a busier window
@@ -79,7 +79,7 @@ impl TaskHistory {
         let until_placeholder = sql.integer(micros(until));
         let limit = sql.integer(STATS_ROW_CAP + 1);
         sql.text = format!(
-            "SELECT name, state, runtime, started_at, done_at FROM task_history \
+            "SELECT name, state, runtime, started_at, done_at FROM celeriac_task_history \
              WHERE done_at >= {since_placeholder} AND done_at < {until_placeholder} \
              ORDER BY done_at DESC, id DESC LIMIT {limit}"
         );

@@ -199,7 +199,7 @@ async fn sqlite_load(
     for chunk in unique_ids(task_ids).chunks(SQLITE_CHUNK) {
         let placeholders = vec!["?"; chunk.len()].join(", ");
         let sql = format!(
-            "SELECT {} FROM task_history WHERE task_id IN ({placeholders})",
+            "SELECT {} FROM celeriac_task_history WHERE task_id IN ({placeholders})",
             selected_columns()
         );
         let mut query = sqlx::query(&sql);
@@ -225,7 +225,7 @@ async fn postgres_load(
 ) -> Result<HashMap<String, TaskRecord>, DatabaseError> {
     let ids: Vec<String> = unique_ids(task_ids).into_iter().cloned().collect();
     let sql = format!(
-        "SELECT {} FROM task_history WHERE task_id = ANY($1)",
+        "SELECT {} FROM celeriac_task_history WHERE task_id = ANY($1)",
         selected_columns()
     );
     let rows = sqlx::query(&sql)
@@ -250,8 +250,9 @@ fn update_assignments() -> String {
         .join(", ")
 }
 
-const COUNTS_UPSERT: &str = "INSERT INTO task_history_counts (state, tasks) VALUES ($1, $2) \
-     ON CONFLICT (state) DO UPDATE SET tasks = task_history_counts.tasks + excluded.tasks";
+const COUNTS_UPSERT: &str =
+    "INSERT INTO celeriac_task_history_counts (state, tasks) VALUES ($1, $2) \
+     ON CONFLICT (state) DO UPDATE SET tasks = celeriac_task_history_counts.tasks + excluded.tasks";
 
 async fn sqlite_write(
     connection: &mut SqliteConnection,
@@ -263,7 +264,7 @@ async fn sqlite_write(
         .map(|index| format!("?{index}"))
         .collect();
     let upsert = format!(
-        "INSERT INTO task_history ({}) VALUES ({}) ON CONFLICT (task_id) DO UPDATE SET {}",
+        "INSERT INTO celeriac_task_history ({}) VALUES ({}) ON CONFLICT (task_id) DO UPDATE SET {}",
         WRITTEN_COLUMNS.join(", "),
         placeholders.join(", "),
         update_assignments()
@@ -301,7 +302,7 @@ async fn sqlite_write(
     }
     for entry in timeline {
         sqlx::query(
-            "INSERT INTO task_history_events (task_id, event_type, occurred_at, hostname) \
+            "INSERT INTO celeriac_task_history_events (task_id, event_type, occurred_at, hostname) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )
         .bind(&entry.task_id)
@@ -343,7 +344,7 @@ async fn postgres_write(
             .map(|(index, kind)| format!("${}::{kind}[]", index + 1))
             .collect();
         let upsert = format!(
-            "INSERT INTO task_history ({}) SELECT * FROM UNNEST({}) \
+            "INSERT INTO celeriac_task_history ({}) SELECT * FROM UNNEST({}) \
              ON CONFLICT (task_id) DO UPDATE SET {}",
             WRITTEN_COLUMNS.join(", "),
             arrays.join(", "),
@@ -391,7 +392,7 @@ async fn postgres_write(
     }
     if !timeline.is_empty() {
         sqlx::query(
-            "INSERT INTO task_history_events (task_id, event_type, occurred_at, hostname) \
+            "INSERT INTO celeriac_task_history_events (task_id, event_type, occurred_at, hostname) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[]) \
              ON CONFLICT DO NOTHING",
         )

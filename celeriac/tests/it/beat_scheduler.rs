@@ -148,11 +148,11 @@ async fn raw_sql_edits_are_picked_up(kind: DatabaseKind) {
     world.wait_for("raw", 1).await;
     let disabled_at = clock::now();
     world
-        .raw_sql("UPDATE beat_periodic_task SET enabled = 0 WHERE name = 'raw'")
+        .raw_sql("UPDATE celeriac_beat_periodic_task SET enabled = 0 WHERE name = 'raw'")
         .await;
     world
         .raw_sql(&format!(
-            "INSERT INTO beat_periodic_task (name, task, args, queue, schedule) VALUES \
+            "INSERT INTO celeriac_beat_periodic_task (name, task, args, queue, schedule) VALUES \
              ('inserted', 'demo.add', '[1, 1]', '{}', \
              '{{\"kind\": \"interval\", \"every\": 1, \"period\": \"seconds\"}}')",
             world.queue
@@ -176,7 +176,7 @@ async fn backdate(world: &BeatWorld, name: &str, ago: TimeDelta) {
     let at = (clock::now() - ago).timestamp_millis();
     world
         .raw_sql(&format!(
-            "UPDATE beat_periodic_task SET last_run_at = {at}, anchor_at = {at} \
+            "UPDATE celeriac_beat_periodic_task SET last_run_at = {at}, anchor_at = {at} \
              WHERE name = '{name}'"
         ))
         .await;

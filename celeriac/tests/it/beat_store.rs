@@ -89,7 +89,7 @@ async fn store_scenario(kind: DatabaseKind) {
     // An edit through raw SQL is a change, and re-enabling moves the anchor forward.
     raw(
         &database,
-        "UPDATE beat_periodic_task SET enabled = 0 WHERE name = 'report'",
+        "UPDATE celeriac_beat_periodic_task SET enabled = 0 WHERE name = 'report'",
     )
     .await;
     let changes = store.changes_since(watermark).await.expect("changes");
@@ -144,4 +144,61 @@ async fn store_on_sqlite() {
 #[tokio::test]
 async fn store_on_postgres() {
     store_scenario(DatabaseKind::Postgres).await;
+}
+
+/// Beats starting together on a new database each write the configured `beat_schedule`: all
+/// of them must succeed, and a concurrent `add` of one name is refused as `Exists` rather
+/// than failing on the primary key.
+async fn concurrent_first_writes(kind: DatabaseKind) {
+    let test_database = TestDatabase::new(kind, "beat_store_concurrent");
+    let database = open_database(&test_database).await;
+    let store = ScheduleStore::new(database.clone());
+    let config = celeriac::config::Config::from_sources(
+        Some("[beat_schedule.cleanup]\ntask = \"demo.add\"\nschedule = \"*/5 * * * *\"\n"),
+        [],
+    )
+    .expect("config");
+    let syncs: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, config) = (store.clone(), config.clone());
+            tokio::spawn(
+                async move { celeriac::beat::static_schedule::sync(&store, &config).await },
+            )
+        })
+        .collect();
+    let mut written = 0;
+    for sync in syncs {
+        written += sync
+            .await
+            .expect("sync task")
+            .expect("every beat's sync succeeds");
+    }
+    assert!(written >= 1, "someone wrote the entry");
+    assert_eq!(store.list().await.expect("list").len(), 1);
+
+    let adds: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.add(&every_minute("report")).await })
+        })
+        .collect();
+    let mut added = 0;
+    for add in adds {
+        match add.await.expect("add task") {
+            Ok(()) => added += 1,
+            Err(StoreError::Exists { .. }) => {}
+            Err(error) => panic!("a concurrent add failed otherwise: {error}"),
+        }
+    }
+    assert_eq!(added, 1, "exactly one add wins");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_writes_on_sqlite() {
+    concurrent_first_writes(DatabaseKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_writes_on_postgres() {
+    concurrent_first_writes(DatabaseKind::Postgres).await;
 }

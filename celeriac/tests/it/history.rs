@@ -433,7 +433,7 @@ async fn filters_pages_and_counts(kind: DatabaseKind) {
 
 /// How many timeline rows the database holds (to see them go with their task).
 async fn timeline_rows(database: &Database) -> i64 {
-    let statement = "SELECT count(*) FROM task_history_events";
+    let statement = "SELECT count(*) FROM celeriac_task_history_events";
     match database {
         Database::Sqlite(pool) => sqlx::query_scalar(statement).fetch_one(pool).await,
         Database::Postgres(pool) => sqlx::query_scalar(statement).fetch_one(pool).await,

@@ -1,5 +1,6 @@
-//! What beat did with each slot: the bookkeeping columns of `beat_periodic_task` and the
-//! bounded `beat_run` ring, written in batches of a few statements per hundreds of slots.
+//! What beat did with each slot: the bookkeeping columns of `celeriac_beat_periodic_task` and
+//! the bounded `celeriac_beat_run` ring, written in batches of a few statements per hundreds of
+//! slots.
 //!
 //! Writes are monotonic, so that any number of beats may record the same slot, in any order,
 //! without double counting: a slot counts (total runs, missed and late counters, a new ring
@@ -15,14 +16,14 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// How many runs per schedule the `beat_run` ring keeps.
+/// How many runs per schedule the `celeriac_beat_run` ring keeps.
 pub const RUNS_KEPT: i64 = 20;
 
 /// Slots per statement: far below both databases' limits on bound values (SQLite 32,766,
 /// PostgreSQL 65,535) and large enough that 10,000 slots take a few dozen statements.
 const CHUNK: usize = 400;
 
-/// How one slot ended, for the `beat_run` ring and the counters.
+/// How one slot ended, for the `celeriac_beat_run` ring and the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Sent now.
@@ -64,7 +65,7 @@ pub struct RunRecord {
     pub disable: bool,
 }
 
-/// One row of the `beat_run` ring, newest first from [`ScheduleStore::runs`].
+/// One row of the `celeriac_beat_run` ring, newest first from [`ScheduleStore::runs`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
     /// The slot.
@@ -129,13 +130,14 @@ impl ScheduleStore {
         }
         let dialect = self.database.dialect();
         let ring = format!(
-            "INSERT INTO beat_run (name, slot_index, slot, sent_at, task_id, outcome, missed, \
-             lateness_ms) SELECT v.name, t.run_sequence % {RUNS_KEPT}, v.slot, v.sent_at, \
-             v.task_id, v.outcome, v.missed, v.sent_at - v.slot FROM v JOIN beat_periodic_task t \
-             ON t.name = v.name WHERE true ON CONFLICT (name, slot_index) DO UPDATE SET \
+            "INSERT INTO celeriac_beat_run (name, slot_index, slot, sent_at, task_id, outcome, \
+             missed, lateness_ms) SELECT v.name, t.run_sequence % {RUNS_KEPT}, v.slot, v.sent_at, \
+             v.task_id, v.outcome, v.missed, v.sent_at - v.slot \
+             FROM v JOIN celeriac_beat_periodic_task t ON t.name = v.name \
+             WHERE true ON CONFLICT (name, slot_index) DO UPDATE SET \
              slot = excluded.slot, sent_at = excluded.sent_at, task_id = excluded.task_id, \
              outcome = excluded.outcome, missed = excluded.missed, \
-             lateness_ms = excluded.lateness_ms WHERE beat_run.slot <= excluded.slot"
+             lateness_ms = excluded.lateness_ms WHERE celeriac_beat_run.slot <= excluded.slot"
         );
         let sent_columns = ["TEXT", "BIGINT", "BIGINT", "BIGINT"];
         let skipped_columns = ["TEXT", "BIGINT", "BIGINT"];
@@ -144,24 +146,25 @@ impl ScheduleStore {
         let sent_sql = |rows: usize| {
             let new = advanced("last_run_at");
             format!(
-                "WITH v(name, slot, missed, late) AS (VALUES {}) UPDATE beat_periodic_task SET \
+                "WITH v(name, slot, missed, late) AS (VALUES {}) \
+                 UPDATE celeriac_beat_periodic_task SET \
                  total_run_count = total_run_count + CASE WHEN {new} THEN 1 ELSE 0 END, \
                  missed_count = missed_count + CASE WHEN {new} THEN v.missed ELSE 0 END, \
                  late_count = late_count + CASE WHEN {new} THEN v.late ELSE 0 END, \
                  run_sequence = run_sequence + CASE WHEN {new} THEN 1 ELSE 0 END, \
                  last_run_at = CASE WHEN {new} THEN v.slot ELSE last_run_at END \
-                 FROM v WHERE beat_periodic_task.name = v.name",
+                 FROM v WHERE celeriac_beat_periodic_task.name = v.name",
                 values_rows(dialect, rows, &sent_columns)
             )
         };
         let skipped_sql = |rows: usize| {
             let new = advanced("anchor_at");
             format!(
-                "WITH v(name, slot, missed) AS (VALUES {}) UPDATE beat_periodic_task SET \
+                "WITH v(name, slot, missed) AS (VALUES {}) UPDATE celeriac_beat_periodic_task SET \
                  missed_count = missed_count + CASE WHEN {new} THEN v.missed ELSE 0 END, \
                  run_sequence = run_sequence + CASE WHEN {new} THEN 1 ELSE 0 END, \
                  anchor_at = CASE WHEN {new} THEN v.slot ELSE anchor_at END \
-                 FROM v WHERE beat_periodic_task.name = v.name",
+                 FROM v WHERE celeriac_beat_periodic_task.name = v.name",
                 values_rows(dialect, rows, &skipped_columns)
             )
         };
@@ -173,7 +176,7 @@ impl ScheduleStore {
         };
         let disable_sql = |rows: usize| {
             format!(
-                "UPDATE beat_periodic_task SET enabled = 0 WHERE name IN ({})",
+                "UPDATE celeriac_beat_periodic_task SET enabled = 0 WHERE name IN ({})",
                 placeholders(dialect, 1, rows)
             )
         };
@@ -262,7 +265,7 @@ impl ScheduleStore {
     /// The entry's recent runs, newest first.
     pub async fn runs(&self, name: &str) -> Result<Vec<StoredRun>, StoreError> {
         let sql = format!(
-            "SELECT slot, sent_at, task_id, outcome, missed, lateness_ms FROM beat_run \
+            "SELECT slot, sent_at, task_id, outcome, missed, lateness_ms FROM celeriac_beat_run \
              WHERE name = {} ORDER BY slot DESC",
             self.database.dialect().placeholder(1)
         );
@@ -292,9 +295,9 @@ impl ScheduleStore {
     /// Each entry's lateness on its latest recorded slot, in milliseconds, for `/metrics`
     /// (one query, however many entries).
     pub async fn latest_lateness(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let sql = "SELECT r.name, MAX(r.lateness_ms) FROM beat_run r \
-                   JOIN (SELECT name, MAX(slot) AS slot FROM beat_run GROUP BY name) latest \
-                   ON latest.name = r.name AND latest.slot = r.slot GROUP BY r.name";
+        let sql = "SELECT r.name, MAX(r.lateness_ms) FROM celeriac_beat_run r \
+                   JOIN (SELECT name, MAX(slot) AS slot FROM celeriac_beat_run GROUP BY name) \
+                   latest ON latest.name = r.name AND latest.slot = r.slot GROUP BY r.name";
         let rows: Vec<(String, i64)> = with_pool!(&self.database, |pool| {
             sqlx::query_as(sql)
                 .fetch_all(pool)

@@ -1,6 +1,6 @@
-//! [`SqlSessionStore`]: tower-sessions' store over the engine's `dashboard_session` table, so
-//! sessions survive restarts, are shared by every replica using the same database, and end for
-//! real at logout.
+//! [`SqlSessionStore`]: tower-sessions' store over the engine's `celeriac_dashboard_session`
+//! table, so sessions survive restarts, are shared by every replica using the same database,
+//! and end for real at logout.
 
 use async_trait::async_trait;
 use celeriac::auth::sessions::SessionRows;
