@@ -55,6 +55,7 @@ async fn sleep(context: TaskContext, seconds: f64) -> Result<f64, TaskError> {
             exception: ExceptionInfo::new("SoftTimeLimitExceeded", "soft time limit exceeded")
                 .in_module("billiard.exceptions"),
             traceback: None,
+            error_type: None,
         }),
     }
 }

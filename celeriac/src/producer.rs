@@ -6,18 +6,22 @@
 //! Python worker. A publish either reaches Redis or returns an error: there is no silent drop.
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), celeriac::Error> {
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use celeriac::config::Config;
 //! use celeriac::producer::{Producer, SendOptions, TaskRef};
 //! use std::time::Duration;
 //!
-//! const ADD: TaskRef<(i64, i64)> = TaskRef::new("demo.add");
+//! const ADD: TaskRef<(i64, i64), i64> = TaskRef::new("demo.add");
 //! let producer = Producer::connect(&Config::default()).await?;
 //! let result = producer.delay(&ADD, (2, 3)).await?;
 //! producer.apply_async(&ADD, (4, 5), SendOptions::new().countdown(Duration::from_secs(10))).await?;
-//! println!("sent {}", result.id);
+//! let sum: i64 = result.wait(Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! A task's queue, in order of precedence: `SendOptions::queue`, the handle's own queue
+//! ([`TaskRef::with_queue`], Celery's `Task.queue`), `task_routes`, `task_default_queue`. Celery
+//! orders them the same way: a task's `queue` attribute wins over `task_routes`.
 
 use crate::backend::{AsyncResult, RedisBackend};
 use crate::broker::{BrokerOptions, RedisBroker};
@@ -26,36 +30,15 @@ use crate::config::Config;
 use crate::protocol::task_message::PublishTarget;
 use crate::protocol::TaskMessage;
 use crate::routing::TaskRoutes;
+use crate::task::positional_args;
 use crate::types::TaskId;
 use crate::Error;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::marker::PhantomData;
 use std::time::Duration;
 
-/// A typed handle on a task by name, so Rust callers get their argument types checked:
-/// `const ADD: TaskRef<(i64, i64)> = TaskRef::new("demo.add");`.
-#[derive(Debug)]
-pub struct TaskRef<Args> {
-    name: &'static str,
-    arguments: PhantomData<fn(Args)>,
-}
-
-impl<Args> TaskRef<Args> {
-    /// A handle on the task registered as `name`.
-    pub const fn new(name: &'static str) -> Self {
-        TaskRef {
-            name,
-            arguments: PhantomData,
-        }
-    }
-
-    /// The task's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-}
+pub use crate::task::{TaskArgs, TaskRef};
 
 /// `apply_async` options.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -287,35 +270,37 @@ impl Producer {
         Ok(self.async_result(task_id))
     }
 
-    /// Sends a typed Rust task with default options (Celery's `delay`).
-    pub async fn delay<Args: Serialize>(
+    /// Sends a typed Rust task with default options (Celery's `delay`); the result handle reads
+    /// back the task's return type.
+    pub async fn delay<Args: TaskArgs + Serialize, R>(
         &self,
-        task: &TaskRef<Args>,
+        task: &TaskRef<Args, R>,
         args: Args,
-    ) -> Result<AsyncResult, Error> {
+    ) -> Result<AsyncResult<R>, Error> {
         self.apply_async(task, args, SendOptions::new()).await
     }
 
-    /// Sends a typed Rust task with options (Celery's `apply_async`).
-    pub async fn apply_async<Args: Serialize>(
+    /// Sends a typed Rust task with options (Celery's `apply_async`). Each element of the
+    /// `args` tuple is one positional argument; the handle's queue applies unless `options`
+    /// names one.
+    pub async fn apply_async<Args: TaskArgs + Serialize, R>(
         &self,
-        task: &TaskRef<Args>,
+        task: &TaskRef<Args, R>,
         args: Args,
-        options: SendOptions,
-    ) -> Result<AsyncResult, Error> {
-        let args = match serde_json::to_value(args) {
-            Ok(Value::Array(items)) => items,
-            Ok(Value::Null) => Vec::new(),
-            Ok(single) => vec![single],
-            Err(error) => {
-                return Err(Error::Protocol(
-                    crate::protocol::ProtocolError::Unpublishable {
-                        reason: format!("arguments do not serialize to JSON: {error}"),
-                    },
-                ))
-            }
-        };
-        self.send_task(task.name, args, Map::new(), options).await
+        mut options: SendOptions,
+    ) -> Result<AsyncResult<R>, Error> {
+        let args = positional_args(args).map_err(|error| {
+            Error::Protocol(crate::protocol::ProtocolError::Unpublishable {
+                reason: format!("arguments do not serialize to JSON: {error}"),
+            })
+        })?;
+        if options.queue.is_none() {
+            options.queue = task.queue().map(str::to_owned);
+        }
+        let result = self
+            .send_task(task.name(), args, Map::new(), options)
+            .await?;
+        Ok(result.typed())
     }
 
     /// Sends many tasks in one Redis round trip; all are enqueued or none (one `MULTI`).
@@ -448,6 +433,7 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         priority_steps: transport.priority_steps.clone(),
         unacked_mutex_expire: transport.unacked_mutex_expire(),
         max_deliveries: config.worker_max_deliveries,
+        beat_namespace: config.beat_namespace(),
     }
 }
 

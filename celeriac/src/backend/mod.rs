@@ -9,7 +9,7 @@ mod async_result;
 mod redis;
 
 pub use self::redis::RedisBackend;
-pub use async_result::AsyncResult;
+pub use async_result::{AsyncResult, ResultError};
 
 /// Why a result-backend operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -34,8 +34,8 @@ pub struct RawArgs {
     pub kwargs: Map<String, Value>,
 }
 
-/// A plain async fn usable as a task body. Implemented for `Fn(A1, …, An) -> Fut` up to six
-/// parameters, where every parameter is `DeserializeOwned`.
+/// A plain async fn usable as a task body. Implemented for `Fn(A1, …, An) -> Fut` up to 12
+/// parameters (as many as [`super::TaskArgs`] has tuples), where every parameter is `DeserializeOwned`.
 pub trait Handler<Params>: Clone + Send + Sync + 'static {
     /// The number of positional parameters.
     const ARITY: usize;
@@ -119,3 +119,9 @@ impl_handlers!(A1, A2, A3);
 impl_handlers!(A1, A2, A3, A4);
 impl_handlers!(A1, A2, A3, A4, A5);
 impl_handlers!(A1, A2, A3, A4, A5, A6);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7, A8);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
+impl_handlers!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);

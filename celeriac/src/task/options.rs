@@ -1,5 +1,6 @@
 //! Per-task options, Celery's task attributes: retries, backoff, time and rate limits.
 
+use super::error_type::ErrorType;
 use std::time::Duration;
 
 /// Options of one task, with Celery's defaults.
@@ -13,6 +14,11 @@ pub struct TaskOptions {
     pub autoretry_for: Vec<String>,
     /// Exception types never retried automatically, even when `autoretry_for` matches.
     pub dont_autoretry_for: Vec<String>,
+    /// Rust error types that retry automatically, matched by type identity, so that two error
+    /// types stored under the same `exc_type` (`ValueError`, say) stay apart.
+    pub autoretry_for_types: Vec<ErrorType>,
+    /// Rust error types never retried automatically, even when an `autoretry_for` rule matches.
+    pub dont_autoretry_for_types: Vec<ErrorType>,
     /// Exponential backoff factor for automatic retries; 0 = off, 1 = Celery's `True`.
     pub retry_backoff: f64,
     /// Cap of the backoff countdown in seconds. Celery: 600.
@@ -31,6 +37,10 @@ pub struct TaskOptions {
     pub ignore_result: Option<bool>,
     /// Names of the positional parameters, so keyword arguments can be bound to them.
     pub arg_names: Vec<String>,
+    /// The queue the task's typed handle sends to (Celery's `Task.queue`). Producers read it
+    /// from [`crate::producer::TaskRef`], not from here: a worker's registry is not visible to
+    /// a producer in another process, and `send_task` by name does not consult it.
+    pub queue: Option<String>,
 }
 
 impl Default for TaskOptions {
@@ -40,6 +50,8 @@ impl Default for TaskOptions {
             default_retry_delay: Duration::from_secs(180),
             autoretry_for: Vec::new(),
             dont_autoretry_for: Vec::new(),
+            autoretry_for_types: Vec::new(),
+            dont_autoretry_for_types: Vec::new(),
             retry_backoff: 0.0,
             retry_backoff_max: 600,
             retry_jitter: true,
@@ -49,14 +61,102 @@ impl Default for TaskOptions {
             rate_limit: None,
             ignore_result: None,
             arg_names: Vec::new(),
+            queue: None,
         }
     }
 }
 
 impl TaskOptions {
-    /// True when a failure of `exc_type` retries automatically.
+    /// True when a failure of `exc_type` retries automatically, by name only (a failure from
+    /// Python or from [`super::TaskError::new`]); see [`TaskOptions::autoretries_failure`].
     pub fn autoretries(&self, exc_type: &str) -> bool {
-        let listed = |list: &[String]| list.iter().any(|name| name == "*" || name == exc_type);
-        listed(&self.autoretry_for) && !listed(&self.dont_autoretry_for)
+        self.autoretries_failure(exc_type, None)
+    }
+
+    /// True when a failure retries automatically: its `exc_type` or its Rust `error_type` is
+    /// listed in `autoretry_for`, and neither is listed in `dont_autoretry_for`.
+    pub fn autoretries_failure(&self, exc_type: &str, error_type: Option<ErrorType>) -> bool {
+        let named = |list: &[String]| list.iter().any(|name| name == "*" || name == exc_type);
+        let typed =
+            |list: &[ErrorType]| error_type.is_some_and(|error_type| list.contains(&error_type));
+        (named(&self.autoretry_for) || typed(&self.autoretry_for_types))
+            && !(named(&self.dont_autoretry_for) || typed(&self.dont_autoretry_for_types))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TaskError;
+
+    fn failure_of(error: impl Into<TaskError>) -> (String, Option<ErrorType>) {
+        let error = error.into();
+        let exc_type = error
+            .exception()
+            .map(|exception| exception.exc_type.clone())
+            .unwrap_or_default();
+        (exc_type, error.error_type())
+    }
+
+    fn io_error() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "smtp refused")
+    }
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<i64>("{").expect_err("not JSON")
+    }
+
+    #[test]
+    fn a_question_mark_on_io_error_gives_os_error() {
+        fn connect() -> Result<(), std::io::Error> {
+            Err(io_error())
+        }
+        fn send() -> Result<(), TaskError> {
+            connect()?;
+            Ok(())
+        }
+        let error = send().expect_err("fails");
+        assert_eq!(
+            error
+                .exception()
+                .map(|exception| exception.exc_type.as_str()),
+            Some("OSError")
+        );
+        assert_eq!(error.error_type(), Some(ErrorType::of::<std::io::Error>()));
+    }
+
+    #[test]
+    fn autoretry_by_type_retries_io_errors_but_not_json_errors() {
+        let options = TaskOptions {
+            autoretry_for_types: vec![ErrorType::of::<std::io::Error>()],
+            ..TaskOptions::default()
+        };
+        let (exc_type, error_type) = failure_of(io_error());
+        assert!(options.autoretries_failure(&exc_type, error_type));
+        let (exc_type, error_type) = failure_of(json_error());
+        assert_eq!(exc_type, "ValueError");
+        assert!(!options.autoretries_failure(&exc_type, error_type));
+        // A failure named OSError by Python or by hand has no Rust type: not matched by type.
+        assert!(!options.autoretries_failure("OSError", None));
+    }
+
+    #[test]
+    fn names_still_match_and_dont_autoretry_wins() {
+        let options = TaskOptions {
+            autoretry_for: vec!["OSError".into()],
+            ..TaskOptions::default()
+        };
+        let (exc_type, error_type) = failure_of(io_error());
+        assert!(options.autoretries_failure(&exc_type, error_type));
+        assert!(options.autoretries("OSError"));
+        assert!(!options.autoretries("ValueError"));
+        let everything_but_io = TaskOptions {
+            autoretry_for: vec!["*".into()],
+            dont_autoretry_for_types: vec![ErrorType::of::<std::io::Error>()],
+            ..TaskOptions::default()
+        };
+        assert!(!everything_but_io.autoretries_failure(&exc_type, error_type));
+        let (exc_type, error_type) = failure_of(json_error());
+        assert!(everything_but_io.autoretries_failure(&exc_type, error_type));
     }
 }

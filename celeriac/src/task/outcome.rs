@@ -1,6 +1,7 @@
 //! What a task body produced: data, not errors, so the executor can decide acks, retries and
 //! results in one place.
 
+use super::error_type::{exc_type_of, ErrorType};
 use crate::types::ExceptionInfo;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,6 +19,8 @@ pub enum Outcome {
         exception: ExceptionInfo,
         /// Extra detail shown where Python shows a traceback.
         traceback: Option<String>,
+        /// The Rust error type it came from, when it came from one, for `autoretry_for` by type.
+        error_type: Option<ErrorType>,
     },
     /// Asked to run again later.
     Retry(RetryRequest),
@@ -79,6 +82,10 @@ pub enum TaskError {
         exception: ExceptionInfo,
         /// Extra detail shown where Python shows a traceback.
         traceback: Option<String>,
+        /// The Rust error type it was converted from (by `?` or `.into()`), so
+        /// [`super::Task::autoretry_for_type`] can match it; `None` for errors built from a
+        /// Python-style name with [`TaskError::new`].
+        error_type: Option<ErrorType>,
     },
     /// Run the task again later.
     Retry(RetryRequest),
@@ -98,6 +105,7 @@ impl TaskError {
         TaskError::Fail {
             exception: ExceptionInfo::new(exc_type, message),
             traceback: None,
+            error_type: None,
         }
     }
 
@@ -110,6 +118,15 @@ impl TaskError {
     pub fn exception(&self) -> Option<&ExceptionInfo> {
         match self {
             TaskError::Fail { exception, .. } => Some(exception),
+            _ => None,
+        }
+    }
+
+    /// The Rust type this failure was converted from, if any: what `autoretry_for` by type
+    /// compares against.
+    pub fn error_type(&self) -> Option<ErrorType> {
+        match self {
+            TaskError::Fail { error_type, .. } => *error_type,
             _ => None,
         }
     }
@@ -137,16 +154,18 @@ impl From<ExceptionInfo> for TaskError {
         TaskError::Fail {
             exception,
             traceback: None,
+            error_type: None,
         }
     }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for TaskError {
-    /// Any Rust error fails the task; its type name (last path segment) becomes `exc_type`
-    /// and its source chain the traceback text.
+    /// Any Rust error fails the task. Its `exc_type` is the Python builtin it corresponds to
+    /// (`std::io::Error` is `OSError`; `ParseIntError`, `ParseFloatError` and
+    /// `serde_json::Error` are `ValueError`), else its type name without path or generics; its
+    /// source chain becomes the traceback text, and its Rust type is kept for
+    /// `autoretry_for` by type.
     fn from(error: E) -> Self {
-        let type_name = std::any::type_name::<E>();
-        let short_name = type_name.rsplit("::").next().unwrap_or(type_name);
         let mut chain = Vec::new();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -154,8 +173,9 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for TaskError {
             source = cause.source();
         }
         TaskError::Fail {
-            exception: ExceptionInfo::new(short_name, error.to_string()),
+            exception: ExceptionInfo::new(exc_type_of::<E>(), error.to_string()),
             traceback: (!chain.is_empty()).then(|| chain.join("\n")),
+            error_type: Some(ErrorType::of::<E>()),
         }
     }
 }
@@ -181,15 +201,18 @@ impl<T: Serialize, E: Into<TaskError>> IntoOutcome for Result<T, E> {
                     exception: ExceptionInfo::new("EncodeError", error.to_string())
                         .in_module("kombu.exceptions"),
                     traceback: None,
+                    error_type: None,
                 },
             },
             Err(error) => match error.into() {
                 TaskError::Fail {
                     exception,
                     traceback,
+                    error_type,
                 } => Outcome::Fail {
                     exception,
                     traceback,
+                    error_type,
                 },
                 TaskError::Retry(request) => Outcome::Retry(request),
                 TaskError::Reject { requeue } => Outcome::Reject { requeue },

@@ -1,6 +1,7 @@
 //! [`Task`] (a name, options and a handler) and the [`Registry`] a worker looks names up in.
 
 use super::context::TaskContext;
+use super::error_type::ErrorType;
 use super::handler::{ArgumentError, BoxedRun, ContextHandler, Handler, RawArgs};
 use super::options::TaskOptions;
 use super::outcome::IntoOutcome;
@@ -91,9 +92,47 @@ impl Task {
         self
     }
 
-    /// Exception types that retry automatically (`"*"` = all).
+    /// Exception types, by their Python name (`exc_type`), that retry automatically (`"*"` =
+    /// all); replaces the list. For failures raised by Python peers or built with
+    /// [`super::TaskError::new`]; Rust errors are better matched by
+    /// [`Task::autoretry_for_type`].
     pub fn autoretry_for<I: IntoIterator<Item = S>, S: Into<String>>(mut self, types: I) -> Self {
         self.options.autoretry_for = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds the Rust error type `E` to those that retry automatically, matched by type rather
+    /// than by name: `autoretry_for_type::<std::io::Error>()` retries IO errors converted with
+    /// `?`, and not a `serde_json::Error` that might share an `exc_type`.
+    pub fn autoretry_for_type<E: 'static>(mut self) -> Self {
+        self.options.autoretry_for_types.push(ErrorType::of::<E>());
+        self
+    }
+
+    /// Exception types, by Python name, never retried automatically even when an
+    /// `autoretry_for` rule matches (Celery's `dont_autoretry_for`); replaces the list.
+    pub fn dont_autoretry_for<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        types: I,
+    ) -> Self {
+        self.options.dont_autoretry_for = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds the Rust error type `E` to those never retried automatically, so a broad rule
+    /// (`autoretry_for(["*"])`) can exclude one type.
+    pub fn dont_autoretry_for_type<E: 'static>(mut self) -> Self {
+        self.options
+            .dont_autoretry_for_types
+            .push(ErrorType::of::<E>());
+        self
+    }
+
+    /// The queue the task's typed handle sends to (Celery's `Task.queue`). Informational for
+    /// the worker: producers take it from [`super::TaskRef::with_queue`], which
+    /// `#[celeriac::task(queue = "…")]` sets too, and `send_task` by name does not see it.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.options.queue = Some(queue.into());
         self
     }
 
@@ -131,6 +170,20 @@ impl Task {
     pub fn time_limits(mut self, hard: Option<Duration>, soft: Option<Duration>) -> Self {
         self.options.time_limit = hard;
         self.options.soft_time_limit = soft;
+        self
+    }
+
+    /// Hard time limit: the run is dropped after this long. Named, unlike
+    /// [`Task::time_limits`], so hard and soft cannot be swapped by position.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.options.time_limit = Some(limit);
+        self
+    }
+
+    /// Soft time limit: after this long [`TaskContext::soft_time_limit`] resolves so the task
+    /// can clean up before the hard limit.
+    pub fn soft_time_limit(mut self, limit: Duration) -> Self {
+        self.options.soft_time_limit = Some(limit);
         self
     }
 
@@ -329,6 +382,38 @@ mod tests {
             error.message,
             "demo.add() got an unexpected keyword argument 'z'"
         );
+    }
+
+    #[test]
+    fn builders_set_the_options_the_worker_reads() {
+        let task = Task::new("demo.add", add)
+            .queue("math")
+            .autoretry_for(["OSError"])
+            .autoretry_for_type::<std::io::Error>()
+            .dont_autoretry_for(["ValueError"])
+            .dont_autoretry_for_type::<serde_json::Error>()
+            .time_limit(Duration::from_secs(300))
+            .soft_time_limit(Duration::from_secs(240))
+            .rate_limit("10/m")
+            .acks_late(true)
+            .ignore_result(true);
+        let options = task.options();
+        assert_eq!(options.queue.as_deref(), Some("math"));
+        assert_eq!(options.autoretry_for, ["OSError"]);
+        assert_eq!(
+            options.autoretry_for_types,
+            [ErrorType::of::<std::io::Error>()]
+        );
+        assert_eq!(options.dont_autoretry_for, ["ValueError"]);
+        assert_eq!(
+            options.dont_autoretry_for_types,
+            [ErrorType::of::<serde_json::Error>()]
+        );
+        assert_eq!(options.time_limit, Some(Duration::from_secs(300)));
+        assert_eq!(options.soft_time_limit, Some(Duration::from_secs(240)));
+        assert_eq!(options.rate_limit.as_deref(), Some("10/m"));
+        assert_eq!(options.acks_late, Some(true));
+        assert_eq!(options.ignore_result, Some(true));
     }
 
     #[tokio::test]

@@ -113,8 +113,12 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
         Ending::Finished(Outcome::Fail {
             exception,
             traceback,
+            error_type,
         }) => {
-            if task.options().autoretries(&exception.exc_type) {
+            if task
+                .options()
+                .autoretries_failure(&exception.exc_type, error_type)
+            {
                 let retry_request = RetryRequest {
                     reason: Some(exception),
                     ..RetryRequest::default()
@@ -243,6 +247,7 @@ async fn supervise(
                         Ending::Finished(Outcome::Fail {
                             exception: ExceptionInfo::new("RuntimeError", format!("task panicked: {message}")),
                             traceback: None,
+                            error_type: None,
                         })
                     }
                 };
