@@ -2,16 +2,16 @@
 //! acknowledges, sharing queues and in-flight bookkeeping with Python Celery workers.
 //!
 //! # How a message moves through a worker
-//! 1. The [`consumer`] fetches messages while fewer than `prefetch_multiplier × concurrency`
+//! 1. The `consumer` fetches messages while fewer than `prefetch_multiplier × concurrency`
 //!    are reserved; one Redis script pops each message and records it in `unacked`.
-//! 2. The [`strategy`] (one tokio task per message) decodes it; bad input goes to the dead-letter
+//! 2. The `strategy` (one tokio task per message) decodes it; bad input goes to the dead-letter
 //!    list with a FAILURE result, expired messages become REVOKED, ETA messages wait in memory
 //!    (still in `unacked`, without using a prefetch slot, as Celery does), rate-limited tasks
 //!    wait for a token.
-//! 3. The [`executor`] takes a pool slot (`concurrency`), acks early unless `acks_late`, runs the
+//! 3. The `executor` takes a pool slot (`concurrency`), acks early unless `acks_late`, runs the
 //!    body under its soft and hard time limits, and turns the [`crate::task::Outcome`] into a
-//!    result, a [`retry`] message, a requeue or a dead letter, then acks.
-//! 4. The [`visibility`] loop keeps our in-flight deliveries fresh in `unacked_index` and
+//!    result, a `retry` message, a requeue or a dead letter, then acks.
+//! 4. The `visibility` loop keeps our in-flight deliveries fresh in `unacked_index` and
 //!    restores anyone's deliveries older than the visibility timeout.
 //! 5. On shutdown the consumer stops, waiting messages are restored at once, running tasks get
 //!    `worker_soft_shutdown_timeout` to finish, and the rest are stopped and restored.

@@ -1,13 +1,13 @@
 //! The web dashboard: an axum server that renders `app` with Leptos and serves the browser bundle.
 //!
 //! # Layout
-//! - [`options`]: [`DashboardOptions`], where to listen and where the built site lives.
-//! - [`routes`]: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
-//! - [`state`]: [`AppState`], the engine handles the API reads through; `consumers`: which
+//! - `options`: [`DashboardOptions`], where to listen and where the built site lives.
+//! - `routes`: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
+//! - `state`: [`AppState`], the engine handles the API reads through; `consumers`: which
 //!   workers consume which queue, asked with `inspect active_queues` and cached.
-//! - [`api`]: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
+//! - `api`: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
 //! - `local_api`: the API router called in process while a page renders.
-//! - [`event_metrics`]: Flower's Prometheus counters, fed from the monitor's event batches;
+//! - `event_metrics`: Flower's Prometheus counters, fed from the monitor's event batches;
 //!   `throughput`: the per-minute counts behind the overview's chart.
 //! - [`auth`]: users, login sessions, Basic auth, the login guard and [`auth::RequireRole`].
 //! - [`security`]: client address behind trusted proxies, cross-site request refusal, security
