@@ -35,9 +35,10 @@ fi
 
 scripts/build-site.sh "$@"
 
-echo "==> cargo build -p server --bin celeriac"
-cargo build -p server --bin celeriac
-server_binary="${CARGO_TARGET_DIR:-target}/debug/celeriac"
+# The demo shop: the dashboard over real tasks, its two worker pools and beat.
+echo "==> cargo build -p shop --bin shop"
+cargo build -p shop --bin shop
+server_binary="${CARGO_TARGET_DIR:-target}/debug/shop"
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

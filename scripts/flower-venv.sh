@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-flower/ at the repository root with Flower 2.2 and the pinned Celery 5.4 for the
-# events benchmark (server/benches/events/requirements-flower.txt), and prints the venv's python.
+# events benchmark (examples/shop/benches/events/requirements-flower.txt), and prints the venv's python.
 #
 # Idempotent like scripts/python-venv.sh: a marker records the hash of the requirements; when it
 # matches and flower imports, nothing is installed again.
@@ -8,7 +8,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv_dir="${repo_root}/.venv-flower"
-requirements="${repo_root}/server/benches/events/requirements-flower.txt"
+requirements="${repo_root}/examples/shop/benches/events/requirements-flower.txt"
 marker="${venv_dir}/.requirements.sha256"
 python_bin="${venv_dir}/bin/python"
 wanted_hash="$(sha256sum "${requirements}" | cut -d' ' -f1)"

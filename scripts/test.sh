@@ -19,10 +19,18 @@ step "cargo clippy (native)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo clippy (wasm32: app and frontend build for the browser)"
-cargo clippy -p app -p frontend --target wasm32-unknown-unknown --target-dir target/wasm -- -D warnings
+cargo clippy -p celeriac-app -p frontend --target wasm32-unknown-unknown --target-dir target/wasm -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast
+
+step "fresh start: serve + beat + beat at once on brand-new SQLite and PostgreSQL databases"
+cargo build -p celeriac-server --bin celeriac
+scripts/fresh-start.sh --trials 3
+scripts/fresh-start.sh --trials 3 --postgres
+
+step "a user's crate outside the workspace (examples/hello: plain cargo, Python Celery, beat)"
+scripts/outside-crate.sh
 
 step "browser test (Playwright in Debian's Chromium)"
 scripts/e2e.sh

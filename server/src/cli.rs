@@ -14,6 +14,7 @@ pub struct Cli {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, short = 'l', global = true, default_value = "info")]
     pub loglevel: String,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,7 +28,7 @@ pub enum Command {
     Call(CallArgs),
     /// Print a task's stored result.
     Result(ResultArgs),
-    /// Run the dashboard with an embedded worker.
+    /// Run the dashboard with beat and, when this binary has tasks, embedded workers.
     Serve(ServeArgs),
     /// List the dead-letter list: messages that could not be processed, with the reason.
     DeadLetters,
@@ -50,7 +51,7 @@ pub enum Command {
 /// `celeriac beat`.
 #[derive(Debug, Args)]
 pub struct BeatArgs {
-    /// This beat's name in the leader lease (default: beat@<host>).
+    /// This beat's name in the leader lease (default: `beat@<host>`).
     #[arg(short = 'n', long)]
     pub hostname: Option<String>,
 }
@@ -176,6 +177,7 @@ pub struct InspectArgs {
     /// What to ask.
     #[command(subcommand)]
     pub command: InspectCommand,
+    /// Which workers, how long to wait for replies, how to print them.
     #[command(flatten)]
     pub broadcast: BroadcastArgs,
 }
@@ -216,6 +218,7 @@ pub struct ControlArgs {
     /// What to change.
     #[command(subcommand)]
     pub command: ControlCommand,
+    /// Which workers, how long to wait for replies, how to print them.
     #[command(flatten)]
     pub broadcast: BroadcastArgs,
 }
@@ -313,6 +316,9 @@ pub struct WorkerArgs {
     /// Send task events for monitors (worker_send_task_events).
     #[arg(short = 'E', long = "task-events")]
     pub task_events: bool,
+    /// Also run beat in this process, as `celery worker -B` (one beat leads however many run).
+    #[arg(short = 'B', long)]
+    pub beat: bool,
 }
 
 /// `celeriac call`.
@@ -374,7 +380,8 @@ pub struct ServeArgs {
     /// Do not run the embedded worker.
     #[arg(long)]
     pub no_worker: bool,
-    /// Queues of the embedded worker (default: celery, email, render).
+    /// Queues of the embedded worker (default: the app's pools, else the queues its tasks are
+    /// routed to).
     #[arg(short = 'Q', long, value_delimiter = ',')]
     pub queues: Vec<String>,
     /// Concurrency of the embedded worker.

@@ -1,9 +1,14 @@
 //! What each subcommand does, on top of the engine's API.
 
 use crate::cli::{CallArgs, ResultArgs, WorkerArgs};
+use crate::schedule;
+use crate::serve::Supervisor;
+use crate::App;
 use anyhow::{bail, Context};
+use celeriac::beat::ScheduleStore;
 use celeriac::config::Config;
 use celeriac::producer::{Producer, SendOptions};
+use celeriac::task::Registry;
 use celeriac::worker::node_name::{check_node_name_template, expand_node_name, hostname};
 use celeriac::worker::{shutdown, Worker, WorkerOptions};
 use celeriac::TaskState;
@@ -11,16 +16,27 @@ use serde_json::{Map, Value};
 use std::future::Future;
 use std::time::Duration;
 
-/// Worker options from the configuration, overridden by the command line.
-pub fn worker_options(config: &Config, args: &WorkerArgs) -> anyhow::Result<WorkerOptions> {
+/// Worker options from the configuration, overridden by the command line; without `-Q`, the
+/// queues `app`'s tasks are routed to.
+pub fn worker_options(
+    app: &App,
+    config: &Config,
+    args: &WorkerArgs,
+) -> anyhow::Result<WorkerOptions> {
     let mut options = WorkerOptions::from_config(config);
-    if !args.queues.is_empty() {
-        options.queues = args
-            .queues
-            .iter()
-            .map(|queue| queue.trim().to_owned())
-            .filter(|queue| !queue.is_empty())
-            .collect();
+    let queues: Vec<String> = args
+        .queues
+        .iter()
+        .map(|queue| queue.trim().to_owned())
+        .filter(|queue| !queue.is_empty())
+        .collect();
+    if !queues.is_empty() {
+        options.queues = queues;
+    } else {
+        let task_queues = app.task_queues(config);
+        if !task_queues.is_empty() {
+            options.queues = task_queues;
+        }
     }
     if let Some(concurrency) = args.concurrency {
         if concurrency == 0 {
@@ -38,20 +54,51 @@ pub fn worker_options(config: &Config, args: &WorkerArgs) -> anyhow::Result<Work
     Ok(options)
 }
 
-/// `celeriac worker`: runs until SIGTERM/SIGINT.
-pub async fn worker(mut config: Config, args: &WorkerArgs) -> anyhow::Result<()> {
+/// `worker`: runs until SIGTERM/SIGINT; with `-B`, a beat in the same process, stopped by the
+/// same signal (a failure of either stops both).
+pub async fn worker(app: &App, mut config: Config, args: &WorkerArgs) -> anyhow::Result<()> {
+    if !app.has_tasks() {
+        bail!(
+            "`{} worker` has no tasks to run: this binary registers none. Build a binary with \
+             your tasks on celeriac_server::main(App::new(..).task(..)) (see examples/shop), \
+             or run Python Celery workers",
+            app.name()
+        );
+    }
     config.worker_send_task_events |= args.task_events;
-    let options = worker_options(&config, args)?;
-    run_worker(config, options, shutdown::termination_signal()).await
+    let options = worker_options(app, &config, args)?;
+    if !args.beat {
+        return run_worker(
+            app.registry().clone(),
+            config,
+            options,
+            shutdown::termination_signal(),
+        )
+        .await;
+    }
+    let mut components = Supervisor::new();
+    let store = ScheduleStore::new(schedule::open_database(&config).await?);
+    let stop = components.stop_signal();
+    let beat_config = config.clone();
+    components.spawn("the embedded beat", async move {
+        schedule::run_beat(beat_config, store, schedule::embedded_beat_name(), stop).await
+    });
+    let stop = components.stop_signal();
+    let registry = app.registry().clone();
+    components.spawn("the worker", async move {
+        run_worker(registry, config, options, stop).await
+    });
+    components.run_until_signal().await
 }
 
-/// Runs a worker with the built-in tasks until `stop` resolves.
+/// Runs a worker over `registry` until `stop` resolves.
 pub async fn run_worker(
+    registry: Registry,
     config: Config,
     options: WorkerOptions,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let worker = Worker::new(config, crate::tasks::registry(), options)
+    let worker = Worker::new(config, registry, options)
         .await
         .context("starting the worker")?;
     worker.run(stop).await.context("running the worker")?;

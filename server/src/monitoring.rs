@@ -28,26 +28,24 @@ pub struct Monitoring {
     pub history: TaskHistory,
     /// The monitoring plane's own broker (and result backend) connection.
     pub producer: Producer,
-    /// The recorder and the pruning loop; they end after `shutdown`.
-    pub tasks: Vec<JoinHandle<()>>,
+    /// The recorder and the pruning loop, named; they end after `shutdown`, and ending before
+    /// it is a failure `serve` reports.
+    pub tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
-/// Starts the monitor, the history recorder and the pruning loop; they stop with `shutdown`.
-pub async fn start<S>(config: &Config, shutdown: impl Fn() -> S) -> anyhow::Result<Monitoring>
+/// Starts the monitor, the history recorder and the pruning loop on `database` (the process's
+/// one pool); they stop with `shutdown`.
+pub async fn start<S>(
+    config: &Config,
+    database: Database,
+    shutdown: impl Fn() -> S,
+) -> anyhow::Result<Monitoring>
 where
     S: Future<Output = ()> + Send + 'static,
 {
     let producer = Producer::connect(config)
         .await
         .context("connecting to the broker for monitoring")?;
-    let database = Database::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the task history at {}",
-                celeriac::db::hide_password(&config.database_url)
-            )
-        })?;
     let history = TaskHistory::new(database);
     let monitor = Arc::new(
         Monitor::start(producer.broker(), MonitorOptions::default())
@@ -76,6 +74,9 @@ where
         monitor,
         history,
         producer,
-        tasks: vec![recorder, pruning],
+        tasks: vec![
+            ("the task history recorder", recorder),
+            ("the task history pruning", pruning),
+        ],
     })
 }

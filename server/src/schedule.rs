@@ -22,10 +22,19 @@ use serde_json::json;
 use std::future::Future;
 
 async fn store(config: &Config) -> anyhow::Result<ScheduleStore> {
-    let database = Database::connect(&config.database_url)
+    Ok(ScheduleStore::new(open_database(config).await?))
+}
+
+/// Opens (and, once across processes, migrates) the database at `database_url`.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    Database::connect(&config.database_url)
         .await
-        .with_context(|| "opening the database (database_url)")?;
-    Ok(ScheduleStore::new(database))
+        .with_context(|| {
+            format!(
+                "opening the database {} (database_url)",
+                celeriac::db::hide_password(&config.database_url)
+            )
+        })
 }
 
 async fn producer(config: &Config) -> anyhow::Result<Producer> {
@@ -41,23 +50,30 @@ pub async fn beat(config: Config, args: &BeatArgs) -> anyhow::Result<()> {
             check_node_name_template(template)?;
             expand_node_name(Some(template), &hostname())
         }
-        None => format!("beat@{}", hostname()),
+        None => embedded_beat_name(),
     };
+    let store = store(&config).await?;
     run_beat(
         config,
+        store,
         node_name,
         celeriac::worker::shutdown::termination_signal(),
     )
     .await
 }
 
-/// Syncs `beat_schedule` into the database and runs a beat until `stop` resolves.
+/// The node name of a beat started without `-n`.
+pub fn embedded_beat_name() -> String {
+    format!("beat@{}", hostname())
+}
+
+/// Syncs `beat_schedule` into `store` and runs a beat until `stop` resolves.
 pub async fn run_beat(
     config: Config,
+    store: ScheduleStore,
     node_name: String,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = store(&config).await?;
     let changed = static_schedule::sync(&store, &config)
         .await
         .context("writing beat_schedule into the database")?;

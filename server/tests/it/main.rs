@@ -1,12 +1,5 @@
-//! Integration tests of the `celeriac` binary against real Redis and real Python Celery, and
-//! the chaos suite that kills real worker processes, and real Flower watching our worker.
+//! Integration tests of the stock `celeriac` binary, which has no tasks of its own, against
+//! real Redis and real Python Celery. The command line over an app with tasks is tested in
+//! `examples/shop/tests`.
 
-mod beat_chaos;
-mod chaos;
-mod chaos_support;
-mod cli;
-mod control_cli;
-mod events_cli;
-mod flower;
-mod history_cli;
-mod schedule_cli;
+mod stock_serve;

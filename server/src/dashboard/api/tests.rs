@@ -59,7 +59,10 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
     };
     config.broker_transport_options.global_keyprefix = env.key_prefix.clone();
     config.broker_transport_options.polling_interval = 0.01;
-    let monitoring = monitoring::start(&config, std::future::pending::<()>)
+    let database = celeriac::db::Database::connect(&config.database_url)
+        .await
+        .unwrap();
+    let monitoring = monitoring::start(&config, database, std::future::pending::<()>)
         .await
         .unwrap();
     let state = AppState::new(&monitoring, vec![queue.clone()]);

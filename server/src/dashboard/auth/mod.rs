@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`password`]: argon2id hashing on the blocking pool, capped.
-//! - [`store`]: tower-sessions' store over the engine's `dashboard_session` table.
+//! - [`store`]: tower-sessions' store over the engine's `celeriac_dashboard_session` table.
 //! - [`throttle`]: failed-login budgets per account and per address.
 //! - [`login`]: the login form (plain HTML, works without WASM) and logout.
 //! - this file: [`AuthState`], the [`require_login`] middleware, and [`RequireRole`], the

@@ -3,8 +3,8 @@
 //! Markdown tables.
 //!
 //! ```sh
-//! cargo bench -p server --bench dashboard             # 50 clients, 10,000 events/s, 30 s
-//! cargo bench -p server --bench dashboard -- --quick  # 8 s (or BENCH_QUICK=1)
+//! cargo bench -p shop --bench dashboard             # 50 clients, 10,000 events/s, 30 s
+//! cargo bench -p shop --bench dashboard -- --quick  # 8 s (or BENCH_QUICK=1)
 //! ```
 //! `BENCH_SSE_CLIENTS` and `BENCH_EVENTS_PER_SECOND` change the load; `BENCH_SKIP_FLOWER`
 //! leaves Flower out (it runs from `.venv-flower`, which `scripts/flower-venv.sh` makes).
@@ -80,10 +80,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// The `celeriac serve` child and where it listens.
@@ -100,7 +97,7 @@ impl Server {
         database_url: &str,
         log_path: &Path,
     ) -> anyhow::Result<Server> {
-        let binary = env!("CARGO_BIN_EXE_celeriac");
+        let binary = env!("CARGO_BIN_EXE_shop");
         let environment = [
             ("CELERIAC_BROKER_URL", broker_url),
             ("CELERIAC_RESULT_BACKEND", backend_url),

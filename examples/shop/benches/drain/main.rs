@@ -4,8 +4,8 @@
 //!
 //! ```sh
 //! scripts/python-venv.sh                          # Celery 5.4 in .venv-interop
-//! cargo bench -p server --bench drain             # full run, a few minutes
-//! cargo bench -p server --bench drain -- --quick  # small N (or BENCH_QUICK=1)
+//! cargo bench -p shop --bench drain             # full run, a few minutes
+//! cargo bench -p shop --bench drain -- --quick  # small N (or BENCH_QUICK=1)
 //! ```
 //!
 //! Drain: `demo.noop` with `task_acks_late` and prefetch multiplier 1, results off and on,
@@ -23,7 +23,6 @@ mod process;
 mod redis_server;
 mod report;
 
-use anyhow::Context;
 use celeriac::config::Config;
 use celeriac::producer::Producer;
 use drain::{Programs, WorkerKind};
@@ -65,10 +64,7 @@ fn sizes(quick: bool) -> Sizes {
 }
 
 fn programs() -> anyhow::Result<Programs> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("server sits in the workspace")?
-        .to_path_buf();
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let python = std::env::var_os("CELERIAC_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv-interop/bin/python"));
@@ -78,7 +74,7 @@ fn programs() -> anyhow::Result<Programs> {
         python.display()
     );
     Ok(Programs {
-        celeriac: PathBuf::from(env!("CARGO_BIN_EXE_celeriac")),
+        celeriac: PathBuf::from(env!("CARGO_BIN_EXE_shop")),
         python,
         peer_directory: root.join("celeriac/tests/python"),
     })

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 pub(crate) fn celeriac(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
     command
         .env_remove("CELERIAC_CONFIG")
         .env("CELERIAC_BROKER_URL", &env.redis_url)

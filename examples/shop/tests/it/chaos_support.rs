@@ -124,7 +124,7 @@ impl Cluster {
         let name = format!("chaos{}@test", self.spawned);
         let log =
             std::fs::File::create(self.logs.join(format!("worker{}.log", self.spawned))).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
         command
             .args([
                 "worker",

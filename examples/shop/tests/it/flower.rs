@@ -25,7 +25,7 @@ impl Drop for WorkerProcess {
 }
 
 fn celeriac(redis: &RedisServer) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
     command
         .env_remove("CELERIAC_CONFIG")
         .env("CELERIAC_BROKER_URL", redis.url(0))

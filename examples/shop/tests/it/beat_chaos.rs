@@ -61,7 +61,7 @@ impl World {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
         command
             .env_remove("CELERIAC_CONFIG")
             .env("CELERIAC_BROKER_URL", self.redis.url(0))
@@ -128,8 +128,10 @@ impl World {
     }
 
     async fn producer(&self) -> Producer {
+        // The same database as the beats: beat's Redis keys are namespaced by it.
         let config = Config {
             broker_url: self.redis.url(0),
+            database_url: self.database_url.clone(),
             ..Config::default()
         };
         Producer::connect(&config).await.expect("producer")

@@ -3,8 +3,8 @@
 //! prints Markdown tables with the ratios.
 //!
 //! ```sh
-//! cargo bench -p server --bench events             # full run, about 5 minutes
-//! cargo bench -p server --bench events -- --quick  # small N (or BENCH_QUICK=1)
+//! cargo bench -p shop --bench events             # full run, about 5 minutes
+//! cargo bench -p shop --bench events -- --quick  # small N (or BENCH_QUICK=1)
 //! ```
 //!
 //! Flower runs from `.venv-flower` (Flower 2.2 with the peer's Celery 5.4), which
@@ -173,10 +173,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let quick = arguments.iter().any(|argument| argument == "--quick")
         || std::env::var("BENCH_QUICK").is_ok_and(|value| value == "1");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("server sits in the workspace")?
-        .to_path_buf();
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let flower = consumer::flower_program(&root)?;
     let redis = redis_server::BenchRedis::start().await?;
     let publisher = redis::Client::open(redis.broker_url())?

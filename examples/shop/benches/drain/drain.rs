@@ -60,7 +60,7 @@ impl WorkerKind {
 /// Where the programs are.
 #[derive(Debug, Clone)]
 pub(crate) struct Programs {
-    /// Our binary (`CARGO_BIN_EXE_celeriac`).
+    /// Our binary (`CARGO_BIN_EXE_shop`).
     pub(crate) celeriac: PathBuf,
     /// The venv's Python with Celery 5.4.
     pub(crate) python: PathBuf,

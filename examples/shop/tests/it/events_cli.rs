@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Runs `celeriac events <args> --limit <limit>` and publishes a `task-sent` event every poll
 /// until it exits (it may subscribe after the first ones); returns its stdout lines.
 fn tail(env: &TestEnv, args: &[&str], limit: usize) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_celeriac"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shop"))
         .env_remove("CELERIAC_CONFIG")
         .env("CELERIAC_BROKER_URL", &env.redis_url)
         .env(

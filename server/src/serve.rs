@@ -1,0 +1,261 @@
+//! `serve`: the dashboard, the monitor and task history, beat and (when the app has tasks) the
+//! embedded worker pools, composed in one process over one database pool and supervised
+//! together.
+//!
+//! Supervision is fail-fast: a component that stops on its own (an error, or an end nobody
+//! asked for) stops the others, and the process exits non-zero naming it. A dashboard that
+//! keeps serving while its beat is dead would show schedules that never fire, which is worse
+//! than a restart by the process manager.
+
+use crate::app::EMBEDDED_NODE_NAME;
+use crate::cli::{ServeArgs, WorkerArgs};
+use crate::{commands, dashboard, monitoring, schedule, App};
+use anyhow::anyhow;
+use celeriac::beat::ScheduleStore;
+use celeriac::config::Config;
+use std::future::Future;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Components started together and stopped together; the first to end unasked ends them all.
+#[derive(Debug)]
+pub(crate) struct Supervisor {
+    stop: watch::Sender<bool>,
+    running: JoinSet<(String, anyhow::Result<()>)>,
+}
+
+impl Supervisor {
+    pub(crate) fn new() -> Supervisor {
+        Supervisor {
+            stop: watch::channel(false).0,
+            running: JoinSet::new(),
+        }
+    }
+
+    /// Resolves when the supervisor stops its components.
+    pub(crate) fn stop_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.stop.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Runs `component` under `name` (said in the log and the error when it fails).
+    pub(crate) fn spawn(
+        &mut self,
+        name: impl Into<String>,
+        component: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        let name = name.into();
+        self.running.spawn(async move { (name, component.await) });
+    }
+
+    /// Runs until SIGTERM/SIGINT, or until a component ends by itself; then stops every
+    /// component and waits for them. The error names the first component that failed.
+    pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
+        self.run_until(celeriac::worker::shutdown::termination_signal())
+            .await
+    }
+
+    async fn run_until(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut failure: Option<anyhow::Error> = None;
+        tokio::select! {
+            () = signal => {}
+            ended = self.running.join_next() => {
+                if let Some(ended) = ended {
+                    failure = Some(unasked_end(ended));
+                }
+            }
+        }
+        self.stop.send_replace(true);
+        while let Some(ended) = self.running.join_next().await {
+            let error = match ended {
+                Ok((_, Ok(()))) => continue,
+                Ok((name, Err(error))) => error.context(format!("{name} failed")),
+                Err(join_error) => anyhow!("a component panicked: {join_error}"),
+            };
+            tracing::error!("{error:#}");
+            failure.get_or_insert(error);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// What a component ending before anyone asked means.
+fn unasked_end(
+    ended: Result<(String, anyhow::Result<()>), tokio::task::JoinError>,
+) -> anyhow::Error {
+    let error = match ended {
+        Ok((name, Ok(()))) => anyhow!("{name} stopped unexpectedly"),
+        Ok((name, Err(error))) => error.context(format!("{name} failed")),
+        Err(join_error) => anyhow!("a component panicked: {join_error}"),
+    };
+    tracing::error!("{error:#}; stopping everything else");
+    error
+}
+
+/// `serve`: see the module docs.
+pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let database = schedule::open_database(&config).await?;
+    let mut components = Supervisor::new();
+
+    let pools = if args.no_worker || !app.has_tasks() {
+        if !args.no_worker {
+            tracing::info!("no embedded worker: this binary has no tasks");
+        }
+        Vec::new()
+    } else {
+        embedded_pools(app, &config, &args)?
+    };
+    let mut served_queues: Vec<String> = Vec::new();
+    for (options, queues) in pools {
+        for queue in queues {
+            if !served_queues.contains(&queue) {
+                served_queues.push(queue);
+            }
+        }
+        // The dashboard's monitor reads the embedded workers' task events.
+        let mut config = config.clone();
+        config.worker_send_task_events = true;
+        let registry = app.registry().clone();
+        let stop = components.stop_signal();
+        let name = format!("the embedded worker {}", options.node_name);
+        components.spawn(name, async move {
+            commands::run_worker(registry, config, options, stop).await
+        });
+    }
+    if served_queues.is_empty() {
+        served_queues = app.task_queues(&config);
+    }
+    if served_queues.is_empty() {
+        served_queues.push(config.task_default_queue.clone());
+    }
+
+    if !args.no_beat {
+        let config = config.clone();
+        let store = ScheduleStore::new(database.clone());
+        let stop = components.stop_signal();
+        components.spawn("the embedded beat", async move {
+            schedule::run_beat(config, store, schedule::embedded_beat_name(), stop).await
+        });
+    }
+
+    let monitoring = {
+        let stop = components.stop.subscribe();
+        monitoring::start(&config, database.clone(), move || {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }
+        })
+        .await?
+    };
+    let dashboard_state = dashboard::AppState::new(&monitoring, served_queues)
+        .with_bulk_retry_rate(config.dashboard_bulk_retry_rate());
+    for (name, task) in monitoring.tasks {
+        components.spawn(name, async move {
+            task.await.map_err(|error| anyhow!("it panicked: {error}"))
+        });
+    }
+    let mut dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
+    dashboard_options.url_prefix = dashboard::normalize_url_prefix(&args.url_prefix);
+    dashboard_options.trusted_proxies = args.trusted_proxy.clone();
+    let stop = components.stop_signal();
+    components.spawn(
+        "the dashboard",
+        dashboard::serve(dashboard_options, dashboard_state, database, stop),
+    );
+    components.run_until_signal().await
+}
+
+/// The worker options and queues of each embedded pool: `-Q`/`-c` make one pool; else the
+/// app's pools; else one pool on the queues its tasks are routed to.
+fn embedded_pools(
+    app: &App,
+    config: &Config,
+    args: &ServeArgs,
+) -> anyhow::Result<Vec<(celeriac::worker::WorkerOptions, Vec<String>)>> {
+    let one_pool = |queues: Vec<String>, concurrency, node_name: &str| WorkerArgs {
+        queues,
+        concurrency,
+        hostname: Some(node_name.to_owned()),
+        prefetch_multiplier: None,
+        task_events: true,
+        beat: false,
+    };
+    let pools: Vec<WorkerArgs> = if !args.queues.is_empty() || app.pools().is_empty() {
+        vec![one_pool(
+            args.queues.clone(),
+            args.concurrency,
+            EMBEDDED_NODE_NAME,
+        )]
+    } else {
+        app.pools()
+            .iter()
+            .map(|pool| {
+                one_pool(
+                    pool.queues.clone(),
+                    args.concurrency.or(pool.concurrency),
+                    &pool.node_name,
+                )
+            })
+            .collect()
+    };
+    pools
+        .iter()
+        .map(|pool| {
+            let options = commands::worker_options(app, config, pool)?;
+            let queues = options.queues.clone();
+            Ok((options, queues))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_component_that_fails_stops_the_others_and_is_named() {
+        let mut components = Supervisor::new();
+        let stop = components.stop_signal();
+        components.spawn("the patient one", async move {
+            stop.await;
+            Ok(())
+        });
+        components.spawn("the embedded beat", async {
+            Err(anyhow!("database is locked"))
+        });
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            components.run_until(std::future::pending()),
+        )
+        .await
+        .expect("the supervisor stops everything at once");
+        let message = format!("{:#}", outcome.expect_err("a failure is an error"));
+        assert_eq!(message, "the embedded beat failed: database is locked");
+    }
+
+    #[tokio::test]
+    async fn an_unasked_clean_end_is_a_failure_too() {
+        let mut components = Supervisor::new();
+        components.spawn("the dashboard", async { Ok(()) });
+        let outcome = components.run_until(std::future::pending()).await;
+        let message = format!("{:#}", outcome.expect_err("nobody asked it to stop"));
+        assert_eq!(message, "the dashboard stopped unexpectedly");
+    }
+
+    #[tokio::test]
+    async fn a_signal_stops_everything_cleanly() {
+        let mut components = Supervisor::new();
+        for name in ["one", "two"] {
+            let stop = components.stop_signal();
+            components.spawn(name, async move {
+                stop.await;
+                Ok(())
+            });
+        }
+        components.run_until(async {}).await.expect("a clean stop");
+    }
+}
