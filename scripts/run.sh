@@ -17,8 +17,9 @@ if [[ -z "${CELERIAC_CONFIG:-}" && ! -f celeriac.toml ]]; then
 fi
 export LEPTOS_SITE_ROOT="$repo_root/target/site"
 addr="${CELERIAC_ADDR:-127.0.0.1:8000}"
+shop="${CARGO_TARGET_DIR:-target}/release/shop"
 echo "==> shop serve --addr $addr (config: ${CELERIAC_CONFIG:-celeriac.toml})"
-echo "    try: target/release/shop call orders.render_pdf --args '[42]' --wait"
+echo "    try: $shop call orders.render_pdf --args '[42]' --wait"
 echo "    log in: there is no default account; create one with"
-echo "         target/release/shop user add admin --role admin"
-exec target/release/shop serve --addr "$addr"
+echo "         $shop user add admin --role admin"
+exec "$shop" serve --addr "$addr"

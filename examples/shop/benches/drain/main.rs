@@ -12,7 +12,8 @@
 //! events off; our `celeriac worker` against `celery worker -P prefork -c 2` and
 //! `-P threads -c 8`, each as a real process, measured from `/proc` and Redis's own counters
 //! (see [`drain`]). Enqueue: see [`enqueue`]. `BENCH_DRAIN_OURS`, `BENCH_DRAIN_CELERY` and
-//! `BENCH_ENQUEUE` override the message counts; `BENCH_VERBOSE=1` shows the workers' output.
+//! `BENCH_ENQUEUE` override the message counts; `BENCH_VERBOSE=1` shows the workers' output;
+//! `BENCH_WORKER_BIN` runs another build's worker binary (one answering `worker -Q -c`).
 //!
 //! Layout: `redis_server` (the private server and its counters), `process` (CPU and RSS from
 //! `/proc`, stopping a worker tree), `drain`, `enqueue`, `report` (the tables).
@@ -74,7 +75,10 @@ fn programs() -> anyhow::Result<Programs> {
         python.display()
     );
     Ok(Programs {
-        celeriac: PathBuf::from(env!("CARGO_BIN_EXE_shop")),
+        // Another build's binary (e.g. an older commit's) for an A/B run on the same machine.
+        celeriac: std::env::var_os("BENCH_WORKER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_shop"))),
         python,
         peer_directory: root.join("celeriac/tests/python"),
     })
