@@ -10,8 +10,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 scripts/setup.sh
 scripts/build-site.sh --release
-echo "==> cargo build --release -p server"
-cargo build --release -p celeriac-server --bin celeriac
+echo "==> cargo build --release -p shop"
+cargo build --release -p shop --bin shop
 if [[ -z "${CELERIAC_CONFIG:-}" && ! -f celeriac.toml ]]; then
     export CELERIAC_CONFIG="$repo_root/celeriac.example.toml"
 fi
