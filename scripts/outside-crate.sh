@@ -56,6 +56,9 @@ cleanup() {
     kill "${serve_pid}" 2>/dev/null || true
     wait "${serve_pid}" 2>/dev/null || true
     [[ -f "${work}/redis.pid" ]] && kill "$(cat "${work}/redis.pid")" 2>/dev/null || true
+    # The copy and its logs stay for a look when something failed.
+    [[ "${failed}" -eq 0 ]] && rm -rf "${work}"
+    true
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
@@ -94,5 +97,4 @@ if [[ "${failed}" -gt 0 ]]; then
     tail -n 40 "${work}/serve.log" >&2
 fi
 echo "outside-crate: ${passed} passed, ${failed} failed"
-[[ "${failed}" -eq 0 ]] && rm -rf "${work}"
 [[ "${failed}" -eq 0 ]]

@@ -22,7 +22,7 @@ pub fn tasks() -> Vec<Task> {
     ]
 }
 
-/// Does nothing and returns `null`: the drain benchmark's task (`server/benches/drain`).
+/// Does nothing and returns `null`: the drain benchmark's task (`examples/shop/benches/drain`).
 async fn noop() -> Result<Value, TaskError> {
     Ok(Value::Null)
 }

@@ -1,4 +1,4 @@
-// The dashboard end to end, against `celeriac serve` with its embedded worker, through nginx
+// The dashboard end to end, against `shop serve` with its embedded workers, through nginx
 // under the URL prefix (scripts/e2e.sh): server rendering with data, hydration, the live
 // stream, the task actions, logout.
 import { test, expect } from '@playwright/test';

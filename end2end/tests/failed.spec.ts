@@ -1,5 +1,5 @@
 // Bulk retry on the Failed page, the audit log page, and the per task name statistics, against
-// `celeriac serve` with its embedded worker (scripts/e2e.sh; logged in as an admin).
+// `shop serve` with its embedded workers (scripts/e2e.sh; logged in as an admin).
 import { test, expect } from '@playwright/test';
 import { callTask, collectErrors, open } from './helpers';
 

@@ -1,4 +1,4 @@
-// The worker detail page against `celeriac serve`'s embedded worker (scripts/e2e.sh): open it
+// The worker detail page against `shop serve`'s embedded workers (scripts/e2e.sh): open it
 // from the Workers list, add a consumer for a new queue, see it listed, cancel it. The worker
 // is never shut down here: the other tests need it.
 import { test, expect } from '@playwright/test';

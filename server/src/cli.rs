@@ -381,7 +381,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_worker: bool,
     /// Queues of the embedded worker (default: the app's pools, else the queues its tasks are
-    /// routed to).
+    /// routed to); without a worker, the queues the Queues page shows.
     #[arg(short = 'Q', long, value_delimiter = ',')]
     pub queues: Vec<String>,
     /// Concurrency of the embedded worker.

@@ -124,6 +124,11 @@ pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result
             commands::run_worker(registry, config, options, stop).await
         });
     }
+    // With no embedded worker, the Queues page shows `-Q`'s queues (a dashboard for Python
+    // workers), else the ones the app's tasks are routed to, else the default queue.
+    if served_queues.is_empty() {
+        served_queues = args.queues.clone();
+    }
     if served_queues.is_empty() {
         served_queues = app.task_queues(&config);
     }

@@ -84,3 +84,25 @@ impl TaskContext {
         }
     }
 }
+
+#[cfg(test)]
+impl TaskContext {
+    /// A first attempt of `name` on `celery` whose soft limit never fires, for unit tests.
+    pub(crate) fn for_test(name: &str) -> TaskContext {
+        let (_sender, receiver) = watch::channel(false);
+        TaskContext::new(
+            RequestInfo {
+                id: "id".into(),
+                name: name.into(),
+                retries: 0,
+                hostname: "w@h".into(),
+                queue: "celery".into(),
+                eta: None,
+                parent_id: None,
+                root_id: None,
+                redelivered: false,
+            },
+            receiver,
+        )
+    }
+}

@@ -316,25 +316,11 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{Outcome, RequestInfo, TaskError};
+    use crate::task::{Outcome, TaskError};
     use serde_json::json;
 
     fn context() -> TaskContext {
-        let (_sender, receiver) = tokio::sync::watch::channel(false);
-        TaskContext::new(
-            RequestInfo {
-                id: "id".into(),
-                name: "demo.add".into(),
-                retries: 0,
-                hostname: "w@h".into(),
-                queue: "celery".into(),
-                eta: None,
-                parent_id: None,
-                root_id: None,
-                redelivered: false,
-            },
-            receiver,
-        )
+        TaskContext::for_test("demo.add")
     }
 
     async fn add(x: i64, y: i64) -> Result<i64, TaskError> {

@@ -1,26 +1,12 @@
 //! `#[celeriac::task]` from inside the crate: the generated registration, options and handle,
 //! and autoretry by Rust type through a real task body.
 
-use crate::task::{Outcome, RequestInfo, TaskContext, TaskError, TaskRef};
+use crate::task::{Outcome, TaskContext, TaskError, TaskRef};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
 fn context() -> TaskContext {
-    let (_sender, receiver) = tokio::sync::watch::channel(false);
-    TaskContext::new(
-        RequestInfo {
-            id: "id".into(),
-            name: "orders.import".into(),
-            retries: 0,
-            hostname: "w@h".into(),
-            queue: "celery".into(),
-            eta: None,
-            parent_id: None,
-            root_id: None,
-            redelivered: false,
-        },
-        receiver,
-    )
+    TaskContext::for_test("orders.import")
 }
 
 /// Reads an order: an IO failure (the file system) or a JSON failure (the file's content).

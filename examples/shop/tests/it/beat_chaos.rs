@@ -5,7 +5,7 @@
 //! is visible. The same scenario under the `beat_no_claim` failpoint must produce duplicates,
 //! so we know the check can fail.
 //!
-//! `CELERIAC_CHAOS_SCALE=5 cargo test -p server --test it beat_chaos` runs it five times longer.
+//! `CELERIAC_CHAOS_SCALE=5 cargo test -p shop --test it beat_chaos` runs it five times longer.
 
 use crate::chaos_support::scale;
 use celeriac::beat::{BEAT_SLOT_HEADER, PERIODIC_TASK_NAME_HEADER};

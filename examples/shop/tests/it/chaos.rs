@@ -3,7 +3,7 @@
 //! guarantee must hold, and with a failpoint that breaks the guarantee, where the same check
 //! must catch the breakage (so we know the test can fail).
 //!
-//! `CELERIAC_CHAOS_SCALE=10 cargo test -p server --test it chaos` is the long form.
+//! `CELERIAC_CHAOS_SCALE=10 cargo test -p shop --test it chaos` is the long form.
 
 use crate::chaos_support::{scale, tally, Cluster, Tally};
 use celeriac::clock::epoch_now;
