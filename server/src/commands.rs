@@ -77,7 +77,7 @@ pub async fn worker(app: &App, mut config: Config, args: &WorkerArgs) -> anyhow:
         .await;
     }
     let mut components = Supervisor::new();
-    let store = ScheduleStore::new(schedule::open_database(&config).await?);
+    let store = ScheduleStore::new(crate::open_database(&config).await?);
     let stop = components.stop_signal();
     let beat_config = config.clone();
     components.spawn("the embedded beat", async move {

@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use celeriac::config::Config;
-use celeriac::db::Database;
 use celeriac::history::{retry_task, TaskFilter, TaskHistory};
 use celeriac::producer::Producer;
 use celeriac::TaskState;
@@ -55,10 +54,7 @@ pub enum HistoryCommand {
 
 /// Runs a `celeriac history` command; false when the task was not found or refused.
 pub async fn history(config: Config, args: &HistoryArgs) -> anyhow::Result<bool> {
-    let database = Database::connect(&config.database_url)
-        .await
-        .context("opening the task history")?;
-    let history = TaskHistory::new(database);
+    let history = TaskHistory::new(crate::open_database(&config).await?);
     match &args.command {
         HistoryCommand::List {
             state,

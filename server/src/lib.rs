@@ -109,6 +109,19 @@ async fn run(app: App, cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// Opens (and, once across processes, migrates) the database at `database_url`: the one pool
+/// a process uses for history, beat and accounts.
+pub(crate) async fn open_database(config: &Config) -> anyhow::Result<celeriac::db::Database> {
+    celeriac::db::Database::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database {} (database_url)",
+                celeriac::db::hide_password(&config.database_url)
+            )
+        })
+}
+
 fn init_logging(level: &str) {
     let filter = std::env::var("CELERIAC_LOG")
         .ok()

@@ -14,7 +14,6 @@ use celeriac::beat::{
 };
 use celeriac::clock;
 use celeriac::config::Config;
-use celeriac::db::Database;
 use celeriac::producer::Producer;
 use celeriac::worker::node_name::{check_node_name_template, expand_node_name, hostname};
 use chrono::{DateTime, Utc};
@@ -22,19 +21,7 @@ use serde_json::json;
 use std::future::Future;
 
 async fn store(config: &Config) -> anyhow::Result<ScheduleStore> {
-    Ok(ScheduleStore::new(open_database(config).await?))
-}
-
-/// Opens (and, once across processes, migrates) the database at `database_url`.
-pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
-    Database::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {} (database_url)",
-                celeriac::db::hide_password(&config.database_url)
-            )
-        })
+    Ok(ScheduleStore::new(crate::open_database(config).await?))
 }
 
 async fn producer(config: &Config) -> anyhow::Result<Producer> {

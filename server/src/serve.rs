@@ -62,41 +62,40 @@ impl Supervisor {
         tokio::select! {
             () = signal => {}
             ended = self.running.join_next() => {
-                if let Some(ended) = ended {
-                    failure = Some(unasked_end(ended));
+                if let Some(error) = ended.and_then(|ended| ending_failure(ended, false)) {
+                    tracing::error!("{error:#}; stopping everything else");
+                    failure = Some(error);
                 }
             }
         }
         self.stop.send_replace(true);
         while let Some(ended) = self.running.join_next().await {
-            let error = match ended {
-                Ok((_, Ok(()))) => continue,
-                Ok((name, Err(error))) => error.context(format!("{name} failed")),
-                Err(join_error) => anyhow!("a component panicked: {join_error}"),
-            };
-            tracing::error!("{error:#}");
-            failure.get_or_insert(error);
+            if let Some(error) = ending_failure(ended, true) {
+                tracing::error!("{error:#}");
+                failure.get_or_insert(error);
+            }
         }
         failure.map_or(Ok(()), Err)
     }
 }
 
-/// What a component ending before anyone asked means.
-fn unasked_end(
+/// What a component's end means: an error, a panic, or (when nobody `asked` it to stop) a
+/// clean return are failures naming it.
+fn ending_failure(
     ended: Result<(String, anyhow::Result<()>), tokio::task::JoinError>,
-) -> anyhow::Error {
-    let error = match ended {
-        Ok((name, Ok(()))) => anyhow!("{name} stopped unexpectedly"),
-        Ok((name, Err(error))) => error.context(format!("{name} failed")),
-        Err(join_error) => anyhow!("a component panicked: {join_error}"),
-    };
-    tracing::error!("{error:#}; stopping everything else");
-    error
+    asked: bool,
+) -> Option<anyhow::Error> {
+    match ended {
+        Ok((_, Ok(()))) if asked => None,
+        Ok((name, Ok(()))) => Some(anyhow!("{name} stopped unexpectedly")),
+        Ok((name, Err(error))) => Some(error.context(format!("{name} failed"))),
+        Err(join_error) => Some(anyhow!("a component panicked: {join_error}")),
+    }
 }
 
 /// `serve`: see the module docs.
 pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result<()> {
-    let database = schedule::open_database(&config).await?;
+    let database = crate::open_database(&config).await?;
     let mut components = Supervisor::new();
 
     let pools = if args.no_worker || !app.has_tasks() {

@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use celeriac::auth::users::UserStore;
 use celeriac::auth::Role;
 use celeriac::config::Config;
-use celeriac::db::Database;
 use clap::{Args, Subcommand};
 
 use crate::dashboard::auth::password;
@@ -48,15 +47,7 @@ pub enum UserCommand {
 
 /// Runs a `celeriac user` command against `database_url`.
 pub async fn user(config: Config, args: UserArgs) -> anyhow::Result<()> {
-    let database = Database::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "opening {}",
-                celeriac::db::hide_password(&config.database_url)
-            )
-        })?;
-    let users = UserStore::new(database);
+    let users = UserStore::new(crate::open_database(&config).await?);
     match args.command {
         UserCommand::Add {
             name,
