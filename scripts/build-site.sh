@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the dashboard's browser side into target/site (the layout `cargo leptos` produces):
-#   target/site/pkg/celeriac.js, celeriac_bg.wasm, celeriac.css, plus everything in public/.
+#   target/site/pkg/celeriac.js, celeriac_bg.wasm, celeriac.css, plus everything in public/,
+# and copies it to server/site/, which celeriac-server's build.rs embeds in the library (so a
+# binary built from it, or from the published crate, needs no WASM toolchain).
 # Usage: scripts/build-site.sh [--release]
 # Idempotent; installs the wasm32 target and wasm-bindgen-cli when they are missing.
 # wasm-opt is skipped on purpose: Debian's binaryen produces a WASM that never hydrates.
@@ -72,6 +74,20 @@ for built_file in "$package_dir/$OUTPUT_NAME.js" "$package_dir/${OUTPUT_NAME}_bg
     echo "build-site.sh: missing or empty after build: $built_file" >&2
     exit 1
   fi
+done
+
+# What celeriac-server embeds: a mirror of the site. Only changed files are copied, so an
+# unchanged bundle keeps its timestamps and does not make cargo rebuild the server.
+embedded_site="server/site"
+mkdir -p "$embedded_site"
+(cd "$site_root" && find . -type f) | while IFS= read -r file; do
+  if ! cmp -s "$site_root/$file" "$embedded_site/$file"; then
+    mkdir -p "$(dirname "$embedded_site/$file")"
+    cp "$site_root/$file" "$embedded_site/$file"
+  fi
+done
+(cd "$embedded_site" && find . -type f) | while IFS= read -r file; do
+  [[ -e "$site_root/$file" ]] || rm -f "$embedded_site/$file"
 done
 
 wasm_bytes="$(wc -c <"$package_dir/${OUTPUT_NAME}_bg.wasm")"
