@@ -122,7 +122,11 @@ pub(crate) async fn open_database(config: &Config) -> anyhow::Result<celeriac::d
         })
 }
 
-fn init_logging(level: &str) {
+/// Logs to stderr the way every subcommand does, for a binary that runs Celeriac's parts
+/// without [`main`] (an axum app mounting the [`dashboard::Dashboard`]): `CELERIAC_LOG` (an
+/// `EnvFilter`, `celeriac=debug,info`) wins over `level` (`info`, `debug`, ...). Does nothing
+/// when a subscriber is already installed.
+pub fn init_logging(level: &str) {
     let filter = std::env::var("CELERIAC_LOG")
         .ok()
         .and_then(|directives| tracing_subscriber::EnvFilter::try_new(directives).ok())

@@ -1,7 +1,11 @@
-//! The web dashboard: an axum server that renders `app` with Leptos and serves the browser bundle.
+//! The web dashboard: an axum router that renders `app` with Leptos and serves the browser
+//! bundle. `celeriac serve` runs it on its own port ([`serve`]); [`Dashboard`] hands it to a
+//! team's own axum app to `nest` under a path, behind that app's login ([`auth::HostLogin`]).
 //!
 //! # Layout
+//! - `mount`: [`Dashboard`], the router and the monitoring it reads, for a host app.
 //! - `options`: [`DashboardOptions`], where to listen and where the built site lives.
+//! - `assets`: the browser bundle, embedded by `build.rs` or read from a site root.
 //! - `routes`: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
 //! - `state`: [`AppState`], the engine handles the API reads through; `consumers`: which
 //!   workers consume which queue, asked with `inspect active_queues` and cached.
@@ -14,14 +18,17 @@
 //!   headers with a per-request CSP nonce.
 //!
 //! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
-//! built here: `scripts/build-site.sh` or `cargo leptos` writes it into the site root first.
-//! Without it pages still render but never hydrate, so [`serve`] warns when it is missing.
+//! built here: `scripts/build-site.sh` builds it and copies it to `server/site/`, which
+//! `build.rs` embeds (a published crate carries it). Without it pages still render but never
+//! hydrate, so start-up warns when it is missing.
 
 mod api;
+mod assets;
 pub mod auth;
 mod consumers;
 mod event_metrics;
 mod local_api;
+mod mount;
 mod options;
 mod routes;
 pub mod security;
@@ -34,6 +41,9 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
+pub use auth::{AuthUser, HostLogin};
+pub use celeriac::auth::Role;
+pub use mount::{Dashboard, DashboardBuilder};
 pub use options::{normalize_url_prefix, DashboardOptions};
 pub use state::AppState;
 
@@ -55,7 +65,8 @@ pub async fn serve(
     database: celeriac::db::Database,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    warn_if_bundle_missing(&options);
+    let assets = assets::Assets::choose(options.site_root.as_deref());
+    warn_if_bundle_missing(&assets);
 
     let (closing_sender, closing) = tokio::sync::watch::channel(false);
     let state = AppState { closing, ..state };
@@ -72,7 +83,7 @@ pub async fn serve(
     let sweeper = tokio::spawn(auth.clone().sweep_sessions(SESSION_SWEEP_EVERY, async {
         let _ = sweep_stopped.await;
     }));
-    let router = routes::router(&options, auth, api::router(state));
+    let router = routes::router(&options, auth, None, api::router(state));
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("binding the dashboard to {}", options.addr))?;
@@ -81,7 +92,7 @@ pub async fn serve(
         .context("reading the dashboard's bound address")?;
     tracing::info!(
         addr = %local_addr,
-        site_root = %options.site_root.display(),
+        assets = %assets.describe(),
         url_prefix = %options.url_prefix,
         "dashboard listening on http://{local_addr}{}/", options.url_prefix
     );
@@ -109,18 +120,15 @@ pub async fn serve(
 }
 
 /// A missing bundle is the classic silent failure: the HTML renders and nothing is interactive.
-fn warn_if_bundle_missing(options: &DashboardOptions) {
-    let package_dir = options.site_root.join("pkg");
-    for file_name in [
+fn warn_if_bundle_missing(assets: &assets::Assets) {
+    let bundle = [
         format!("{OUTPUT_NAME}.js"),
         format!("{OUTPUT_NAME}_bg.wasm"),
-    ] {
-        let bundle_file = package_dir.join(&file_name);
-        if !bundle_file.is_file() {
-            tracing::warn!(
-                path = %bundle_file.display(),
-                "browser bundle file missing; pages will not hydrate (run scripts/build-site.sh)"
-            );
-        }
+    ];
+    for missing in assets.missing(&bundle) {
+        tracing::warn!(
+            path = %missing,
+            "browser bundle file missing; pages will not hydrate (run scripts/build-site.sh)"
+        );
     }
 }

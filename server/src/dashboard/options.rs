@@ -1,4 +1,4 @@
-//! [`DashboardOptions`]: the dashboard's address, site root and URL prefix.
+//! [`DashboardOptions`]: the dashboard's address, assets and URL prefix.
 //!
 //! The environment variable names are the ones `cargo leptos` sets (`LEPTOS_SITE_ROOT`,
 //! `LEPTOS_SITE_ADDR`), so `cargo leptos watch` and `scripts/build-site.sh` runs agree.
@@ -9,16 +9,15 @@ use std::path::PathBuf;
 /// Where the dashboard listens when neither the caller nor `LEPTOS_SITE_ADDR` says otherwise.
 const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3000);
 
-/// The site root when `LEPTOS_SITE_ROOT` is unset, relative to the working directory.
-const DEFAULT_SITE_ROOT: &str = "target/site";
-
 /// How to run the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardOptions {
     /// The socket address to listen on; port 0 picks a free port (logged at start-up).
     pub addr: SocketAddr,
-    /// The built site: `pkg/` (JS, WASM, CSS) plus the files copied from `public/`.
-    pub site_root: PathBuf,
+    /// A built site on disk to serve (`pkg/` with the JS, WASM and CSS, plus the files of
+    /// `public/`); `None` serves the bundle embedded in this library, or `target/site` when
+    /// it was built without one.
+    pub site_root: Option<PathBuf>,
     /// A path prefix such as `/tasks` for running behind a reverse proxy; `""` for none.
     /// Normalised by [`normalize_url_prefix`]: a leading `/`, no trailing `/`.
     pub url_prefix: String,
@@ -39,15 +38,14 @@ pub fn normalize_url_prefix(prefix: &str) -> String {
 
 impl DashboardOptions {
     /// Options from the environment: `addr`, else `LEPTOS_SITE_ADDR`, else `127.0.0.1:3000`;
-    /// `LEPTOS_SITE_ROOT`, else `target/site`; no URL prefix.
+    /// the site root `LEPTOS_SITE_ROOT`, else the embedded bundle; no URL prefix.
     ///
     /// An unparsable `LEPTOS_SITE_ADDR` is logged and replaced by the default.
     pub fn from_env(addr: Option<SocketAddr>) -> Self {
         let addr = addr.unwrap_or_else(addr_from_env);
         let site_root = std::env::var_os("LEPTOS_SITE_ROOT")
             .filter(|site_root| !site_root.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_SITE_ROOT));
+            .map(PathBuf::from);
         DashboardOptions {
             addr,
             site_root,

@@ -2,10 +2,11 @@
 //!
 //! Every path lives under the URL prefix (`--url-prefix`, `""` by default): `<prefix>/healthz`,
 //! `<prefix>/pkg/*` (the browser bundle), `<prefix>/login` and `<prefix>/logout`, every Leptos
-//! route and server function, and last a fallback that serves a file from the site root
-//! (`public/` copies such as `favicon.svg`) or renders the app's not-found page. The router is
-//! not nested under the prefix: Leptos matches the full path against `<Router base=prefix>`, so
-//! the server renders exactly what the browser will hydrate.
+//! route and server function, and last a fallback that serves a static file (`public/` copies
+//! such as `favicon.svg`, embedded or from the site root) or renders the app's not-found page.
+//! The routes carry the prefix rather than being nested under it: Leptos matches the full path
+//! against `<Router base=prefix>`, so the server renders exactly what the browser will hydrate.
+//! [`nestable`] lets a host app `nest` the router all the same.
 //!
 //! Pages are rendered to their end before the answer leaves, and rendered again when a render
 //! stalls (`render_page`): Leptos' streaming renderer can leave a page unfinished for good.
@@ -17,13 +18,14 @@
 //! Layers, outermost first: tracing, `without_trailing_slash` (`/tasks/` → `/tasks`),
 //! `security::client_context` (client address and scheme,
 //! trusted proxies, `Secure` cookies), `security::security_headers` (CSP nonce),
-//! `security::reject_cross_site`, sessions, `auth::require_login`.
+//! `security::reject_cross_site`, then sessions and `auth::require_login` (own accounts) or
+//! `auth::require_host_user` (behind a host app's login).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -35,20 +37,28 @@ use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-use super::auth::{login, require_login, AuthState};
+use super::assets::{embedded_response, Assets};
+use super::auth::{login, require_host_user, require_login, AuthState, HostLogin};
 use super::local_api::RouterApi;
 use super::security::{self, CspNonce, SecurityConfig};
 use super::{DashboardOptions, OUTPUT_NAME};
 use app::client::LocalApiContext;
 
 /// Builds the router, all state applied; `api` (the JSON API, SSE and `/metrics`, its state
-/// applied) is mounted under the prefix inside the security layers.
-pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -> Router {
+/// applied) is mounted under the prefix inside the security layers. With `host` the host
+/// app's login guards it; else the dashboard's own accounts and sessions.
+pub(super) fn router(
+    options: &DashboardOptions,
+    auth: AuthState,
+    host: Option<HostLogin>,
+    api: Router,
+) -> Router {
     let prefix = options.url_prefix.clone();
     let at = |path: &str| format!("{prefix}{path}");
+    let assets = Assets::choose(options.site_root.as_deref());
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
-        .site_root(options.site_root.to_string_lossy().into_owned())
+        .site_root(assets.site_root().to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(options.addr)
         .build();
@@ -75,13 +85,29 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
     let (app_routes, _static_routes) =
         generate_route_list_with_exclusions_and_ssg_and_context(app::App, None, prefix_context);
 
-    let mut pages = Router::new()
-        .route(&at("/healthz"), get(healthz))
-        .nest_service(&at("/pkg"), ServeDir::new(options.site_root.join("pkg")))
-        .leptos_routes_with_context(&leptos_options, app_routes, page_context.clone(), {
+    let mut pages = Router::new().route(&at("/healthz"), get(healthz));
+    pages = match &assets {
+        Assets::Embedded => pages.route(
+            &at("/pkg/{*file}"),
+            get({
+                let prefix = prefix.clone();
+                move |uri: Uri, request: Request| async move {
+                    let path = strip_prefix(&prefix, uri);
+                    embedded_response(path.path(), request.headers())
+                        .unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+                }
+            }),
+        ),
+        Assets::Dir(site_root) => {
+            pages.nest_service(&at("/pkg"), ServeDir::new(site_root.join("pkg")))
+        }
+    };
+    let pages =
+        pages.leptos_routes_with_context(&leptos_options, app_routes, page_context.clone(), {
             let leptos_options = leptos_options.clone();
             move || app::shell(leptos_options.clone())
         });
+    let mut pages = pages;
     if !prefix.is_empty() {
         // Server functions are compiled with paths at the root (`/api/...`); under a prefix
         // the browser posts to `<prefix>/api/...` (see `frontend`), served here.
@@ -104,19 +130,46 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
             let prefix = prefix.clone();
             let handler = leptos_axum::file_and_error_handler(app::shell);
             move |uri: Uri, state: State<LeptosOptions>, request: Request<Body>| {
-                handler(strip_prefix(&prefix, uri), state, request)
+                let uri = strip_prefix(&prefix, uri);
+                let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+                let embedded = match &assets {
+                    Assets::Embedded if is_read => embedded_response(uri.path(), request.headers()),
+                    _ => None,
+                };
+                async move {
+                    match embedded {
+                        Some(file) => file,
+                        None => handler(uri, state, request).await,
+                    }
+                }
             }
         })
         .with_state(leptos_options);
     // Everything the API and the account routes do not claim goes to the pages, each rendered
     // whole and again if its render stalls (`render_page`).
     let pages = Router::new().fallback(render_page).with_state(pages);
-    let accounts = Router::new()
-        .route(
-            &at("/login"),
-            get(login::login_page).post(login::login_submit),
-        )
-        .route(&at("/logout"), post(login::logout))
+    let accounts = match &host {
+        None => Router::new()
+            .route(
+                &at("/login"),
+                get(login::login_page).post(login::login_submit),
+            )
+            .route(&at("/logout"), post(login::logout)),
+        Some(host) => {
+            let to_login = {
+                let host = host.clone();
+                move || std::future::ready(host.to_login())
+            };
+            let to_logout = {
+                let host = host.clone();
+                move || std::future::ready(host.to_logout())
+            };
+            Router::new()
+                .route(&at("/login"), get(to_login))
+                .route(&at("/logout"), post(to_logout))
+        }
+    };
+    let accounts = accounts
         .route(&at("/api/me"), get(login::whoami))
         .route(&at("/api/audit"), get(login::audit_entries))
         .with_state(auth.clone());
@@ -131,11 +184,14 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
         Router::new().nest(&prefix, api)
     };
 
-    pages
-        .merge(api)
-        .merge(accounts)
-        .layer(from_fn_with_state(auth.clone(), require_login))
-        .layer(auth.session_layer())
+    let guarded = pages.merge(api).merge(accounts);
+    let guarded = match host {
+        None => guarded
+            .layer(from_fn_with_state(auth.clone(), require_login))
+            .layer(auth.session_layer()),
+        Some(host) => guarded.layer(from_fn_with_state(host, require_host_user)),
+    };
+    let router = guarded
         .layer(from_fn(security::reject_cross_site))
         .layer(from_fn(security::security_headers))
         .layer(from_fn_with_state(
@@ -143,7 +199,34 @@ pub(super) fn router(options: &DashboardOptions, auth: AuthState, api: Router) -
             security::client_context,
         ))
         .layer(from_fn(without_trailing_slash))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    nestable(prefix, router)
+}
+
+/// `router` (whose routes carry `prefix`) made to work both merged into a host app and nested
+/// with `nest(prefix, ..)`: nesting strips the prefix from the path, so it is put back from
+/// [`OriginalUri`] before routing.
+fn nestable(prefix: String, router: Router) -> Router {
+    if prefix.is_empty() {
+        return router;
+    }
+    let restored = tower::util::MapRequestLayer::new(move |mut request: Request| {
+        let under_prefix = |path: &str| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if !under_prefix(request.uri().path()) {
+            let original = request
+                .extensions()
+                .get::<OriginalUri>()
+                .map(|OriginalUri(uri)| uri.clone());
+            if let Some(original) = original.filter(|uri| under_prefix(uri.path())) {
+                *request.uri_mut() = original;
+            }
+        }
+        request
+    });
+    Router::new().fallback_service(tower::Layer::layer(&restored, router))
 }
 
 /// Redirects `GET /tasks/` to `/tasks` (any path but `/` ending in a slash, query kept).

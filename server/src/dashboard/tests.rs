@@ -47,7 +47,7 @@ async fn harness(url_prefix: &str) -> Harness {
         .expect("sqlite opens");
     let options = DashboardOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        site_root: PathBuf::from("target/site-for-router-tests"),
+        site_root: Some(PathBuf::from("target/site-for-router-tests")),
         url_prefix: url_prefix.to_owned(),
         trusted_proxies: Vec::new(),
     };
@@ -58,7 +58,7 @@ async fn harness(url_prefix: &str) -> Harness {
         auth.users.add(name, role, &hash).await.expect("user added");
     }
     Harness {
-        router: routes::router(&options, auth.clone(), axum::Router::new()),
+        router: routes::router(&options, auth.clone(), None, axum::Router::new()),
         auth,
         _directory: directory,
     }
@@ -258,11 +258,11 @@ async fn cookie_is_secure_behind_a_trusted_https_proxy() {
     let _ = directory;
     let options = DashboardOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        site_root: PathBuf::from("target/site-for-router-tests"),
+        site_root: Some(PathBuf::from("target/site-for-router-tests")),
         url_prefix: String::new(),
         trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
     };
-    let router = routes::router(&options, harness.auth.clone(), axum::Router::new());
+    let router = routes::router(&options, harness.auth.clone(), None, axum::Router::new());
     let login = |peer: &str| {
         let mut request = Request::post("/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -428,7 +428,6 @@ async fn pages_carry_security_headers_and_the_nonce_reaches_the_hydration_script
     let body = text(response).await;
     assert!(body.contains(&format!("nonce=\"{nonce}\"")), "{body}");
     assert!(body.contains("/pkg/celeriac.js"), "{body}");
-    // `erase_components` puts a hydration marker (`<!>`) after the text.
     assert!(body.contains("<h1>Overview<"), "{body}");
     // The marker only appears after hydration, never in server-rendered HTML.
     assert!(!body.contains(r#"data-testid="hydrated""#), "{body}");
@@ -521,7 +520,6 @@ async fn everything_lives_under_the_url_prefix() {
     let body = text(page).await;
     assert!(body.contains("\"/tasks\""), "hydration root: {body}");
     assert!(body.contains("/tasks/pkg/celeriac.css"), "{body}");
-    // `erase_components` puts a hydration marker (`<!>`) after the text.
     assert!(body.contains("<h1>Overview<"), "{body}");
 }
 
@@ -536,4 +534,122 @@ fn url_prefixes_are_normalised() {
     assert_eq!(super::normalize_url_prefix("tasks/"), "/tasks");
     assert_eq!(super::normalize_url_prefix("/"), "");
     assert_eq!(super::normalize_url_prefix(""), "");
+}
+
+/// A host app's user, as its own login middleware would leave it on the request.
+#[derive(Clone)]
+struct HostStaff(&'static str);
+
+/// The dashboard behind a host app's login, nested at `/tasks` in the host's router, as
+/// `Dashboard::router` hands it over (the host's middleware marks requests with `staff` in
+/// a header here, standing in for its session).
+async fn mounted(harness: &Harness) -> Router {
+    let options = DashboardOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        site_root: Some(PathBuf::from("target/site-for-router-tests")),
+        url_prefix: "/tasks".to_owned(),
+        trusted_proxies: Vec::new(),
+    };
+    let host = super::HostLogin::new(|request| {
+        let HostStaff(name) = request.extensions.get::<HostStaff>()?;
+        Some(super::AuthUser {
+            name: (*name).to_owned(),
+            role: Role::Operator,
+        })
+    })
+    .login_url("/signin")
+    .logout_url("/signout");
+    let dashboard = routes::router(&options, harness.auth.clone(), Some(host), Router::new());
+    Router::new()
+        .route("/", axum::routing::get(|| async { "the host app" }))
+        .nest("/tasks", dashboard)
+        .layer(axum::middleware::from_fn(
+            |mut request: axum::extract::Request, next: axum::middleware::Next| async move {
+                if request.headers().contains_key("x-test-staff") {
+                    request.extensions_mut().insert(HostStaff("grace"));
+                }
+                next.run(request).await
+            },
+        ))
+}
+
+async fn send_to(router: &Router, request: Request<Body>) -> Response<Body> {
+    let what = format!("{} {}", request.method(), request.uri());
+    within(&what, router.clone().oneshot(request))
+        .await
+        .expect("infallible")
+}
+
+#[tokio::test]
+async fn nested_behind_the_host_login_the_host_decides_who_is_in() {
+    let harness = harness("/tasks").await;
+    let app = mounted(&harness).await;
+
+    // Anonymous: pages go to the host's login, with the page to come back to; API calls 401.
+    let page = send_to(
+        &app,
+        get("/tasks/failed")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()[header::LOCATION],
+        "/signin?next=/tasks/failed"
+    );
+    let api = send_to(&app, get("/tasks/api/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+
+    // Signed in at the host: pages render under the prefix, the API knows the host's user.
+    let page = send_to(
+        &app,
+        get("/tasks")
+            .header(header::ACCEPT, "text/html")
+            .header("x-test-staff", "1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = text(page).await;
+    assert!(body.contains("/tasks/pkg/celeriac.js"), "{body}");
+    assert!(body.contains("<h1>Overview<"), "{body}");
+    let me = send_to(
+        &app,
+        get("/tasks/api/me")
+            .header("x-test-staff", "1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me = text(me).await;
+    assert!(
+        me.contains("\"grace\"") && me.contains("\"operator\""),
+        "{me}"
+    );
+
+    // The dashboard has no login of its own here: its login and logout lead to the host's.
+    let login = send_to(&app, get("/tasks/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(login.headers()[header::LOCATION], "/signin");
+    let logout = send_to(
+        &app,
+        Request::post("/tasks/logout")
+            .header(header::HOST, "dash.test")
+            .header(header::ORIGIN, "http://dash.test")
+            .header("x-test-staff", "1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(logout.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(logout.headers()[header::LOCATION], "/signout");
+    // No session cookie is ever set: the host's session is the only one.
+    assert!(set_cookie(&logout).is_none());
+
+    // The host's own routes are untouched.
+    let home = send_to(&app, get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(text(home).await, "the host app");
 }

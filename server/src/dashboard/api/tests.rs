@@ -86,11 +86,11 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
     }
     let options = DashboardOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        site_root: "target/site-for-api-tests".into(),
+        site_root: Some("target/site-for-api-tests".into()),
         url_prefix: String::new(),
         trusted_proxies: Vec::new(),
     };
-    let router = routes::router(&options, auth, api::router(state))
+    let router = routes::router(&options, auth, None, api::router(state))
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

@@ -6,12 +6,13 @@
 //! - [`store`]: tower-sessions' store over the engine's `celeriac_dashboard_session` table.
 //! - [`throttle`]: failed-login budgets per account and per address.
 //! - [`login`]: the login form (plain HTML, works without WASM) and logout.
-//! - this file: [`AuthState`], the [`require_login`] middleware, and [`RequireRole`], the
-//!   extractor handlers use to demand a role.
+//! - this file: [`AuthState`], the [`require_login`] middleware, [`HostLogin`] and its
+//!   [`require_host_user`] middleware (a dashboard mounted behind its host app's login), and
+//!   [`RequireRole`], the extractor handlers use to demand a role.
 //!
 //! Architecture Invariant: every route except static assets, `/login` and `/healthz` passes
-//! [`require_login`]; a request without a valid session or Basic credentials never reaches a
-//! handler. Pages redirect to the login form, everything else (API, SSE, server functions)
+//! [`require_login`] (or, mounted, [`require_host_user`]); a request without a valid session,
+//! Basic credentials or host user never reaches a handler. Pages redirect to the login form, everything else (API, SSE, server functions)
 //! gets 401. Roles are re-read from the database on every request, so deleting a user or
 //! changing a role takes effect at once.
 
@@ -21,6 +22,7 @@ pub mod store;
 pub mod throttle;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -150,7 +152,8 @@ struct SessionUser {
     login_at_ms: i64,
 }
 
-/// The authenticated user of a request, put in its extensions by [`require_login`].
+/// The authenticated user of a request, put in its extensions by [`require_login`] (or made
+/// by a [`HostLogin`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     /// The login name.
@@ -195,21 +198,144 @@ pub async fn require_login(
     }
 }
 
+/// How a [`HostLogin`] reads the host's user off a request.
+type Identify = dyn Fn(&Parts) -> Option<AuthUser> + Send + Sync;
+
+/// The host application's login, for a dashboard mounted in it (see
+/// [`crate::dashboard::Dashboard`]): the host's own middleware authenticates the request
+/// before it reaches the dashboard, and `identify` says who that is to the dashboard and with
+/// which role. The dashboard's accounts, login form, sessions and Basic auth are not used.
+#[derive(Clone)]
+pub struct HostLogin {
+    identify: Arc<Identify>,
+    login_url: String,
+    logout_url: Option<String>,
+}
+
+impl std::fmt::Debug for HostLogin {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HostLogin")
+            .field("login_url", &self.login_url)
+            .field("logout_url", &self.logout_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostLogin {
+    /// `identify` reads the host's user from the request (an extension its middleware set, a
+    /// header its proxy set) and answers the dashboard user it is, or `None` for an anonymous
+    /// request: pages then redirect to the login URL, everything else gets 401.
+    pub fn new(identify: impl Fn(&Parts) -> Option<AuthUser> + Send + Sync + 'static) -> Self {
+        HostLogin {
+            identify: Arc::new(identify),
+            login_url: "/login".to_owned(),
+            logout_url: None,
+        }
+    }
+
+    /// Where an anonymous visitor's page request is sent, with `?next=` the page it asked for
+    /// (`/login` by default); the dashboard's own `<prefix>/login` leads here too.
+    pub fn login_url(mut self, url: impl Into<String>) -> Self {
+        self.login_url = url.into();
+        self
+    }
+
+    /// The host's logout endpoint: the dashboard's "Log out" button (a POST to
+    /// `<prefix>/logout`) is redirected there as a POST (307). Without one it leads to the
+    /// login URL, and the host's session stays.
+    pub fn logout_url(mut self, url: impl Into<String>) -> Self {
+        self.logout_url = Some(url.into());
+        self
+    }
+
+    /// The login URL with `next` (a path on this site) to come back to.
+    fn login_location(&self, next: &str) -> String {
+        let separator = if self.login_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}next={}",
+            self.login_url,
+            login::percent_encode(next)
+        )
+    }
+
+    /// `GET <prefix>/login` when mounted: logging in belongs to the host.
+    pub(crate) fn to_login(&self) -> Response {
+        Redirect::to(&self.login_url).into_response()
+    }
+
+    /// `POST <prefix>/logout` when mounted: so does logging out.
+    pub(crate) fn to_logout(&self) -> Response {
+        match &self.logout_url {
+            Some(url) => Redirect::temporary(url).into_response(),
+            None => Redirect::to(&self.login_url).into_response(),
+        }
+    }
+}
+
+/// [`require_login`] for a dashboard behind its host's login: passes requests whose user
+/// [`HostLogin`]'s `identify` names (adding [`AuthUser`]); sends the others to the host's login
+/// page (pages) or answers 401 (everything else).
+pub async fn require_host_user(
+    State(host): State<HostLogin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let relative = request
+        .extensions()
+        .get::<RelativePath>()
+        .and_then(|path| path.0.clone());
+    let Some(relative) = relative else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if is_public(&relative) {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    match (host.identify)(&parts) {
+        Some(user) => {
+            parts.extensions.insert(user);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        None => {
+            let request = Request::from_parts(parts, body);
+            if is_page_request(&request, &relative) {
+                let next = request
+                    .uri()
+                    .path_and_query()
+                    .map(|path| path.as_str().to_owned())
+                    .unwrap_or_default();
+                Redirect::to(&host.login_location(&next)).into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "authentication required\n").into_response()
+            }
+        }
+    }
+}
+
 /// Paths anyone may fetch.
 fn is_public(relative_path: &str) -> bool {
     is_static_asset(relative_path) || matches!(relative_path, "/login" | "/healthz")
 }
 
-fn unauthenticated(state: &AuthState, request: &Request, relative: &str) -> Response {
+/// A browser asking for a page (sent to a login form), not an API or script call (401).
+fn is_page_request(request: &Request, relative: &str) -> bool {
     let wants_html = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    let is_page = matches!(*request.method(), Method::GET | Method::HEAD)
+    matches!(*request.method(), Method::GET | Method::HEAD)
         && wants_html
-        && !relative.starts_with("/api/");
-    if is_page {
+        && !relative.starts_with("/api/")
+}
+
+fn unauthenticated(state: &AuthState, request: &Request, relative: &str) -> Response {
+    if is_page_request(request, relative) {
         let next = request
             .uri()
             .path_and_query()
