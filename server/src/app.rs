@@ -89,6 +89,14 @@ impl App {
         tasks.into_iter().fold(self, App::task)
     }
 
+    /// Shares `value` (a database pool, an HTTP client, settings) with this binary's tasks,
+    /// which read it with `context.state::<T>()?`; one value per type. Every worker the binary
+    /// runs, embedded or not, gets it.
+    pub fn provide<T: Send + Sync + 'static>(mut self, value: T) -> App {
+        self.registry.provide(value);
+        self
+    }
+
     /// Routes tasks named `pattern` (an exact name or a glob such as `orders.*`) to `queue`,
     /// for every producer and worker of this binary. `task_routes` in the configuration wins
     /// over the routes given here.

@@ -1,10 +1,37 @@
 //! [`TaskContext`]: what a running task knows about its request (Celery's `self.request`) and
 //! the soft time limit it can watch.
 
-use super::outcome::RetryRequest;
+use super::outcome::{RetryRequest, TaskError};
 use chrono::{DateTime, Utc};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// Values a binary shares with its tasks (a database pool, an HTTP client), one per type:
+/// [`super::Registry::provide`] puts them in, [`TaskContext::state`] hands them to a run.
+///
+/// Injected rather than global, so two registries in one process (tests, two apps) each have
+/// their own, and a task's dependencies show in the binary that registers it.
+#[derive(Clone, Default)]
+pub struct SharedState(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl SharedState {
+    /// Adds `value`, replacing any earlier value of its type.
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for SharedState {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "SharedState({} values)", self.0.len())
+    }
+}
 
 /// The request a task is running for.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +64,7 @@ pub struct RequestInfo {
 pub struct TaskContext {
     request: Arc<RequestInfo>,
     soft_limit: watch::Receiver<bool>,
+    state: SharedState,
 }
 
 impl TaskContext {
@@ -45,7 +73,46 @@ impl TaskContext {
         TaskContext {
             request: Arc::new(request),
             soft_limit,
+            state: SharedState::default(),
         }
+    }
+
+    /// The same context, with the registry's shared state.
+    pub(crate) fn with_state(mut self, state: SharedState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The value of type `T` the binary provided ([`super::Registry::provide`],
+    /// `App::provide`): a database pool, an HTTP client. Its absence is a programming error
+    /// the task reports as a failure (`LookupError`) naming the type, never a panic.
+    ///
+    /// ```
+    /// use celeriac::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Mailer { from: String }
+    ///
+    /// #[task(name = "email.welcome")]
+    /// async fn welcome(context: TaskContext, to: String) -> Result<String, TaskError> {
+    ///     let mailer = context.state::<Mailer>()?;
+    ///     Ok(format!("{} -> {to}", mailer.from))
+    /// }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register(welcome::task()).provide(Mailer { from: "shop@example.com".into() });
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, TaskError> {
+        self.state.get::<T>().ok_or_else(|| {
+            TaskError::new(
+                "LookupError",
+                format!(
+                    "no shared state of type {} was provided to this worker \
+                     (Registry::provide, App::provide)",
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
     }
 
     /// The request (id, name, retries, …).

@@ -33,7 +33,7 @@ mod outcome;
 mod registry;
 mod task_ref;
 
-pub use context::{RequestInfo, TaskContext};
+pub use context::{RequestInfo, SharedState, TaskContext};
 pub use error_type::ErrorType;
 pub use handler::{ArgumentError, BoxedRun as BoxedRunFuture, ContextHandler, Handler, RawArgs};
 pub use options::TaskOptions;

@@ -1,6 +1,6 @@
 //! [`Task`] (a name, options and a handler) and the [`Registry`] a worker looks names up in.
 
-use super::context::TaskContext;
+use super::context::{SharedState, TaskContext};
 use super::error_type::ErrorType;
 use super::handler::{ArgumentError, BoxedRun, ContextHandler, Handler, RawArgs};
 use super::options::TaskOptions;
@@ -283,6 +283,7 @@ impl Task {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     tasks: BTreeMap<String, Task>,
+    state: SharedState,
 }
 
 impl Registry {
@@ -310,6 +311,20 @@ impl Registry {
     /// Every registered task.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.values()
+    }
+
+    /// Shares `value` with every task this registry's workers run, read with
+    /// [`TaskContext::state`](super::TaskContext::state); one value per type, a later one
+    /// replacing an earlier. Share handles that are cheap to clone or hold an `Arc` (a pool,
+    /// a client): each run borrows the same value.
+    pub fn provide<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// What [`Registry::provide`] put in, for the executor to hand to each run.
+    pub(crate) fn shared_state(&self) -> &SharedState {
+        &self.state
     }
 }
 

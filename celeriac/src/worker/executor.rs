@@ -53,7 +53,8 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
             redelivered: request.redelivered,
         },
         soft_receiver,
-    );
+    )
+    .with_state(shared.registry.shared_state().clone());
     let run = match task.start(
         context,
         request.message.args.clone(),

@@ -102,3 +102,55 @@ async fn a_macro_task_retries_io_errors_by_type_and_returns_its_result_typed() {
     assert_eq!(worker.counters.failed.load(Ordering::Relaxed), 1);
     worker.stop().await;
 }
+
+/// What a binary shares with its tasks: here a stand-in for a mail client.
+struct Mailer {
+    sender: String,
+}
+
+/// Reads the shared [`Mailer`] the worker's registry was given.
+#[task(name = "typed.welcome", queue = "typed-email")]
+async fn welcome(context: TaskContext, to: String) -> Result<String, TaskError> {
+    let mailer = context.state::<Mailer>()?;
+    Ok(format!("{} -> {to}", mailer.sender))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_reads_the_state_its_registry_provides_and_fails_loudly_without_it() {
+    let env = TestEnv::new("typed-state");
+    let config = config(&env);
+    let mut registry = Registry::new();
+    registry.register(welcome::task()).provide(Mailer {
+        sender: "shop@example.com".to_owned(),
+    });
+    let worker = RunningWorker::start(config.clone(), Some(registry), &[QUEUE], 2).await;
+    let producer = producer(&config).await;
+    let sent = welcome::delay(&producer, "ada@example.com".to_owned())
+        .await
+        .unwrap()
+        .wait(WAIT)
+        .await
+        .unwrap();
+    assert_eq!(sent, "shop@example.com -> ada@example.com");
+    worker.stop().await;
+
+    // The same task on a worker whose binary forgot to provide it: a failure naming the type.
+    let mut forgetful = Registry::new();
+    forgetful.register(welcome::task());
+    let worker = RunningWorker::start(config.clone(), Some(forgetful), &[QUEUE], 2).await;
+    let error = welcome::delay(&producer, "bob@example.com".to_owned())
+        .await
+        .unwrap()
+        .wait(WAIT)
+        .await
+        .unwrap_err();
+    let ResultError::Failed { exception, .. } = &error else {
+        panic!("a missing state fails the task, got {error:?}");
+    };
+    assert_eq!(exception.exc_type, "LookupError");
+    assert!(
+        format!("{:?}", exception.exc_message).contains("Mailer"),
+        "{exception:?}"
+    );
+    worker.stop().await;
+}
