@@ -1,12 +1,14 @@
 //! The engine's top-level error, wrapping one error enum per boundary.
 
 use crate::backend::BackendError;
-use crate::broker::BrokerError;
 use crate::config::ConfigError;
 use crate::control::ControlError;
 use crate::db::DatabaseError;
-use crate::history::HistoryError;
 use crate::protocol::ProtocolError;
+
+// Their modules are internal; the errors are part of `Error`, so they are documented here.
+pub use crate::broker::BrokerError;
+pub use crate::history::HistoryError;
 
 /// Every error the engine returns.
 #[derive(Debug, thiserror::Error)]

@@ -198,6 +198,7 @@ impl Producer {
     }
 
     /// A producer over existing connections (the worker shares its own).
+    #[doc(hidden)] // takes the internal transport; build one with `Producer::connect`
     pub fn from_parts(
         broker: RedisBroker,
         backend: Option<RedisBackend>,
@@ -222,6 +223,7 @@ impl Producer {
     }
 
     /// The broker this producer publishes to.
+    #[doc(hidden)] // the internal transport, for Celeriac's own crates
     pub fn broker(&self) -> &RedisBroker {
         &self.broker
     }

@@ -94,6 +94,7 @@ impl Control {
     }
 
     /// A client over an existing broker connection.
+    #[doc(hidden)] // takes the internal transport
     pub fn from_broker(broker: RedisBroker) -> Control {
         Control {
             broker,

@@ -30,6 +30,7 @@ pub struct EventDispatcher {
 
 impl EventDispatcher {
     /// A dispatcher for node `hostname`; task events only when `task_events` is on.
+    #[doc(hidden)] // takes the internal transport
     pub fn new(broker: RedisBroker, hostname: &str, task_events: bool) -> Arc<EventDispatcher> {
         Arc::new(EventDispatcher {
             broker,

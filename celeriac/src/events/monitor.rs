@@ -13,7 +13,10 @@ use super::receiver::{EventReceiver, ReceiverError, ReceiverStats, ReceiverStats
 use super::state::{ClusterSnapshot, ClusterState, StateOptions};
 use crate::broker::RedisBroker;
 use crate::clock;
+use crate::config::Config;
+use crate::producer::Producer;
 use crate::protocol::event::Event;
+use crate::Error;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -55,7 +58,17 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// Subscribes to the events of `config`'s broker and starts folding them into a state:
+    /// what Flower and the dashboard show, for a program of your own.
+    pub async fn connect(config: &Config, options: MonitorOptions) -> Result<Monitor, Error> {
+        let producer = Producer::connect(config).await?;
+        Monitor::start(producer.broker(), options)
+            .await
+            .map_err(|ReceiverError::Subscribe(error)| Error::Broker(error))
+    }
+
     /// Subscribes to `broker`'s events and starts folding them into a state.
+    #[doc(hidden)] // takes the internal transport; `Monitor::connect` from a configuration
     pub async fn start(
         broker: &RedisBroker,
         options: MonitorOptions,

@@ -119,6 +119,7 @@ impl std::fmt::Debug for EventReceiver {
 impl EventReceiver {
     /// Subscribes to every event published on `broker`'s database and key prefix. Events sent
     /// before this returns are not seen.
+    #[doc(hidden)] // takes the internal transport
     pub async fn connect(broker: &RedisBroker) -> Result<EventReceiver, ReceiverError> {
         let stream = broker.psubscribe_fanout(EVENT_EXCHANGE).await?;
         Ok(EventReceiver {
