@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo clippy (wasm32: app and frontend build for the browser)"
 cargo clippy -p celeriac-app -p frontend --target wasm32-unknown-unknown --target-dir target/wasm -- -D warnings
 
+step "the browser bundle (scripts/build-site.sh), which celeriac-server embeds"
+scripts/build-site.sh
+
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast
 
@@ -29,10 +32,10 @@ cargo build -p celeriac-server --bin celeriac
 scripts/fresh-start.sh --trials 3
 scripts/fresh-start.sh --trials 3 --postgres
 
-step "a user's crate outside the workspace (examples/hello: plain cargo, Python Celery, beat)"
-scripts/outside-crate.sh
-
 step "browser test (Playwright in Debian's Chromium)"
 scripts/e2e.sh
+
+step "a team's crates outside the workspace (examples/hello, producer-only, mount-dashboard: plain cargo)"
+scripts/outside-crate.sh
 
 step "all tests passed in $(( $(date +%s) - started )) s"
