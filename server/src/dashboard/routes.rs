@@ -102,12 +102,10 @@ pub(super) fn router(
             pages.nest_service(&at("/pkg"), ServeDir::new(site_root.join("pkg")))
         }
     };
-    let pages =
-        pages.leptos_routes_with_context(&leptos_options, app_routes, page_context.clone(), {
-            let leptos_options = leptos_options.clone();
-            move || app::shell(leptos_options.clone())
-        });
-    let mut pages = pages;
+    pages = pages.leptos_routes_with_context(&leptos_options, app_routes, page_context.clone(), {
+        let leptos_options = leptos_options.clone();
+        move || app::shell(leptos_options.clone())
+    });
     if !prefix.is_empty() {
         // Server functions are compiled with paths at the root (`/api/...`); under a prefix
         // the browser posts to `<prefix>/api/...` (see `frontend`), served here.
