@@ -1,4 +1,4 @@
-//! `celeriac user add|list|delete`: the dashboard's accounts. There is no default account, so
+//! `celeriac user add|passwd|list|delete`: the dashboard's accounts. There is no default account, so
 //! the first admin is made here, on the machine that holds the database.
 
 use std::io::{BufRead as _, IsTerminal as _};
@@ -36,6 +36,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a new password; the account's sessions made with the old one end.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// List the accounts.
     List,
     /// Delete an account; its sessions end at their next request.
@@ -54,17 +62,17 @@ pub async fn user(config: Config, args: UserArgs) -> anyhow::Result<()> {
             role,
             password_stdin,
         } => {
-            let password = if password_stdin {
-                read_stdin_password()?
-            } else {
-                prompt_password()?
-            };
-            if password.chars().count() < MIN_PASSWORD_CHARS {
-                anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
-            }
-            let hash = password::Hasher::new()?.hash(password).await?;
+            let hash = new_password_hash(password_stdin).await?;
             users.add(&name, role, &hash).await?;
             println!("user {name} added with role {role}");
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let hash = new_password_hash(password_stdin).await?;
+            users.set_password(&name, &hash).await?;
+            println!("password of {name} changed; its other sessions have ended");
         }
         UserCommand::List => {
             for user in users.list().await? {
@@ -83,6 +91,19 @@ pub async fn user(config: Config, args: UserArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new password, from standard input or asked twice on the terminal, checked and hashed.
+async fn new_password_hash(password_stdin: bool) -> anyhow::Result<String> {
+    let password = if password_stdin {
+        read_stdin_password()?
+    } else {
+        prompt_password()?
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+    }
+    password::Hasher::new()?.hash(password).await
 }
 
 fn read_stdin_password() -> anyhow::Result<String> {

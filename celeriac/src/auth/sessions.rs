@@ -45,23 +45,25 @@ impl SessionRows {
         Ok(inserted == 1)
     }
 
-    /// Writes a session, creating it if missing.
-    pub async fn upsert(
+    /// Rewrites an existing session; false when there is none (it was deleted: a logout, a
+    /// login's id rotation, an expiry sweep), and then nothing is written.
+    ///
+    /// Never an insert: a request that was in flight when its session ended must not bring
+    /// the session back by saving it afterwards.
+    pub async fn update(
         &self,
         id: &str,
         data: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), AuthStoreError> {
+    ) -> Result<bool, AuthStoreError> {
         let dialect = self.database.dialect();
         let sql = format!(
-            "INSERT INTO celeriac_dashboard_session (id, data, expires_at) \
-             VALUES ({p1}, {p2}, {p3}) \
-             ON CONFLICT (id) DO UPDATE SET data = {p2}, expires_at = {p3}",
+            "UPDATE celeriac_dashboard_session SET data = {p2}, expires_at = {p3} WHERE id = {p1}",
             p1 = dialect.placeholder(1),
             p2 = dialect.placeholder(2),
             p3 = dialect.placeholder(3)
         );
-        with_pool!(&self.database, |pool| sqlx::query(&sql)
+        let updated = with_pool!(&self.database, |pool| sqlx::query(&sql)
             .bind(id)
             .bind(data)
             .bind(epoch_millis(expires_at))
@@ -69,7 +71,7 @@ impl SessionRows {
             .await
             .map_err(DatabaseError::query("save session"))?
             .rows_affected());
-        Ok(())
+        Ok(updated == 1)
     }
 
     /// The data of a session that has not expired at `now`.

@@ -112,6 +112,33 @@ impl UserStore {
         .transpose()
     }
 
+    /// Replaces the password of `name` (hashed by the caller). Every session made with the old
+    /// password ends at its next request: sessions are bound to the hash they logged in with.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<(), AuthStoreError> {
+        let sql = format!(
+            "UPDATE celeriac_dashboard_user SET password_hash = {} WHERE name = {}",
+            self.database.dialect().placeholder(1),
+            self.database.dialect().placeholder(2)
+        );
+        let updated = with_pool!(&self.database, |pool| sqlx::query(&sql)
+            .bind(password_hash)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(DatabaseError::query("set password"))?
+            .rows_affected());
+        if updated == 0 {
+            return Err(AuthStoreError::NoSuchUser {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Deletes an account. Its open sessions stop working at their next request, because
     /// every request re-reads the role.
     pub async fn delete(&self, name: &str) -> Result<(), AuthStoreError> {
@@ -134,9 +161,12 @@ impl UserStore {
     }
 }
 
+/// The longest account name.
+pub const MAX_NAME_CHARS: usize = 64;
+
 fn validate_name(name: &str) -> Result<(), AuthStoreError> {
     let valid = !name.is_empty()
-        && name.chars().count() <= 64
+        && name.chars().count() <= MAX_NAME_CHARS
         && !name
             .chars()
             .any(|character| character == ':' || character.is_control());

@@ -533,7 +533,9 @@ impl RedisBroker {
     /// The dead-letter list, newest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BrokerError> {
         let mut connection = self.connection.clone();
-        let entries: Vec<String> = ::redis::cmd("LRANGE")
+        // Bytes, not `String`: one entry that is not UTF-8 (written by anyone with access to
+        // the list) made the whole listing fail; it is shown with its bytes escaped instead.
+        let entries: Vec<Vec<u8>> = ::redis::cmd("LRANGE")
             .arg(self.keys.dead_letter())
             .arg(0)
             .arg(-1)
@@ -542,6 +544,10 @@ impl RedisBroker {
             .map_err(redis_error("LRANGE dead letters"))?;
         Ok(entries
             .into_iter()
+            .map(|bytes| match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(not_utf8) => not_utf8.as_bytes().escape_ascii().to_string(),
+            })
             .map(|entry| match serde_json::from_str::<Value>(&entry) {
                 Ok(value) => DeadLetter {
                     reason: value["reason"].as_str().unwrap_or_default().to_owned(),

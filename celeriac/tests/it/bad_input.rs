@@ -336,3 +336,25 @@ async fn orphaned_deliveries_are_restored_after_the_visibility_timeout() {
     .await;
     worker.stop().await;
 }
+
+/// An entry that is not UTF-8 (anyone who can write the list can put one there) made the whole
+/// listing fail, so `celeriac dead-letters` printed nothing; it is listed, bytes escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_that_is_not_utf8_is_listed_escaped_with_the_others() {
+    let env = TestEnv::new("dead-letter-bytes");
+    let config = config(&env);
+    let producer = producer(&config).await;
+    let list = format!("{}celeriac.dead_letter", env.key_prefix);
+    let mut redis = env.redis().await;
+    let readable =
+        json!({"reason": "unknown task", "queue": "q", "task_id": "t1", "message": "{}"});
+    let () = redis.lpush(&list, readable.to_string()).await.unwrap();
+    let () = redis
+        .lpush(&list, b"\xff\xfe garbage".to_vec())
+        .await
+        .unwrap();
+    let entries = producer.broker().dead_letters().await.unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0].message, "\\xff\\xfe garbage");
+    assert_eq!(entries[1].task_id.as_deref(), Some("t1"));
+}

@@ -24,6 +24,8 @@
 
 mod api;
 mod assets;
+#[cfg(test)]
+mod attack_tests;
 pub mod auth;
 mod consumers;
 mod event_metrics;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -150,7 +150,9 @@ pub(super) fn router(
         None => Router::new()
             .route(
                 &at("/login"),
-                get(login::login_page).post(login::login_submit),
+                get(login::login_page)
+                    .post(login::login_submit)
+                    .layer(DefaultBodyLimit::max(login::LOGIN_BODY_LIMIT)),
             )
             .route(&at("/logout"), post(login::logout)),
         Some(host) => {
@@ -238,6 +240,11 @@ async fn without_trailing_slash(request: Request, next: axum::middleware::Next) 
     let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
     if is_read && path.len() > 1 && path.ends_with('/') {
         let trimmed = path.trim_end_matches('/');
+        // `//evil.example/` trimmed is `//evil.example`, which a browser reads as another
+        // site (and `/\` as `//`): such a path names no page here, so it is not redirected.
+        if trimmed.starts_with("//") || trimmed.starts_with("/\\") {
+            return StatusCode::NOT_FOUND.into_response();
+        }
         let target = match request.uri().query() {
             Some(query) => format!("{}?{query}", if trimmed.is_empty() { "/" } else { trimmed }),
             None => (if trimmed.is_empty() { "/" } else { trimmed }).to_owned(),

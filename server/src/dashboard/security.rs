@@ -36,13 +36,11 @@ pub struct CspNonce(pub String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelativePath(pub Option<String>);
 
-/// Files served to anyone: the browser bundle and the icons, which the login page needs too.
+/// Files served to anyone: the browser bundle and the files the site has (the icon the login
+/// page needs too, `robots.txt`). Not `/favicon.ico`: the site has none, and a public path
+/// that is missing would render the app's not-found page, shell and all, to anyone.
 pub fn is_static_asset(relative_path: &str) -> bool {
-    relative_path.starts_with("/pkg/")
-        || matches!(
-            relative_path,
-            "/favicon.ico" | "/favicon.svg" | "/robots.txt"
-        )
+    relative_path.starts_with("/pkg/") || matches!(relative_path, "/favicon.svg" | "/robots.txt")
 }
 
 /// What [`client_context`] needs: the URL prefix and the proxies whose `X-Forwarded-*`
@@ -193,11 +191,30 @@ fn is_cross_site(request: &Request) -> bool {
         .get::<ClientContext>()
         .and_then(|context| context.host.clone())
         .or_else(|| header_text(headers, "host").map(str::to_owned));
-    let origin_host = origin
+    // The scheme counts too, where it is known: `https://host` is another origin than
+    // `http://host`. It is known when a trusted proxy says https, or when the request came
+    // with no proxy's word at all (a direct connection is plain HTTP); behind a proxy that is
+    // not trusted either scheme passes, as before. A cross-site page cannot add the header.
+    let https = request
+        .extensions()
+        .get::<ClientContext>()
+        .is_some_and(|context| context.https);
+    let scheme = if https {
+        Some("https")
+    } else if headers.contains_key("x-forwarded-proto") {
+        None
+    } else {
+        Some("http")
+    };
+    let origin = origin
         .split_once("://")
-        .map(|(_scheme, rest)| rest.trim_end_matches('/'));
-    match (origin_host, host) {
-        (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(&host),
+        .map(|(origin_scheme, rest)| (origin_scheme, rest.trim_end_matches('/')));
+    match (origin, host) {
+        (Some((origin_scheme, origin_host)), Some(host)) => {
+            let other_scheme =
+                scheme.is_some_and(|scheme| !origin_scheme.eq_ignore_ascii_case(scheme));
+            other_scheme || !origin_host.eq_ignore_ascii_case(&host)
+        }
         // `Origin: null` (sandboxed frames, some redirects) and hostless requests are refused.
         _ => true,
     }

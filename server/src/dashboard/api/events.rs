@@ -10,6 +10,8 @@
 //!    delta since it, anything else (another process, a restart) a fresh snapshot.
 //! 4. A comment every [`KEEP_ALIVE`] keeps proxies from closing an idle stream;
 //!    `X-Accel-Buffering: no` stops nginx from buffering it.
+//! 5. Every [`LOGIN_RECHECK`] the stream asks whether its login still holds, and ends when the
+//!    session was logged out or the account deleted or given a new password.
 //!
 //! Per-client work is bounded: the stream holds only a `watch` receiver of the monitor's
 //! version (no queue of events), wakes when it changes, sleeps out the rest of the coalescing
@@ -26,7 +28,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::{Extension, Json};
 use celeriac::events::state::TaskQuery;
 use celeriac::events::Monitor;
 use futures::Stream;
@@ -34,6 +36,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::dashboard::auth::LoginCheck;
 use crate::dashboard::AppState;
 
 /// The shortest time between two events of one stream.
@@ -67,9 +70,22 @@ fn resume_version(headers: &HeaderMap) -> Option<u64> {
         .flatten()
 }
 
+/// How often an open stream asks whether its login still holds (logout, a deleted account
+/// or a new password end it), so a tab left open cannot keep watching for hours after.
+#[cfg(not(test))]
+const LOGIN_RECHECK: Duration = Duration::from_secs(15);
+#[cfg(test)]
+const LOGIN_RECHECK: Duration = Duration::from_millis(300);
+
 /// `GET /api/events`.
-pub(super) async fn stream(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    login: Option<Extension<LoginCheck>>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let client = Client {
+        login: login.map(|Extension(login)| login),
+        recheck: tokio::time::interval_at(Instant::now() + LOGIN_RECHECK, LOGIN_RECHECK),
         versions: state.monitor.versions(),
         monitor: state.monitor.clone(),
         closing: state.closing.clone(),
@@ -98,6 +114,10 @@ struct Client {
     /// The version the tab says it has (`Last-Event-ID`), until the first event.
     resume: Option<u64>,
     last_send: Instant,
+    /// The login to ask again every [`LOGIN_RECHECK`]; `None` behind a host's login, whose
+    /// sessions are the host's.
+    login: Option<LoginCheck>,
+    recheck: tokio::time::Interval,
 }
 
 fn events(client: Client) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -134,6 +154,12 @@ impl Client {
             tokio::select! {
                 changed = self.versions.changed() => changed.ok()?,
                 () = &mut closed => return None,
+                _ = self.recheck.tick() => {
+                    match &self.login {
+                        Some(login) if !login.holds().await => return None,
+                        _ => continue,
+                    }
+                }
             }
             tokio::time::sleep_until(self.last_send + COALESCE).await;
             let current = *self.versions.borrow_and_update();

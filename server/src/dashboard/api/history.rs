@@ -50,7 +50,31 @@ fn non_empty(text: Option<String>) -> Option<String> {
 }
 
 impl HistoryQuery {
+    /// A NUL byte can be in no stored text, and PostgreSQL refuses it in a query parameter
+    /// (a 500 before this check): it is the caller's mistake, said as such.
+    fn refuse_nul(&self) -> Result<(), AppError> {
+        let texts = [
+            ("state", &self.state),
+            ("name", &self.name),
+            ("worker", &self.worker),
+            ("queue", &self.queue),
+            ("task_id", &self.task_id),
+            ("search", &self.search),
+            ("cursor", &self.cursor),
+        ];
+        match texts
+            .iter()
+            .find(|(_, text)| text.as_deref().is_some_and(|text| text.contains('\0')))
+        {
+            Some((parameter, _)) => Err(AppError::BadRequest(format!(
+                "{parameter} contains a NUL byte"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn filter(&self) -> Result<TaskFilter, AppError> {
+        self.refuse_nul()?;
         let states = match self.state.as_deref() {
             Some(states) => states
                 .split(',')

@@ -16,46 +16,77 @@ use tower_sessions::Session;
 use super::{Admin, AuthState, AuthUser, RequireRole, SessionUser, Viewer, SESSION_USER_KEY};
 use crate::dashboard::security::ClientContext;
 
+/// The largest login form accepted: a name, a password of a few thousand characters and a
+/// `next` path fit; the 2 MiB bodies that filled the audit log and the throttle do not.
+pub const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+
+/// The longest user name a login may carry (no account has a longer one); longer ones are
+/// refused as unknown after the same work, and never audited or kept as a throttle key whole.
+pub const MAX_NAME_CHARS: usize = celeriac::auth::users::MAX_NAME_CHARS;
+
 /// The outcome of a password check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Right password; the user's role.
-    Accepted(Role),
+    /// Right password: the user's role, and the credential the session is bound to.
+    Accepted {
+        /// The role.
+        role: Role,
+        /// [`super::credential_tag`] of the password hash checked.
+        credential: String,
+    },
     /// Unknown user or wrong password (indistinguishable on purpose).
     Rejected,
-    /// Too many failures for this account or address; the password was not checked.
-    Throttled,
+    /// A budget is spent; the password was not checked. `first` is the first such refusal of
+    /// the window, the one worth auditing.
+    Throttled {
+        /// The first refusal of its window.
+        first: bool,
+    },
 }
 
-/// Checks `password` for `name`, applying the throttle and recording failures.
+/// Checks `password` for `name`: the throttle's budgets are taken first (so concurrent
+/// guesses cannot outrun them), then the password is verified; a right one gives them back.
 pub async fn check_password(
     state: &AuthState,
     name: &str,
     password: String,
     address: &str,
 ) -> Verdict {
-    if state.throttle.is_blocked(name, address) {
-        return Verdict::Throttled;
-    }
-    let credentials = match state.users.credentials(name).await {
-        Ok(credentials) => credentials,
-        Err(error) => {
-            tracing::error!(%error, "cannot read user credentials");
-            None
+    let reservation = match state.throttle.reserve(name, address) {
+        Ok(reservation) => reservation,
+        Err(refused) => {
+            return Verdict::Throttled {
+                first: refused.first,
+            }
+        }
+    };
+    let credentials = if name.chars().count() > MAX_NAME_CHARS {
+        None
+    } else {
+        match state.users.credentials(name).await {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                tracing::error!(%error, "cannot read user credentials");
+                None
+            }
         }
     };
     let role = credentials.as_ref().map(|credentials| credentials.role);
     let hash = credentials.map(|credentials| credentials.password_hash);
-    match (state.hasher.verify(hash, password).await, role) {
-        (true, Some(role)) => {
-            state.throttle.record_success(name);
-            Verdict::Accepted(role)
+    let credential = hash.as_deref().map(super::credential_tag);
+    match (state.hasher.verify(hash, password).await, role, credential) {
+        (true, Some(role), Some(credential)) => {
+            state.throttle.succeeded(reservation);
+            Verdict::Accepted { role, credential }
         }
-        _ => {
-            state.throttle.record_failure(name, address);
-            Verdict::Rejected
-        }
+        // The reservation is dropped: the failure stays counted.
+        _ => Verdict::Rejected,
     }
+}
+
+/// `name` cut to [`MAX_NAME_CHARS`], for the audit log and the form's echo.
+fn clipped(name: &str) -> String {
+    name.chars().take(MAX_NAME_CHARS).collect()
 }
 
 /// `?next=` on the login page.
@@ -93,7 +124,7 @@ pub async fn login_submit(
     let next = safe_next(&state.url_prefix, Some(&form.next));
     let name = form.username.trim().to_owned();
     match check_password(&state, &name, form.password, &client.address).await {
-        Verdict::Accepted(_role) => {
+        Verdict::Accepted { credential, .. } => {
             if let Err(error) = session.cycle_id().await {
                 tracing::error!(%error, "cannot cycle the session id");
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -101,6 +132,7 @@ pub async fn login_submit(
             let user = SessionUser {
                 name: name.clone(),
                 login_at_ms: celeriac::clock::now().timestamp_millis(),
+                credential,
             };
             if let Err(error) = session.insert(SESSION_USER_KEY, user).await {
                 tracing::error!(%error, "cannot store the session");
@@ -111,6 +143,7 @@ pub async fn login_submit(
             Redirect::to(&next).into_response()
         }
         Verdict::Rejected => {
+            let name = clipped(&name);
             audit(&state, &name, "login_failed", &client.address).await;
             let page = render_form(
                 &state.url_prefix,
@@ -120,8 +153,12 @@ pub async fn login_submit(
             );
             (StatusCode::UNAUTHORIZED, Html(page)).into_response()
         }
-        Verdict::Throttled => {
-            audit(&state, &name, "login_throttled", &client.address).await;
+        Verdict::Throttled { first } => {
+            let name = clipped(&name);
+            // One row per spent budget and window: a flood of refused attempts writes nothing.
+            if first {
+                audit(&state, &name, "login_throttled", &client.address).await;
+            }
             let page = render_form(
                 &state.url_prefix,
                 &next,
@@ -204,25 +241,47 @@ async fn audit(state: &AuthState, actor: &str, action: &str, address: &str) {
     }
 }
 
-/// Where to go after login: a path under the prefix on this site, else the dashboard's root
-/// (an absolute or protocol-relative URL would make the form an open redirect).
-fn safe_next(prefix: &str, next: Option<&str>) -> String {
+/// Where to go after login: a path under the prefix on this site, else the dashboard's root.
+///
+/// Browsers are lenient where servers are not: they drop tabs and newlines from a URL, read
+/// `\` as `/`, and resolve `..`, so `/\t/evil.example` or `/..//evil.example` written in a
+/// `Location` can land on another site. So the path is accepted only in a form that has one
+/// reading: printable ASCII, no `\`, no empty, `.` or `..` segment (`//` included) and no
+/// encoded `/`, `\`, `.` or control character; anything else goes home.
+pub(crate) fn safe_next(prefix: &str, next: Option<&str>) -> String {
     let home = if prefix.is_empty() {
         "/".to_owned()
     } else {
         prefix.to_owned()
     };
     match next {
-        Some(next)
-            if next.starts_with(&format!("{prefix}/"))
-                && !next.starts_with("//")
-                && !next.contains('\\')
-                && !next.starts_with(&format!("{prefix}/login")) =>
-        {
-            next.to_owned()
-        }
+        Some(next) if is_plain_local_path(prefix, next) => next.to_owned(),
         _ => home,
     }
+}
+
+fn is_plain_local_path(prefix: &str, next: &str) -> bool {
+    let (path, query) = next.split_once('?').unwrap_or((next, ""));
+    let printable = |text: &str| text.bytes().all(|byte| byte.is_ascii_graphic());
+    let Some(rest) = path.strip_prefix(prefix) else {
+        return false;
+    };
+    let lowered = path.to_ascii_lowercase();
+    rest.starts_with('/')
+        && printable(path)
+        && printable(query)
+        && !path.contains('\\')
+        // Encoded `/`, `\`, `.` and control characters (`%00`-`%1f`, `%7f`).
+        && !["%2f", "%5c", "%2e", "%0", "%1", "%7f"]
+            .iter()
+            .any(|encoded| lowered.contains(encoded))
+        && rest.split('/').skip(1).enumerate().all(|(index, segment)| {
+            // A trailing `/` (an empty last segment) is harmless; the first segment may be
+            // empty only for the prefix's root (`/tasks/` is `/tasks`).
+            let last = index == rest.split('/').count() - 2;
+            !matches!(segment, "." | "..") && (!segment.is_empty() || last)
+        })
+        && !rest.starts_with("/login")
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
@@ -291,4 +350,65 @@ fn render_form(prefix: &str, next: &str, username: &str, error: Option<&str>) ->
         next = escape_html(next),
         username = escape_html(username),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_keeps_plain_paths_on_this_site() {
+        for (prefix, next) in [
+            ("", "/"),
+            ("", "/failed"),
+            ("", "/tasks/abc-123?state=FAILURE&page=2"),
+            ("", "/periodic/nightly%20report"),
+            ("/tasks", "/tasks/failed"),
+            ("/tasks", "/tasks/workers/"),
+        ] {
+            assert_eq!(safe_next(prefix, Some(next)), next, "{prefix} {next}");
+        }
+    }
+
+    /// The open-redirect bypasses seen in the security review, and their relatives.
+    #[test]
+    fn next_sends_everything_else_home() {
+        for next in [
+            "//evil.example",
+            "//evil.example/",
+            "///evil.example",
+            "/\\evil.example",
+            "/./\\evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\n/evil.example",
+            "/..//evil.example/",
+            "/%2e%2e//evil.example/",
+            "/%2E%2E/x",
+            "/%2F%2Fevil.example",
+            "/%5cevil.example",
+            "/a//b",
+            "/./x",
+            "https://evil.example/",
+            "https:evil.example",
+            "javascript:alert(1)",
+            " //evil.example",
+            "/login",
+            "/login?next=//evil.example",
+            "/x?y=\r\nSet-Cookie:a",
+            "",
+        ] {
+            assert_eq!(safe_next("", Some(next)), "/", "{next:?}");
+        }
+        for next in [
+            "/tasks/..//evil.example/",
+            "/tasks/%2e%2e/%2e%2e//evil.example",
+            "/tasks//evil.example",
+            "/tasksevil",
+            "/tasks/\t/evil.example",
+            "/other",
+        ] {
+            assert_eq!(safe_next("/tasks", Some(next)), "/tasks", "{next:?}");
+        }
+    }
 }

@@ -121,6 +121,12 @@ impl AuthState {
             .with_always_save(true)
     }
 
+    /// The session rows, for tests of the store.
+    #[cfg(test)]
+    pub(crate) fn sessions(&self) -> SessionRows {
+        self.sessions.clone()
+    }
+
     /// Deletes expired sessions every `every` until `shutdown`.
     pub async fn sweep_sessions(
         self,
@@ -150,6 +156,20 @@ struct SessionUser {
     name: String,
     /// Milliseconds since the epoch, for the absolute expiry.
     login_at_ms: i64,
+    /// [`credential_tag`] of the password the user logged in with: a new password, or the
+    /// account deleted and added again, ends every session made with the old one. Sessions
+    /// from before this field have none and end too.
+    #[serde(default)]
+    credential: String,
+}
+
+/// Which password hash a session was made with: the hash's last 16 characters (its digest,
+/// salted, so a new password or a re-added account always differs). Only compared, never
+/// used to verify anything.
+pub(crate) fn credential_tag(password_hash: &str) -> String {
+    let digest = password_hash.rsplit('$').next().unwrap_or(password_hash);
+    let start = digest.len().saturating_sub(16);
+    digest.get(start..).unwrap_or(digest).to_owned()
 }
 
 /// The authenticated user of a request, put in its extensions by [`require_login`] (or made
@@ -185,13 +205,14 @@ pub async fn require_login(
         .get::<ClientContext>()
         .map(|context| context.address.clone())
         .unwrap_or_default();
-    let user = match basic_credentials(request.headers()) {
+    let login = match basic_credentials(request.headers()) {
         Some((name, password)) => basic_user(&state, name, password, &address).await,
         None => session_user(&state, &session).await,
     };
-    match user {
-        Some(user) => {
+    match login {
+        Some((user, check)) => {
             request.extensions_mut().insert(user);
+            request.extensions_mut().insert(check);
             next.run(request).await
         }
         None => unauthenticated(&state, &request, &relative),
@@ -373,20 +394,65 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((name.to_owned(), password.to_owned()))
 }
 
+/// The login a request came with, to ask again later: a response that outlives its request's
+/// check (the live event stream) asks [`LoginCheck::holds`] now and then and ends when the
+/// session was logged out or the account deleted or given a new password.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginCheck {
+    state: AuthState,
+    /// The session's id; `None` for Basic auth, which has no session to end.
+    session_id: Option<String>,
+    name: String,
+    credential: String,
+}
+
+impl LoginCheck {
+    /// True while the session exists and the account still has the password it was made
+    /// with. A database error counts as holding (logged): a hiccup must not close every tab.
+    pub(crate) async fn holds(&self) -> bool {
+        if let Some(id) = &self.session_id {
+            match self.state.sessions.load(id, celeriac::clock::now()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return false,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot re-read a session; keeping its stream");
+                    return true;
+                }
+            }
+        }
+        match self.state.users.credentials(&self.name).await {
+            Ok(Some(credentials)) => credential_tag(&credentials.password_hash) == self.credential,
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(%error, "cannot re-read a user; keeping its stream");
+                true
+            }
+        }
+    }
+}
+
 /// Checks Basic credentials with the same throttle and timing rules as the login form.
 async fn basic_user(
     state: &AuthState,
     name: String,
     password: String,
     address: &str,
-) -> Option<AuthUser> {
+) -> Option<(AuthUser, LoginCheck)> {
     match login::check_password(state, &name, password, address).await {
-        login::Verdict::Accepted(role) => Some(AuthUser { name, role }),
-        login::Verdict::Rejected | login::Verdict::Throttled => None,
+        login::Verdict::Accepted { role, credential } => {
+            let check = LoginCheck {
+                state: state.clone(),
+                session_id: None,
+                name: name.clone(),
+                credential,
+            };
+            Some((AuthUser { name, role }, check))
+        }
+        login::Verdict::Rejected | login::Verdict::Throttled { .. } => None,
     }
 }
 
-async fn session_user(state: &AuthState, session: &Session) -> Option<AuthUser> {
+async fn session_user(state: &AuthState, session: &Session) -> Option<(AuthUser, LoginCheck)> {
     let stored: SessionUser = session.get(SESSION_USER_KEY).await.ok().flatten()?;
     let age_ms = celeriac::clock::now().timestamp_millis() - stored.login_at_ms;
     let absolute_ms = i64::try_from(state.limits.absolute.as_millis()).unwrap_or(i64::MAX);
@@ -395,10 +461,26 @@ async fn session_user(state: &AuthState, session: &Session) -> Option<AuthUser> 
         return None;
     }
     match state.users.credentials(&stored.name).await {
-        Ok(Some(credentials)) => Some(AuthUser {
-            name: stored.name,
-            role: credentials.role,
-        }),
+        Ok(Some(credentials))
+            if credential_tag(&credentials.password_hash) == stored.credential =>
+        {
+            let check = LoginCheck {
+                state: state.clone(),
+                session_id: session.id().map(|id| id.to_string()),
+                name: stored.name.clone(),
+                credential: stored.credential,
+            };
+            let user = AuthUser {
+                name: stored.name,
+                role: credentials.role,
+            };
+            Some((user, check))
+        }
+        Ok(Some(_)) => {
+            // The password changed (or the account was re-created) since this login.
+            let _ = session.flush().await;
+            None
+        }
         Ok(None) => {
             // The account was deleted: end its sessions as they show up.
             let _ = session.flush().await;

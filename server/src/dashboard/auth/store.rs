@@ -55,16 +55,21 @@ impl SessionStore for SqlSessionStore {
         Ok(())
     }
 
+    /// Only ever updates: tower-sessions saves a session at the end of every request that
+    /// touched it, so an upsert let a request still in flight at logout (or at a login's id
+    /// rotation) re-create the session it had just lost. A session that is gone stays gone.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = encode(record)?;
-        self.rows
-            .upsert(
-                &record.id.to_string(),
-                &data,
-                chrono_time(record.expiry_date),
-            )
+        let id = record.id.to_string();
+        let updated = self
+            .rows
+            .update(&id, &data, chrono_time(record.expiry_date))
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        if !updated {
+            tracing::debug!("a request saved a session that had ended; not re-created");
+        }
+        Ok(())
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
