@@ -80,7 +80,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The dashboard: metadata, stylesheet, the live stream, the navigation bar and the routes.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn App() -> AnyView {
     provide_meta_context();
     live::provide_live_events();
     // The user's role, read by the browser once (`/api/me` is not part of the API that
@@ -96,7 +96,7 @@ pub fn App() -> impl IntoView {
     };
     let role = move || me.get().and_then(Result::ok).map(|me| me.role);
 
-    view! {
+    (view! {
         <Stylesheet id="leptos" href=paths::page("/pkg/celeriac.css") />
         <Title text="Celeriac" />
         <Router base=paths::prefix()>
@@ -116,5 +116,5 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
-    }
+    }).into_any()
 }

@@ -22,7 +22,7 @@ pub struct SelectedTasks(pub RwSignal<BTreeSet<String>>);
 
 /// A row's checkbox (nothing when no [`SelectedTasks`] is provided).
 #[component]
-pub fn SelectBox(task_id: String) -> impl IntoView {
+pub fn SelectBox(task_id: String) -> AnyView {
     let Some(SelectedTasks(selected)) = use_context::<SelectedTasks>() else {
         return ().into_any();
     };
@@ -30,7 +30,7 @@ pub fn SelectBox(task_id: String) -> impl IntoView {
         let task_id = task_id.clone();
         move || selected.with(|selected| selected.contains(&task_id))
     };
-    view! {
+    (view! {
         <input
             type="checkbox"
             data-testid="row-select"
@@ -48,6 +48,7 @@ pub fn SelectBox(task_id: String) -> impl IntoView {
             }
         />
     }
+    .into_any())
     .into_any()
 }
 
@@ -62,7 +63,7 @@ enum Status {
 
 /// "Retry selected" and "Retry all matching" (with the dry-run count first).
 #[component]
-pub fn BulkRetryBar() -> impl IntoView {
+pub fn BulkRetryBar() -> AnyView {
     let Some(SelectedTasks(selected)) = use_context::<SelectedTasks>() else {
         return ().into_any();
     };
@@ -149,7 +150,7 @@ pub fn BulkRetryBar() -> impl IntoView {
         Status::Failed(error) => Some(error),
     };
     let counted = move || matches!(status.get(), Status::Counted(ref answer) if answer.tasks.unwrap_or(0) > 0);
-    view! {
+    (view! {
         <div class="bulk-retry needs-operator" data-testid="bulk-retry">
             <span data-testid="selected-count">
                 {move || format!("{} selected", selected.with(BTreeSet::len))}
@@ -185,5 +186,6 @@ pub fn BulkRetryBar() -> impl IntoView {
             </p>
         </div>
     }
+    .into_any())
     .into_any()
 }

@@ -19,9 +19,9 @@ pub fn ConfirmButton(
     disabled: Signal<bool>,
     /// Runs after confirmation.
     on_confirm: Callback<()>,
-) -> impl IntoView {
+) -> AnyView {
     let asking = RwSignal::new(false);
-    view! {
+    (view! {
         <span class="confirm">
             <Show
                 when=move || asking.get()
@@ -53,5 +53,6 @@ pub fn ConfirmButton(
                 <button on:click=move |_| asking.set(false)>"Cancel"</button>
             </Show>
         </span>
-    }
+    })
+    .into_any()
 }

@@ -54,7 +54,7 @@ pub fn CrontabEditor(
     /// True while a save is under way.
     #[prop(into)]
     saving: Signal<bool>,
-) -> impl IntoView {
+) -> AnyView {
     // The page re-creates the editor with the stored crontab after a save.
     let saved = StoredValue::new(initial.clone());
     let draft = RwSignal::new(initial);
@@ -125,7 +125,7 @@ pub fn CrontabEditor(
         })
         .collect_view();
 
-    view! {
+    (view! {
         <div class="crontab-editor" data-testid="crontab-editor">
             <div class="crontab-parts">{parts}</div>
             <Transition fallback=|| view! { <p class="crontab-description">"Checking…"</p> }>
@@ -178,7 +178,7 @@ pub fn CrontabEditor(
                 </button>
             </div>
         </div>
-    }
+    }).into_any()
 }
 
 #[cfg(test)]

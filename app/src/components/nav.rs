@@ -10,7 +10,7 @@ use crate::paths;
 
 /// The bar at the top of every page.
 #[component]
-pub fn Nav() -> impl IntoView {
+pub fn Nav() -> AnyView {
     let live = use_live_events();
     let (hydrated, set_hydrated) = signal(false);
     // Effects never run during server rendering, so the marker proves the WASM took over.
@@ -25,7 +25,7 @@ pub fn Nav() -> impl IntoView {
         ("/periodic", "Periodic tasks"),
         ("/audit", "Audit"),
     ];
-    view! {
+    (view! {
         <header class="top">
             <span class="brand">"Celeriac"</span>
             <nav>
@@ -62,5 +62,5 @@ pub fn Nav() -> impl IntoView {
                 </form>
             </span>
         </header>
-    }
+    }).into_any()
 }

@@ -90,7 +90,7 @@ pub fn SimpleScheduleEditor(
     /// True while a save is under way.
     #[prop(into)]
     saving: Signal<bool>,
-) -> impl IntoView {
+) -> AnyView {
     let (kind, every, period, at) = match &initial {
         ScheduleSpec::Interval { every, period } => (
             "interval",
@@ -109,7 +109,7 @@ pub fn SimpleScheduleEditor(
     });
     let preview = schedule_preview(move || checked.get().ok());
     let problem = Memo::new(move |_| problem(checked.get().err(), preview));
-    view! {
+    (view! {
         <div class="schedule-editor" data-testid="schedule-editor">
             {if kind == "interval" {
                 view! {
@@ -143,7 +143,7 @@ pub fn SimpleScheduleEditor(
                 </button>
             </div>
         </div>
-    }
+    }).into_any()
 }
 
 /// The form that creates a periodic task: name, task, arguments and a schedule of any kind.
@@ -154,7 +154,7 @@ pub fn CreateScheduleForm(
     /// True while the request is under way.
     #[prop(into)]
     saving: Signal<bool>,
-) -> impl IntoView {
+) -> AnyView {
     let name = RwSignal::new(String::new());
     let task = RwSignal::new(String::new());
     let args = RwSignal::new("[]".to_owned());
@@ -199,7 +199,7 @@ pub fn CreateScheduleForm(
                 on:input=move |event| signal.set(event_target_value(&event)) />
         }
     };
-    view! {
+    (view! {
         <form class="create-schedule needs-admin" data-testid="create-schedule" on:submit=move |event| {
             event.prevent_default();
             if let Ok(form) = checked.get_untracked() { on_create.run(form); }
@@ -236,5 +236,5 @@ pub fn CreateScheduleForm(
             <button type="submit" data-testid="create-submit"
                 disabled=move || saving.get() || problem.with(Option::is_some)>"Create"</button>
         </form>
-    }
+    }).into_any()
 }

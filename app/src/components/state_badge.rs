@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 /// `SUCCESS`, `FAILURE`, ... with `class="state state-SUCCESS"`.
 #[component]
-pub fn StateBadge(state: TaskState) -> impl IntoView {
-    view! { <span class=format!("state state-{}", state.as_str())>{state.as_str()}</span> }
+pub fn StateBadge(state: TaskState) -> AnyView {
+    (view! { <span class=format!("state state-{}", state.as_str())>{state.as_str()}</span> })
+        .into_any()
 }

@@ -129,7 +129,7 @@ fn merge(page: &HistoryPage, filters: &Filters, live: &HashMap<String, LiveTask>
 /// The list; `fixed_state` pins the state filter (the Failed page), `retry` adds a per-row
 /// retry button and, when the page provides `SelectedTasks`, a checkbox.
 #[component]
-pub fn TaskList(fixed_state: Option<TaskState>, retry: bool) -> impl IntoView {
+pub fn TaskList(fixed_state: Option<TaskState>, retry: bool) -> AnyView {
     let query = use_query_map();
     let filters = Memo::new(move |_| {
         query.with(|query| {
@@ -161,7 +161,7 @@ pub fn TaskList(fixed_state: Option<TaskState>, retry: bool) -> impl IntoView {
         "/tasks"
     });
 
-    view! {
+    (view! {
         <FilterForm filters fixed_state=fixed_state.is_some() base=base.clone() />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
@@ -188,12 +188,12 @@ pub fn TaskList(fixed_state: Option<TaskState>, retry: bool) -> impl IntoView {
                     })
             }}
         </Transition>
-    }
+    }).into_any()
 }
 
 /// The filter inputs; applying them navigates, so the URL always says what is shown.
 #[component]
-fn FilterForm(filters: Memo<Filters>, fixed_state: bool, base: String) -> impl IntoView {
+fn FilterForm(filters: Memo<Filters>, fixed_state: bool, base: String) -> AnyView {
     let initial = filters.get_untracked();
     let state = RwSignal::new(initial.state);
     let name = RwSignal::new(initial.name);
@@ -226,7 +226,7 @@ fn FilterForm(filters: Memo<Filters>, fixed_state: bool, base: String) -> impl I
             </label>
         }
     };
-    view! {
+    (view! {
         <form class="filters" on:submit=apply>
             <Show when=move || !fixed_state>
                 <label>
@@ -256,15 +256,15 @@ fn FilterForm(filters: Memo<Filters>, fixed_state: bool, base: String) -> impl I
             {field("Arguments contain", "search", search)}
             <button type="submit" data-testid="apply-filters">"Apply"</button>
         </form>
-    }
+    }).into_any()
 }
 
 /// The rows.
 #[component]
-fn TaskTable(rows: Vec<TaskInfo>, retry: bool) -> impl IntoView {
+fn TaskTable(rows: Vec<TaskInfo>, retry: bool) -> AnyView {
     let live = use_live_events();
     let now = live.now.get_untracked();
-    view! {
+    (view! {
         <table class="tasks" data-testid="task-table">
             <thead>
                 <tr>
@@ -306,7 +306,7 @@ fn TaskTable(rows: Vec<TaskInfo>, retry: bool) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
-    }
+    }).into_any()
 }
 
 /// Retries sent from this list, by task id: the new task's id or the error. Kept above the
@@ -316,7 +316,7 @@ struct RetriedRows(RwSignal<HashMap<String, Result<String, String>>>);
 
 /// A row's retry button and, once sent, the link to the new task.
 #[component]
-fn RetryRow(task_id: String) -> impl IntoView {
+fn RetryRow(task_id: String) -> AnyView {
     let Some(RetriedRows(retried)) = use_context::<RetriedRows>() else {
         return ().into_any();
     };
@@ -342,7 +342,7 @@ fn RetryRow(task_id: String) -> impl IntoView {
         }
     };
     let outcome = move || retried.with(|retried| retried.get(&task_id).cloned());
-    view! {
+    (view! {
         {move || match outcome() {
             None => view! {
                 <button class="needs-operator" data-testid="row-retry" on:click=send.clone()>"Retry"</button>
@@ -355,5 +355,5 @@ fn RetryRow(task_id: String) -> impl IntoView {
             Some(Err(error)) => view! { <span class="error">{error}</span> }.into_any(),
         }}
     }
-    .into_any()
+    .into_any()).into_any()
 }

@@ -24,7 +24,7 @@ const WINDOWS: [(&str, &str); 4] = [
 
 /// The table with its window picker.
 #[component]
-pub fn TaskStats() -> impl IntoView {
+pub fn TaskStats() -> AnyView {
     let query = use_query_map();
     let window = Memo::new(move |_| {
         query.with(|query| {
@@ -52,7 +52,7 @@ pub fn TaskStats() -> impl IntoView {
             paths::navigate_options(),
         );
     };
-    view! {
+    (view! {
         <section class="task-stats" data-testid="task-stats">
             <h2>
                 "Per task name, "
@@ -88,7 +88,7 @@ pub fn TaskStats() -> impl IntoView {
                 }}
             </Transition>
         </section>
-    }
+    }).into_any()
 }
 
 /// The rows of one answer.

@@ -15,7 +15,7 @@ const HEIGHT: f64 = 140.0;
 
 /// The chart for `throughput`.
 #[component]
-pub fn ThroughputChart(throughput: Throughput) -> impl IntoView {
+pub fn ThroughputChart(throughput: Throughput) -> AnyView {
     let points = throughput.points;
     let peak = points
         .iter()
@@ -28,7 +28,7 @@ pub fn ThroughputChart(throughput: Throughput) -> impl IntoView {
     let total_failed: u64 = points.iter().map(|point| point.failed).sum();
     let peak_label = format!("{:.2} tasks/s", peak as f64 / 60.0);
     let summary = format!("last hour: {total_succeeded} succeeded, {total_failed} failed");
-    view! {
+    (view! {
         <figure class="throughput" data-testid="throughput-chart"
             data-succeeded=total_succeeded data-failed=total_failed>
             <svg viewBox=format!("0 0 {WIDTH} {}", HEIGHT + 16.0) role="img">
@@ -46,7 +46,8 @@ pub fn ThroughputChart(throughput: Throughput) -> impl IntoView {
                 <span data-testid="throughput-summary">{summary}</span>
             </figcaption>
         </figure>
-    }
+    })
+    .into_any()
 }
 
 /// `x,y` pairs of one series, `peak` at the top (a flat line at the bottom when all is zero).

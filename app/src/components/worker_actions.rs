@@ -70,10 +70,10 @@ fn use_commands() -> Option<WorkerCommands> {
 
 /// The "Cancel consumer" button of one queue row.
 #[component]
-pub fn QueueCancel(queue: String) -> impl IntoView {
+pub fn QueueCancel(queue: String) -> AnyView {
     let commands = use_commands();
     let pending = commands.map(|commands| commands.pending());
-    view! {
+    (view! {
         <button
             type="button"
             data-testid="cancel-consumer"
@@ -86,7 +86,8 @@ pub fn QueueCancel(queue: String) -> impl IntoView {
         >
             "Cancel consumer"
         </button>
-    }
+    })
+    .into_any()
 }
 
 /// A text input bound to `value`.
@@ -108,7 +109,7 @@ fn text_input(
 
 /// Pool, consumers, limits, shutdown, and the latest outcome.
 #[component]
-pub fn WorkerActions(commands: WorkerCommands) -> impl IntoView {
+pub fn WorkerActions(commands: WorkerCommands) -> AnyView {
     let pending = commands.pending();
     let busy = move || pending.get();
     let queue = RwSignal::new(String::new());
@@ -127,7 +128,7 @@ pub fn WorkerActions(commands: WorkerCommands) -> impl IntoView {
             .into_any(),
         })
     };
-    view! {
+    (view! {
         <h2 class="needs-operator">"Remote control"</h2>
         {outcome}
         <div class="actions needs-operator">
@@ -178,5 +179,5 @@ pub fn WorkerActions(commands: WorkerCommands) -> impl IntoView {
                 test_id="worker-shutdown" disabled=pending
                 on_confirm=Callback::new(move |()| commands.send("shutdown", &[])) />
         </div>
-    }
+    }).into_any()
 }

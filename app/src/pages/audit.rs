@@ -17,7 +17,7 @@ const LIMIT: u32 = 500;
 
 /// `/audit`.
 #[component]
-pub fn AuditPage() -> impl IntoView {
+pub fn AuditPage() -> AnyView {
     let api = use_api();
     let entries = LocalResource::new(move || {
         let api = api.clone();
@@ -28,7 +28,7 @@ pub fn AuditPage() -> impl IntoView {
     });
     let actor = RwSignal::new(String::new());
     let action = RwSignal::new(String::new());
-    view! {
+    (view! {
         <h1>"Audit log"</h1>
         <form class="filters" on:submit=|event| event.prevent_default()>
             <label>
@@ -61,16 +61,13 @@ pub fn AuditPage() -> impl IntoView {
                     })
             }}
         </Suspense>
-    }
+    })
+    .into_any()
 }
 
 /// The rows whose actor and action contain the filters' text.
 #[component]
-fn AuditTable(
-    entries: Vec<AuditEntry>,
-    actor: Signal<String>,
-    action: Signal<String>,
-) -> impl IntoView {
+fn AuditTable(entries: Vec<AuditEntry>, actor: Signal<String>, action: Signal<String>) -> AnyView {
     // ASCII case folding: user names and actions are ASCII in practice, and `to_lowercase`
     // brings Unicode's case tables into the browser's WASM (8 KB gzipped when measured).
     let shown = move || {
@@ -83,7 +80,7 @@ fn AuditTable(
             .cloned()
             .collect::<Vec<_>>()
     };
-    view! {
+    (view! {
         <table class="tasks audit" data-testid="audit-table">
             <thead>
                 <tr>
@@ -114,5 +111,6 @@ fn AuditTable(
                 }}
             </tbody>
         </table>
-    }
+    })
+    .into_any()
 }

@@ -11,11 +11,12 @@ use crate::components::task_list::TaskList;
 
 /// `/failed`.
 #[component]
-pub fn FailedPage() -> impl IntoView {
+pub fn FailedPage() -> AnyView {
     provide_context(SelectedTasks(RwSignal::new(BTreeSet::new())));
-    view! {
+    (view! {
         <h1>"Failed tasks"</h1>
         <BulkRetryBar />
         <TaskList fixed_state=Some(TaskState::Failure) retry=true />
-    }
+    })
+    .into_any()
 }

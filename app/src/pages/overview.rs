@@ -23,7 +23,7 @@ const STATES: [TaskState; 8] = [
 
 /// `/`.
 #[component]
-pub fn OverviewPage() -> impl IntoView {
+pub fn OverviewPage() -> AnyView {
     let live = use_live_events();
     let api = use_api();
     let overview = Resource::new(
@@ -33,7 +33,7 @@ pub fn OverviewPage() -> impl IntoView {
             async move { api.get::<Overview>("/api/overview").await }
         },
     );
-    view! {
+    (view! {
         <h1>"Overview"</h1>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || overview.get().map(|answer| match answer {
@@ -101,5 +101,5 @@ pub fn OverviewPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
+    }).into_any()
 }

@@ -21,7 +21,7 @@ pub fn instant(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 /// `/periodic`.
 #[component]
-pub fn PeriodicPage() -> impl IntoView {
+pub fn PeriodicPage() -> AnyView {
     let api = use_api();
     let reloads = RwSignal::new(0_u64);
     let schedules = Resource::new(move || reloads.get(), {
@@ -59,7 +59,7 @@ pub fn PeriodicPage() -> impl IntoView {
             Err(error) => view! { <p class="error" data-testid="schedule-outcome-error">{error.to_string()}</p> }.into_any(),
         })
     };
-    view! {
+    (view! {
         <h1>"Periodic tasks"</h1>
         {outcome}
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -112,5 +112,5 @@ pub fn PeriodicPage() -> impl IntoView {
             saving=change.pending()
             on_create=Callback::new(move |form| { change.dispatch(("/api/schedules".to_owned(), Some(form))); })
         />
-    }
+    }).into_any()
 }

@@ -23,7 +23,7 @@ type Change = (String, Option<ScheduleForm>);
 
 /// `/periodic/:name`.
 #[component]
-pub fn PeriodicDetailPage() -> impl IntoView {
+pub fn PeriodicDetailPage() -> AnyView {
     let params = use_params_map();
     let name = Memo::new(move |_| params.with(|params| params.get("name").unwrap_or_default()));
     let reloads = RwSignal::new(0_u64);
@@ -66,7 +66,7 @@ pub fn PeriodicDetailPage() -> impl IntoView {
             Err(error) => view! { <p class="error" data-testid="schedule-save-error">{error.to_string()}</p> }.into_any(),
         })
     };
-    view! {
+    (view! {
         <p><A href=paths::page("/periodic")>"← Periodic tasks"</A></p>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|answer| match answer {
@@ -75,14 +75,14 @@ pub fn PeriodicDetailPage() -> impl IntoView {
             })}
         </Transition>
         {outcome}
-    }
+    }).into_any()
 }
 
 #[component]
 fn DetailView(
     detail: ScheduleDetail,
     change: Action<Change, Result<ScheduleAnswer, FetchError>>,
-) -> impl IntoView {
+) -> AnyView {
     let summary = detail.summary.clone();
     let encoded = paths::encode(&summary.name);
     let base = format!("/api/schedules/{encoded}");
@@ -106,7 +106,7 @@ fn DetailView(
     let toggle = format!("{base}/enabled?value={}", !summary.enabled);
     let run = format!("{base}/run");
     let delete = format!("{base}/delete");
-    view! {
+    (view! {
         <h1 data-testid="schedule-name">{summary.name.clone()}</h1>
         <dl class="fields">
             <dt>"Task"</dt><dd class="mono" data-testid="schedule-task">{summary.task.clone()}</dd>
@@ -133,7 +133,7 @@ fn DetailView(
         {editor}
         <h2>"Recent runs"</h2>
         <RunsTable runs=detail.runs />
-    }
+    }).into_any()
 }
 
 /// The markers of a run: missed slots, late, sent twice.
@@ -157,11 +157,11 @@ fn markers(run: &ScheduleRun) -> Vec<(&'static str, String)> {
 }
 
 #[component]
-fn RunsTable(runs: Vec<ScheduleRun>) -> impl IntoView {
+fn RunsTable(runs: Vec<ScheduleRun>) -> AnyView {
     if runs.is_empty() {
         return view! { <p data-testid="schedule-runs-empty">"No runs yet."</p> }.into_any();
     }
-    view! {
+    (view! {
         <table class="runs" data-testid="schedule-runs">
             <thead><tr><th>"Slot"</th><th>"Sent"</th><th>"Outcome"</th><th>"Task"</th><th>"Markers"</th></tr></thead>
             <tbody>
@@ -183,5 +183,5 @@ fn RunsTable(runs: Vec<ScheduleRun>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-    }.into_any()
+    }.into_any()).into_any()
 }

@@ -12,7 +12,7 @@ use crate::paths;
 
 /// `/queues`.
 #[component]
-pub fn QueuesPage() -> impl IntoView {
+pub fn QueuesPage() -> AnyView {
     let live = use_live_events();
     let api = use_api();
     let detail = Resource::new(
@@ -22,7 +22,7 @@ pub fn QueuesPage() -> impl IntoView {
             async move { api.get::<QueuesDetail>("/api/queues").await }
         },
     );
-    view! {
+    (view! {
         <h1>"Queues"</h1>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|answer| match answer {
@@ -63,7 +63,7 @@ pub fn QueuesPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
+    }).into_any()
 }
 
 /// One queue's row; `consumers_known` is false when no worker answered the question.

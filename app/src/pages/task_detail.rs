@@ -26,7 +26,7 @@ const RELOAD_AGAIN: Duration = Duration::from_millis(1_500);
 
 /// `/tasks/:id`.
 #[component]
-pub fn TaskDetailPage() -> impl IntoView {
+pub fn TaskDetailPage() -> AnyView {
     let params = use_params_map();
     let task_id = Memo::new(move |_| params.with(|params| params.get("id").unwrap_or_default()));
     let live = use_live_events();
@@ -63,7 +63,7 @@ pub fn TaskDetailPage() -> impl IntoView {
     });
     let live_state = Memo::new(move |_| live_task.get().map(|task| task.state));
 
-    view! {
+    (view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || info.get().map(|answer| {
                 let id = task_id.get();
@@ -89,7 +89,7 @@ pub fn TaskDetailPage() -> impl IntoView {
             let task_id = task_id.get();
             view! { <Actions task_id state=live_state /> }
         }}
-    }
+    }).into_any()
 }
 
 /// A text block, or nothing when there is no text.
@@ -110,10 +110,10 @@ fn task_link(task_id: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn TaskView(task: TaskInfo) -> impl IntoView {
+fn TaskView(task: TaskInfo) -> AnyView {
     let live = use_live_events();
     let now = live.now.get_untracked();
-    view! {
+    (view! {
         <h1>{format::or_dash(task.name.as_deref())}</h1>
         <dl class="fields">
             <dt>"Id"</dt><dd class="mono" data-testid="task-id">{task.uuid.clone()}</dd>
@@ -152,12 +152,12 @@ fn TaskView(task: TaskInfo) -> impl IntoView {
                 </tbody>
             </table>
         })}
-    }
+    }).into_any()
 }
 
 /// Retry, revoke, terminate.
 #[component]
-fn Actions(task_id: String, state: Memo<Option<TaskState>>) -> impl IntoView {
+fn Actions(task_id: String, state: Memo<Option<TaskState>>) -> AnyView {
     // Without live news the buttons stay usable; the API refuses what cannot apply.
     let running = move || state.get().is_none_or(|state| state == TaskState::Started);
     let finished = move || state.get().is_some_and(TaskState::is_ready);
@@ -196,7 +196,7 @@ fn Actions(task_id: String, state: Memo<Option<TaskState>>) -> impl IntoView {
             Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
         })
     };
-    view! {
+    (view! {
         <div class="actions needs-operator">
             <ConfirmButton label="Retry" question="Send this task again with the same arguments?"
                 test_id="retry" disabled=retry.pending() on_confirm=Callback::new(move |()| { retry.dispatch(()); }) />
@@ -209,5 +209,5 @@ fn Actions(task_id: String, state: Memo<Option<TaskState>>) -> impl IntoView {
         </div>
         {retry_outcome}
         {revoke_outcome}
-    }
+    }).into_any()
 }

@@ -8,10 +8,11 @@ use crate::components::task_stats::TaskStats;
 
 /// `/tasks`.
 #[component]
-pub fn TasksPage() -> impl IntoView {
-    view! {
+pub fn TasksPage() -> AnyView {
+    (view! {
         <h1>"Tasks"</h1>
         <TaskStats />
         <TaskList fixed_state=None retry=false />
-    }
+    })
+    .into_any()
 }

@@ -25,7 +25,7 @@ const RELOAD_AGAIN: Duration = Duration::from_millis(1_000);
 
 /// `/workers/:name`.
 #[component]
-pub fn WorkerDetailPage() -> impl IntoView {
+pub fn WorkerDetailPage() -> AnyView {
     let params = use_params_map();
     let name = Memo::new(move |_| params.with(|params| params.get("name").unwrap_or_default()));
     let reloads = RwSignal::new(0_u64);
@@ -46,7 +46,7 @@ pub fn WorkerDetailPage() -> impl IntoView {
     });
     let commands = WorkerCommands::new(name, reload);
     provide_context(commands);
-    view! {
+    (view! {
         <p><A href=paths::page("/workers")>"← Workers"</A></p>
         <h1>"Worker " <code data-testid="worker-name">{move || name.get()}</code></h1>
         <Summary name />
@@ -60,14 +60,15 @@ pub fn WorkerDetailPage() -> impl IntoView {
         </Transition>
         // Outside the data's re-renders, so typed values and outcomes survive a reload.
         <WorkerActions commands />
-    }
+    })
+    .into_any()
 }
 
 /// Status, load and counters from the live stream.
 #[component]
-fn Summary(name: Memo<String>) -> impl IntoView {
+fn Summary(name: Memo<String>) -> AnyView {
     let live = use_live_events();
-    move || {
+    (move || {
         let worker = live
             .state
             .with(|state| state.workers.get(&name.get()).cloned());
@@ -96,12 +97,12 @@ fn Summary(name: Memo<String>) -> impl IntoView {
                 </dl>
             }
         })
-    }
+    }).into_any()
 }
 
 /// What the worker answered: pool size, queues, registered tasks, held tasks.
 #[component]
-fn Replies(detail: WorkerDetail, reload: Callback<()>) -> impl IntoView {
+fn Replies(detail: WorkerDetail, reload: Callback<()>) -> AnyView {
     let live = use_live_events();
     let now = live.now.get_untracked();
     let no_reply = (!detail.replied).then(|| {
@@ -119,7 +120,7 @@ fn Replies(detail: WorkerDetail, reload: Callback<()>) -> impl IntoView {
     });
     let queues = detail.active_queues.unwrap_or_default();
     let registered = detail.registered.unwrap_or_default();
-    view! {
+    (view! {
         {no_reply}
         <div class="actions">
             <button type="button" data-testid="worker-refresh" on:click=move |_| reload.run(())>"Refresh"</button>
@@ -158,7 +159,7 @@ fn Replies(detail: WorkerDetail, reload: Callback<()>) -> impl IntoView {
         <p data-testid="worker-registered">
             {if registered.is_empty() { "—".to_owned() } else { registered.join(", ") }}
         </p>
-    }
+    }).into_any()
 }
 
 /// A link to the task's detail page, by its short id.
@@ -169,11 +170,11 @@ fn task_link(request: &WorkerRequest) -> impl IntoView {
 
 /// Tasks a worker holds, linked to their detail pages.
 #[component]
-fn RequestTable(test_id: &'static str, requests: Vec<WorkerRequest>, now: f64) -> impl IntoView {
+fn RequestTable(test_id: &'static str, requests: Vec<WorkerRequest>, now: f64) -> AnyView {
     if requests.is_empty() {
         return view! { <p data-testid=test_id>"None."</p> }.into_any();
     }
-    view! {
+    (view! {
         <table class="tasks" data-testid=test_id>
             <thead><tr><th>"Task"</th><th>"Name"</th><th>"Arguments"</th><th>"Started"</th></tr></thead>
             <tbody>
@@ -188,16 +189,16 @@ fn RequestTable(test_id: &'static str, requests: Vec<WorkerRequest>, now: f64) -
             </tbody>
         </table>
     }
-    .into_any()
+    .into_any()).into_any()
 }
 
 /// Tasks waiting for their eta.
 #[component]
-fn ScheduledTable(requests: Vec<ScheduledRequest>) -> impl IntoView {
+fn ScheduledTable(requests: Vec<ScheduledRequest>) -> AnyView {
     if requests.is_empty() {
         return view! { <p data-testid="worker-scheduled">"None."</p> }.into_any();
     }
-    view! {
+    (view! {
         <table class="tasks" data-testid="worker-scheduled">
             <thead><tr><th>"Task"</th><th>"Name"</th><th>"Arguments"</th><th>"ETA"</th></tr></thead>
             <tbody>
@@ -220,5 +221,6 @@ fn ScheduledTable(requests: Vec<ScheduledRequest>) -> impl IntoView {
             </tbody>
         </table>
     }
+    .into_any())
     .into_any()
 }

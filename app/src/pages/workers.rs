@@ -20,7 +20,7 @@ use crate::paths;
 
 /// `/workers`.
 #[component]
-pub fn WorkersPage() -> impl IntoView {
+pub fn WorkersPage() -> AnyView {
     let live = use_live_events();
     let api = use_api();
     let snapshot = Resource::new(
@@ -31,7 +31,7 @@ pub fn WorkersPage() -> impl IntoView {
         },
     );
     let hide_offline = RwSignal::new(false);
-    view! {
+    (view! {
         <h1>"Workers"</h1>
         <label class="toggle">
             <input
@@ -90,7 +90,7 @@ pub fn WorkersPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
+    }).into_any()
 }
 
 /// Failed tasks per worker among `tasks`.
