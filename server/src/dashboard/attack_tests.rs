@@ -40,18 +40,29 @@ async fn serve() -> Server {
         url_prefix: String::new(),
         trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
     };
-    let router = routes::router(&options, auth.clone(), None, axum::Router::new())
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("its address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = listen(routes::router(
+        &options,
+        auth.clone(),
+        None,
+        axum::Router::new(),
+    ))
+    .await;
     Server {
         addr,
         auth,
         _directory: directory,
     }
+}
+
+/// Serves `router` on a free local port, as `serve` does (with the peer's address).
+async fn listen(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("its address");
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    addr
 }
 
 struct Answer {
@@ -388,14 +399,7 @@ async fn the_event_stream_ends_at_logout() {
         .start()
         .await
         .expect("the dashboard starts");
-    let router = dashboard
-        .router::<()>()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("its address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = listen(dashboard.router()).await;
     let auth = AuthState::new(
         celeriac::db::Database::connect(&format!(
             "sqlite://{}",

@@ -190,16 +190,11 @@ pub async fn require_login(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let relative = request
-        .extensions()
-        .get::<RelativePath>()
-        .and_then(|path| path.0.clone());
-    let Some(relative) = relative else {
-        return StatusCode::NOT_FOUND.into_response();
+    let relative = match guarded_path(&request) {
+        Guarded::Outside => return StatusCode::NOT_FOUND.into_response(),
+        Guarded::Public => return next.run(request).await,
+        Guarded::Path(relative) => relative,
     };
-    if is_public(&relative) {
-        return next.run(request).await;
-    }
     let address = request
         .extensions()
         .get::<ClientContext>()
@@ -306,16 +301,11 @@ pub async fn require_host_user(
     request: Request,
     next: Next,
 ) -> Response {
-    let relative = request
-        .extensions()
-        .get::<RelativePath>()
-        .and_then(|path| path.0.clone());
-    let Some(relative) = relative else {
-        return StatusCode::NOT_FOUND.into_response();
+    let relative = match guarded_path(&request) {
+        Guarded::Outside => return StatusCode::NOT_FOUND.into_response(),
+        Guarded::Public => return next.run(request).await,
+        Guarded::Path(relative) => relative,
     };
-    if is_public(&relative) {
-        return next.run(request).await;
-    }
     let (mut parts, body) = request.into_parts();
     match (host.identify)(&parts) {
         Some(user) => {
@@ -335,6 +325,28 @@ pub async fn require_host_user(
                 (StatusCode::UNAUTHORIZED, "authentication required\n").into_response()
             }
         }
+    }
+}
+
+/// What the guards make of a request's path.
+enum Guarded {
+    /// Outside the URL prefix: not the dashboard's.
+    Outside,
+    /// A path anyone may fetch.
+    Public,
+    /// A path that needs a login, relative to the prefix.
+    Path(String),
+}
+
+fn guarded_path(request: &Request) -> Guarded {
+    match request
+        .extensions()
+        .get::<RelativePath>()
+        .and_then(|path| path.0.clone())
+    {
+        None => Guarded::Outside,
+        Some(relative) if is_public(&relative) => Guarded::Public,
+        Some(relative) => Guarded::Path(relative),
     }
 }
 
