@@ -96,6 +96,13 @@ pub struct Config {
     pub task_send_sent_event: bool,
     /// Options of the kombu Redis transport.
     pub broker_transport_options: BrokerTransportOptions,
+    /// Whether a process started while the broker is unreachable keeps trying to connect
+    /// (logging each attempt) rather than exiting, as Celery's worker does.
+    pub broker_connection_retry_on_startup: bool,
+    /// Connection attempts at start-up before giving up; 0 tries forever (Celery's `None`).
+    pub broker_connection_max_retries: u32,
+    /// Seconds one connection attempt may take.
+    pub broker_connection_timeout: f64,
     /// The SQL database for beat schedules and the task history.
     pub database_url: String,
     /// Seconds the task history keeps a task (counted from when it was first seen); `0` or
@@ -204,6 +211,9 @@ impl Default for Config {
             worker_send_task_events: false,
             task_send_sent_event: false,
             broker_transport_options: BrokerTransportOptions::default(),
+            broker_connection_retry_on_startup: true,
+            broker_connection_max_retries: 100,
+            broker_connection_timeout: 4.0,
             database_url: "sqlite://celeriac.db".to_owned(),
             history_retention: Some(7.0 * 86400.0),
             history_max_rows: Some(1_000_000),
@@ -403,6 +413,7 @@ impl Config {
                 "expected increasing priorities from 0 to 9, starting at 0",
             ));
         }
+        positive("broker_connection_timeout", self.broker_connection_timeout)?;
         if let Some(seconds) = self.task_time_limit {
             positive("task_time_limit", seconds)?;
         }

@@ -436,6 +436,10 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         unacked_mutex_expire: transport.unacked_mutex_expire(),
         max_deliveries: config.worker_max_deliveries,
         beat_namespace: config.beat_namespace(),
+        connection_retry_on_startup: config.broker_connection_retry_on_startup,
+        connection_max_retries: config.broker_connection_max_retries,
+        connection_timeout: Duration::try_from_secs_f64(config.broker_connection_timeout)
+            .unwrap_or(Duration::from_secs(4)),
     }
 }
 

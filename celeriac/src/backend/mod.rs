@@ -53,3 +53,20 @@ pub enum BackendError {
         seconds: f64,
     },
 }
+
+impl BackendError {
+    /// True when Redis could not be reached (refused, dropped, timed out): worth retrying
+    /// for as long as it takes, unlike an error Redis answered with (out of memory, wrong
+    /// type), which waiting may not cure.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            BackendError::Redis { source, .. } => {
+                source.is_io_error()
+                    || source.is_connection_dropped()
+                    || source.is_connection_refusal()
+                    || source.is_timeout()
+            }
+            _ => false,
+        }
+    }
+}

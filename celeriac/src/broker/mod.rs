@@ -6,6 +6,7 @@
 //! and are restored by whichever consumer (Python or Rust) sweeps first.
 
 mod beat;
+mod connect;
 mod depth;
 mod fanout;
 pub mod keys;
@@ -15,7 +16,7 @@ mod reply_queue;
 mod scripts;
 mod sweep;
 
-pub(crate) use self::redis::connect_manager;
+pub(crate) use self::connect::connect_manager;
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
 pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};
@@ -52,6 +53,18 @@ pub enum BrokerError {
         /// Which operation.
         command: &'static str,
         /// What Redis said.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// The broker could not be reached at start-up, after every attempt the configuration
+    /// allows (`broker_connection_retry_on_startup`, `broker_connection_max_retries`).
+    #[error("cannot reach the broker at {address} after {attempts} attempt(s)")]
+    Unreachable {
+        /// `host:port` (never the password).
+        address: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's failure.
         #[source]
         source: ::redis::RedisError,
     },

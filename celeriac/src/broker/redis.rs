@@ -34,6 +34,12 @@ pub struct BrokerOptions {
     /// The namespace of beat's keys (`Config::beat_namespace`), so that separate setups on one
     /// Redis elect separate leaders; empty puts the keys directly under the prefix.
     pub beat_namespace: String,
+    /// Keep trying to connect at start-up (`broker_connection_retry_on_startup`).
+    pub connection_retry_on_startup: bool,
+    /// Attempts at start-up before giving up; 0 tries forever (`broker_connection_max_retries`).
+    pub connection_max_retries: u32,
+    /// How long one connection attempt may take (`broker_connection_timeout`).
+    pub connection_timeout: Duration,
 }
 
 impl Default for BrokerOptions {
@@ -45,6 +51,9 @@ impl Default for BrokerOptions {
             unacked_mutex_expire: Duration::from_secs(300),
             max_deliveries: 3,
             beat_namespace: String::new(),
+            connection_retry_on_startup: true,
+            connection_max_retries: 100,
+            connection_timeout: Duration::from_secs(4),
         }
     }
 }
@@ -101,16 +110,6 @@ impl std::fmt::Debug for RedisBroker {
 /// (redis-rs gives up after 500 ms by default, which turned busy moments into errors), a
 /// connection attempt may not, and reconnects back off to at most 2 s so a restarted Redis is
 /// picked up quickly.
-pub(crate) async fn connect_manager(
-    client: ::redis::Client,
-) -> ::redis::RedisResult<ConnectionManager> {
-    let config = ::redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(30)))
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_max_delay(Duration::from_secs(2));
-    ConnectionManager::new_with_config(client, config).await
-}
-
 pub(super) fn redis_error(
     command: &'static str,
 ) -> impl FnOnce(::redis::RedisError) -> BrokerError {
@@ -118,15 +117,14 @@ pub(super) fn redis_error(
 }
 
 impl RedisBroker {
-    /// Connects to the broker at `url` (`redis://host:port/db`).
+    /// Connects to the broker at `url` (`redis://host:port/db`), retrying at start-up as
+    /// `options` say.
     pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
         let client = ::redis::Client::open(url).map_err(|source| BrokerError::InvalidUrl {
             url: url.to_owned(),
             source,
         })?;
-        let connection = connect_manager(client.clone())
-            .await
-            .map_err(redis_error("connect"))?;
+        let connection = super::connect::connect_at_startup(&client, &options).await?;
         let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(
             options.global_keyprefix.clone(),

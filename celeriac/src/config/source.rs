@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 34] = [
+pub(super) const SETTINGS: [(&str, Kind); 37] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -85,6 +85,18 @@ pub(super) const SETTINGS: [(&str, Kind); 34] = [
     ("worker_send_task_events", Kind::Bool),
     ("task_send_sent_event", Kind::Bool),
     ("broker_transport_options", Kind::Table),
+    ("broker_connection_retry_on_startup", Kind::Bool),
+    (
+        "broker_connection_max_retries",
+        Kind::Integer {
+            maximum: u32::MAX as u64,
+            optional: false,
+        },
+    ),
+    (
+        "broker_connection_timeout",
+        Kind::Number { optional: false },
+    ),
     ("database_url", Kind::Text),
     ("history_retention", Kind::Number { optional: true }),
     (

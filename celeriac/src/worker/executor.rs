@@ -105,11 +105,8 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
         Ending::Finished(Outcome::Success(value)) => {
             tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
             super::task_events::succeeded(shared, request, &value, runtime);
-            store(shared, request, task, TaskState::Success, value, None).await;
-            if !acked {
-                ack(shared, &request.delivery).await;
-            }
-            true
+            let stored = store(shared, request, task, TaskState::Success, value, None).await;
+            settle(shared, request, acked, stored).await
         }
         Ending::Finished(Outcome::Fail {
             exception,
@@ -330,7 +327,7 @@ pub(crate) async fn record_failure(
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     let traceback = traceback_text(request, &exception, traceback);
     super::task_events::failed(shared, request, &exception, &traceback);
-    store(
+    let stored = store(
         shared,
         request,
         task,
@@ -340,6 +337,10 @@ pub(crate) async fn record_failure(
     )
     .await;
     if acked {
+        return;
+    }
+    if !stored {
+        give_back(shared, request).await;
         return;
     }
     if shared.config.task_acks_on_failure_or_timeout {
@@ -414,11 +415,41 @@ pub(crate) async fn ack(shared: &Shared, delivery: &Delivery) -> bool {
     true
 }
 
-/// How long result writes are retried while the backend is unreachable.
+/// How long result writes are retried when Redis answers with an error (out of memory, say);
+/// an unreachable backend is waited for without a limit (see [`write`]).
 const STORE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
+/// How often a write still waiting for the backend says so again.
+const STORE_WAIT_REPORT: Duration = Duration::from_secs(30);
+
+/// Settles a finished run's message: acked once its outcome is stored, put back in its queue
+/// when it could not be (the task then runs again rather than its result being lost). Returns
+/// true: the run finished either way.
+async fn settle(shared: &Shared, request: &Request, acked: bool, stored: bool) -> bool {
+    if acked {
+        return true;
+    }
+    if stored {
+        ack(shared, &request.delivery).await;
+    } else {
+        give_back(shared, request).await;
+    }
+    true
+}
+
+/// Puts back the message of a run whose outcome could not be stored (only when the grace
+/// period of a shutdown ran out while the backend was unreachable): at least once beats lost.
+async fn give_back(shared: &Shared, request: &Request) {
+    tracing::warn!(
+        task_id = %request.message.headers.id,
+        "the result could not be stored; the message goes back to its queue and the task will run again"
+    );
+    super::strategy::restore(shared, request).await;
+}
+
 /// Stores a state unless results are ignored for this call or task (errors are kept unless
-/// ignored too, as Celery's default `task_store_errors_even_if_ignored = False`).
+/// ignored too, as Celery's default `task_store_errors_even_if_ignored = False`). False when
+/// a state that should be stored was not (see [`write`]).
 pub(crate) async fn store(
     shared: &Shared,
     request: &Request,
@@ -426,14 +457,14 @@ pub(crate) async fn store(
     status: TaskState,
     result: Value,
     traceback: Option<String>,
-) {
+) -> bool {
     let ignore = request.message.headers.ignore_result
         || task
             .options()
             .ignore_result
             .unwrap_or(shared.config.task_ignore_result);
     if ignore && status != TaskState::Started {
-        return;
+        return true;
     }
     if status.is_ready() && !still_ours(shared, request).await {
         tracing::warn!(
@@ -441,10 +472,10 @@ pub(crate) async fn store(
             status = %status,
             "result of a stale run dropped: the message was restored and redelivered while this worker held it past the visibility timeout"
         );
-        return;
+        return true;
     }
     let meta = result_meta(shared, request, status, result, traceback);
-    write(shared, &meta).await;
+    write(shared, &meta).await
 }
 
 /// A delivery held longer than half the visibility timeout may have been restored and handed
@@ -457,25 +488,43 @@ async fn still_ours(shared: &Shared, request: &Request) -> bool {
     shared.broker.holds(&request.delivery).await.unwrap_or(true)
 }
 
-async fn write(shared: &Shared, meta: &ResultMeta) {
+/// Writes `meta`; false when it was not stored.
+///
+/// While the backend is unreachable the write is retried for as long as it takes (the worker
+/// keeps holding the message and refreshing its visibility): a result given up after a fixed
+/// time while the message was acked anyway was a result lost for good. It gives up only when
+/// a shutdown's grace period has run out, and the caller then puts the message back. An error
+/// Redis answers with is retried for [`STORE_RETRY_LIMIT`].
+async fn write(shared: &Shared, meta: &ResultMeta) -> bool {
     let Some(backend) = &shared.backend else {
-        return;
+        return true;
     };
     let started = Instant::now();
+    let mut reported: Option<Instant> = None;
     let mut pause = Duration::from_millis(100);
     loop {
-        match backend.store(meta).await {
-            Ok(_) => return,
-            Err(error) if started.elapsed() < STORE_RETRY_LIMIT => {
-                tracing::warn!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+        let error = match backend.store(meta).await {
+            Ok(_) => {
+                if reported.is_some() {
+                    tracing::info!(task_id = %meta.task_id, status = %meta.status, waited_s = started.elapsed().as_secs(), "task result stored after the backend came back");
+                }
+                return true;
             }
-            Err(error) => {
-                tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, "could not store task result");
-                return;
-            }
+            Err(error) => error,
+        };
+        let aborting = *shared.aborting.borrow();
+        let keep_trying =
+            !aborting && (error.is_unreachable() || started.elapsed() < STORE_RETRY_LIMIT);
+        if !keep_trying {
+            tracing::error!(task_id = %meta.task_id, status = %meta.status, %error, aborting, "could not store task result");
+            return false;
         }
+        if reported.is_none_or(|at| at.elapsed() >= STORE_WAIT_REPORT) {
+            tracing::warn!(task_id = %meta.task_id, status = %meta.status, %error, waited_s = started.elapsed().as_secs(), "could not store task result; retrying until the backend answers");
+            reported = Some(Instant::now());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 

@@ -1,11 +1,14 @@
-//! Delivery guarantees that need no process to die: idempotent enqueue, and a producer call
-//! while Redis is down returning an error instead of dropping the task.
+//! Delivery guarantees that need no process to die: idempotent enqueue, a producer call while
+//! Redis is down returning an error instead of dropping the task, and results surviving a
+//! Redis outage longer than a minute.
 
 use crate::support::{config, producer, RunningWorker};
 use celeriac::producer::{derived_task_id, SendOptions};
-use celeriac::testkit::{RedisServer, TestEnv};
+use celeriac::task::{Registry, Task, TaskError};
+use celeriac::testkit::{eventually, RedisServer, TestEnv};
 use celeriac::{Error, TaskState};
 use serde_json::{json, Map};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,4 +128,79 @@ async fn a_send_while_redis_is_down_is_an_error_and_sends_resume_after() {
         resumed,
         "the same producer works again once Redis is back, without a restart"
     );
+}
+
+/// Issue 13: with Redis (broker and results) down 65 s while runs were in flight, the worker
+/// gave their result writes up after 60 s and acked the messages anyway, so those results
+/// never existed. Now a write waits for the backend as long as it takes, and the message is
+/// acked only once its result is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_runs_in_flight_survive_a_redis_outage_longer_than_a_minute() {
+    let mut server = RedisServer::start_private_persistent();
+    let env = TestEnv::new("result-outage");
+    let mut config = config(&env);
+    config.broker_url = server.url(0);
+    config.result_backend = Some(server.url(1));
+    config.task_acks_late = true;
+    config.worker_prefetch_multiplier = 1;
+    let mut registry = Registry::new();
+    registry.register(
+        Task::new("outage.slow", |n: i64| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<i64, TaskError>(n)
+        })
+        .arg_names(["n"]),
+    );
+    let queue = env.queue("outage");
+    let producer = producer(&config).await;
+    let mut sent = Vec::new();
+    for n in 0..8 {
+        let result = producer
+            .send_task(
+                "outage.slow",
+                vec![json!(n)],
+                Map::new(),
+                SendOptions::new().queue(&queue),
+            )
+            .await
+            .unwrap();
+        sent.push((n, result.id));
+    }
+    let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 4).await;
+    let counters = worker.counters.clone();
+    eventually(Duration::from_secs(20), "four runs in flight", || {
+        let counters = counters.clone();
+        async move { (counters.processed.load(Ordering::Relaxed) >= 4).then_some(()) }
+    })
+    .await;
+    server.kill();
+    // Longer than the 60 s after which results used to be given up.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    // The producer's own connection reconnects on its first command after the restart, so
+    // reads are retried until the results are there.
+    for (n, id) in sent {
+        let what = format!("the result of task {n} ({id})");
+        let meta = eventually(Duration::from_secs(90), &what, || {
+            let result = producer.async_result(id.clone());
+            async move {
+                result
+                    .meta()
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|meta| meta.status.is_ready())
+            }
+        })
+        .await;
+        assert_eq!(meta.status, TaskState::Success, "task {n}");
+        assert_eq!(meta.result, json!(n));
+    }
+    worker.stop().await;
+    drop(server);
 }

@@ -25,6 +25,7 @@ mod history_stats;
 mod interop;
 mod lifecycle;
 mod monitor;
+mod startup;
 mod support;
 mod testkit_selftest;
 mod tidy;

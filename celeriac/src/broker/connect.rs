@@ -1,0 +1,73 @@
+//! Connecting to Redis: the connection manager every broker and backend connection uses, and
+//! the first connection of a process, retried while the broker is not up yet.
+
+use super::{BrokerError, BrokerOptions};
+use ::redis::aio::ConnectionManager;
+use std::time::Duration;
+
+pub(crate) async fn connect_manager(
+    client: ::redis::Client,
+) -> ::redis::RedisResult<ConnectionManager> {
+    connect_manager_within(client, Duration::from_secs(5)).await
+}
+
+async fn connect_manager_within(
+    client: ::redis::Client,
+    connection_timeout: Duration,
+) -> ::redis::RedisResult<ConnectionManager> {
+    let config = ::redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_connection_timeout(Some(connection_timeout))
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client, config).await
+}
+
+/// The wait before start-up attempt `attempt + 1`: kombu's `ensure_connection` intervals
+/// (2 s, then 2 s more each time, at most 30 s).
+fn startup_retry_wait(attempt: u32) -> Duration {
+    Duration::from_secs(u64::from(attempt.saturating_mul(2)).min(30))
+}
+
+/// The first connection, retried as Celery's worker does when the broker is not up yet (a
+/// host rebooting, Redis starting after the app): one log line per attempt naming
+/// `host:port`, never the password, then [`BrokerError::Unreachable`] when the attempts run
+/// out or retrying is off.
+pub(super) async fn connect_at_startup(
+    client: &::redis::Client,
+    options: &BrokerOptions,
+) -> Result<ConnectionManager, BrokerError> {
+    let address = client.get_connection_info().addr().to_string();
+    let mut attempt: u32 = 0;
+    loop {
+        let error = match connect_manager_within(client.clone(), options.connection_timeout).await {
+            Ok(connection) => {
+                if attempt > 0 {
+                    tracing::info!(broker = %address, attempts = attempt + 1, "connected to the broker");
+                }
+                return Ok(connection);
+            }
+            Err(error) => error,
+        };
+        attempt += 1;
+        let max = options.connection_max_retries;
+        if !options.connection_retry_on_startup || (max > 0 && attempt > max) {
+            return Err(BrokerError::Unreachable {
+                address,
+                attempts: attempt,
+                source: error,
+            });
+        }
+        let wait = startup_retry_wait(attempt);
+        tracing::warn!(
+            broker = %address,
+            attempt,
+            max_retries = max,
+            retry_in_s = wait.as_secs(),
+            %error,
+            "cannot connect to the broker; trying again in {} s ({attempt}/{})",
+            wait.as_secs(),
+            if max == 0 { "∞".to_owned() } else { max.to_string() }
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
