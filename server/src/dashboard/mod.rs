@@ -1,20 +1,21 @@
 //! The web dashboard: an axum router that renders `app` with Leptos and serves the browser
-//! bundle. `celeriac serve` runs it on its own port ([`serve`]); [`Dashboard`] hands it to a
-//! team's own axum app to `nest` under a path, behind that app's login ([`auth::HostLogin`]).
+//! bundle. `celeriac serve` runs it on its own port; [`Dashboard`] hands it to a team's own
+//! axum app to `nest` under a path, behind that app's login ([`HostLogin`]). Those two, with
+//! [`AuthUser`] and [`Role`], are the public surface; the rest serves `serve`.
 //!
 //! # Layout
 //! - `mount`: [`Dashboard`], the router and the monitoring it reads, for a host app.
-//! - `options`: [`DashboardOptions`], where to listen and where the built site lives.
+//! - `options`: `DashboardOptions`, where to listen and where the built site lives.
 //! - `assets`: the browser bundle, embedded by `build.rs` or read from a site root.
 //! - `routes`: the axum router: Leptos pages, server functions, `/pkg`, static files, `/healthz`.
-//! - `state`: [`AppState`], the engine handles the API reads through; `consumers`: which
+//! - `state`: `AppState`, the engine handles the API reads through; `consumers`: which
 //!   workers consume which queue, asked with `inspect active_queues` and cached.
 //! - `api`: the JSON API (Flower's paths plus ours), SSE at `/api/events`, `/metrics`.
 //! - `local_api`: the API router called in process while a page renders.
 //! - `event_metrics`: Flower's Prometheus counters, fed from the monitor's event batches;
 //!   `throughput`: the per-minute counts behind the overview's chart.
-//! - [`auth`]: users, login sessions, Basic auth, the login guard and [`auth::RequireRole`].
-//! - [`security`]: client address behind trusted proxies, cross-site request refusal, security
+//! - `auth`: users, login sessions, Basic auth, the login guards and `RequireRole`.
+//! - `security`: client address behind trusted proxies, cross-site request refusal, security
 //!   headers with a per-request CSP nonce.
 //!
 //! The browser bundle (`pkg/celeriac.js`, `pkg/celeriac_bg.wasm`, `pkg/celeriac.css`) is not
@@ -26,14 +27,14 @@ mod api;
 mod assets;
 #[cfg(test)]
 mod attack_tests;
-pub mod auth;
+pub(crate) mod auth;
 mod consumers;
 mod event_metrics;
 mod local_api;
 mod mount;
 mod options;
 mod routes;
-pub mod security;
+mod security;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -46,8 +47,8 @@ use anyhow::Context as _;
 pub use auth::{AuthUser, HostLogin};
 pub use celeriac::auth::Role;
 pub use mount::{Dashboard, DashboardBuilder};
-pub use options::{normalize_url_prefix, DashboardOptions};
-pub use state::AppState;
+pub(crate) use options::{normalize_url_prefix, DashboardOptions};
+pub(crate) use state::AppState;
 
 /// The bundle name `HydrationScripts` asks for; `scripts/build-site.sh` passes the same name
 /// to `wasm-bindgen --out-name`, and `[[workspace.metadata.leptos]]` uses it as `output-name`.
@@ -61,7 +62,7 @@ const SESSION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(
 ///
 /// In-flight requests are allowed to finish after `shutdown` resolves (axum's graceful
 /// shutdown); the function returns once they have.
-pub async fn serve(
+pub(crate) async fn serve(
     options: DashboardOptions,
     state: AppState,
     database: celeriac::db::Database,

@@ -172,8 +172,8 @@ pub(crate) fn credential_tag(password_hash: &str) -> String {
     digest.get(start..).unwrap_or(digest).to_owned()
 }
 
-/// The authenticated user of a request, put in its extensions by [`require_login`] (or made
-/// by a [`HostLogin`]).
+/// The authenticated user of a request: from the dashboard's own login, or what a
+/// [`HostLogin`] says the host's user is. Handlers find it in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     /// The login name.
