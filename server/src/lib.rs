@@ -109,6 +109,11 @@ async fn run(app: App, cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// Resolves when `stop` turns true, or when its sender is gone (nobody is left to say so).
+pub(crate) async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// Opens (and, once across processes, migrates) the database at `database_url`: the one pool
 /// a process uses for history, beat and accounts.
 pub(crate) async fn open_database(config: &Config) -> anyhow::Result<celeriac::db::Database> {

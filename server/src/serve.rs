@@ -34,10 +34,7 @@ impl Supervisor {
 
     /// Resolves when the supervisor stops its components.
     pub(crate) fn stop_signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut receiver = self.stop.subscribe();
-        async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        }
+        crate::stopped(self.stop.subscribe())
     }
 
     /// Runs `component` under `name` (said in the log and the error when it fails).
@@ -147,10 +144,7 @@ pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result
     let monitoring = {
         let stop = components.stop.subscribe();
         monitoring::start(&config, database.clone(), move || {
-            let mut stop = stop.clone();
-            async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            }
+            crate::stopped(stop.clone())
         })
         .await?
     };

@@ -73,7 +73,7 @@ struct Answer {
 }
 
 impl Server {
-    /// Sends one request on its own connection, as client `from`.
+    /// Sends one request on its own connection, as client `from`, and reads the answer.
     async fn send(
         &self,
         method: &str,
@@ -82,26 +82,7 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Answer {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connects");
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .expect("handshake");
-        tokio::spawn(connection);
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "dash.test")
-            .header("x-forwarded-for", from);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(Bytes::from(body))).expect("request");
-        let response = super::tests::within(path, sender.send_request(request))
-            .await
-            .expect("an answer");
+        let response = self.open(method, path, from, headers, body).await;
         let status = response.status();
         let text = |name| {
             response
@@ -125,6 +106,50 @@ impl Server {
             cookie,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
+    }
+
+    /// Sends one request on its own connection, as client `from`; the body is left to read
+    /// (an event stream never ends).
+    async fn open(
+        &self,
+        method: &str,
+        path: &str,
+        from: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connects");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(connection);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "dash.test")
+            .header("x-forwarded-for", from);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).expect("request");
+        super::tests::within(path, sender.send_request(request))
+            .await
+            .expect("an answer")
+    }
+
+    /// `POST /logout` with `cookie`, from a page of `origin`.
+    async fn logout(&self, cookie: &str, from: &str, origin: &str) -> Answer {
+        self.send(
+            "POST",
+            "/logout",
+            from,
+            &[("cookie", cookie), ("origin", origin)],
+            Vec::new(),
+        )
+        .await
     }
 
     async fn login(&self, name: &str, password: &str, from: &str, next: &str) -> Answer {
@@ -350,13 +375,7 @@ async fn other_scheme_origins_missing_icons_and_nul_bytes_are_refused() {
     let cookie = login.cookie.expect("a session cookie");
     // The server is plain HTTP, reached directly: an https origin is another site.
     let answer = server
-        .send(
-            "POST",
-            "/logout",
-            "203.0.113.10",
-            &[("cookie", &cookie), ("origin", "https://dash.test")],
-            Vec::new(),
-        )
+        .logout(&cookie, "203.0.113.10", "https://dash.test")
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     // A missing public file rendered the app shell to anyone.
@@ -427,36 +446,22 @@ async fn the_event_stream_ends_at_logout() {
         .cookie
         .expect("a session cookie");
 
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(connection);
-    let request = hyper::Request::get("/api/events")
-        .header(header::HOST, "dash.test")
-        .header("cookie", &cookie)
-        .body(Full::new(Bytes::new()))
-        .expect("request");
-    let response = sender
-        .send_request(request)
-        .await
-        .expect("the stream opens");
+    let response = server
+        .open(
+            "GET",
+            "/api/events",
+            "203.0.113.12",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let first = super::tests::within("the snapshot", body.frame()).await;
     assert!(first.is_some(), "the stream sends its snapshot");
 
     let logout = server
-        .send(
-            "POST",
-            "/logout",
-            "203.0.113.12",
-            &[("cookie", &cookie), ("origin", "http://dash.test")],
-            Vec::new(),
-        )
+        .logout(&cookie, "203.0.113.12", "http://dash.test")
         .await;
     assert_eq!(logout.status, StatusCode::SEE_OTHER);
     // The stream ends within a few re-checks (300 ms apart in tests; 15 s in a server).

@@ -68,25 +68,16 @@ pub(crate) async fn serve(
     database: celeriac::db::Database,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let assets = assets::Assets::choose(options.site_root.as_deref());
-    warn_if_bundle_missing(&assets);
-
     let (closing_sender, closing) = tokio::sync::watch::channel(false);
-    let state = AppState { closing, ..state };
+    let Composed {
+        router,
+        sweeper,
+        assets,
+    } = compose(&options, state, database, None, closing)?;
     let shutdown = async move {
         shutdown.await;
         closing_sender.send_replace(true);
     };
-    let auth = auth::AuthState::new(
-        database,
-        auth::SessionLimits::default(),
-        options.url_prefix.clone(),
-    )?;
-    let (sweep_stop, sweep_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sweeper = tokio::spawn(auth.clone().sweep_sessions(SESSION_SWEEP_EVERY, async {
-        let _ = sweep_stopped.await;
-    }));
-    let router = routes::router(&options, auth, None, api::router(state));
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("binding the dashboard to {}", options.addr))?;
@@ -115,11 +106,52 @@ pub(crate) async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .context("serving the dashboard");
-    let _ = sweep_stop.send(());
-    let _ = sweeper.await;
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     served?;
     tracing::info!("dashboard stopped");
     Ok(())
+}
+
+/// The dashboard put together, for `serve` and for [`Dashboard`] alike.
+struct Composed {
+    /// The whole router, its state applied.
+    router: axum::Router,
+    /// The expired-session sweeper (own accounts only; a host's login keeps no sessions here).
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+    /// Where the browser bundle comes from.
+    assets: assets::Assets,
+}
+
+/// Builds the router over `state` with the accounts and audit log in `database` (or the host's
+/// login), warns when the browser bundle is missing, and starts the session sweeper. `closing`
+/// turns true when the server begins to shut down: the live streams and the sweeper end then.
+fn compose(
+    options: &DashboardOptions,
+    state: AppState,
+    database: celeriac::db::Database,
+    host: Option<auth::HostLogin>,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Composed> {
+    let assets = assets::Assets::choose(options.site_root.as_deref());
+    warn_if_bundle_missing(&assets);
+    let auth = auth::AuthState::new(
+        database,
+        auth::SessionLimits::default(),
+        options.url_prefix.clone(),
+    )?;
+    let sweeper = host.is_none().then(|| {
+        let stop = crate::stopped(closing.clone());
+        tokio::spawn(auth.clone().sweep_sessions(SESSION_SWEEP_EVERY, stop))
+    });
+    let state = AppState { closing, ..state };
+    let router = routes::router(options, auth, host, api::router(state));
+    Ok(Composed {
+        router,
+        sweeper,
+        assets,
+    })
 }
 
 /// A missing bundle is the classic silent failure: the HTML renders and nothing is interactive.

@@ -17,8 +17,8 @@ use celeriac::config::Config;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::auth::{AuthState, HostLogin, SessionLimits};
-use super::{api, assets, normalize_url_prefix, routes, AppState, DashboardOptions};
+use super::auth::HostLogin;
+use super::{normalize_url_prefix, AppState, DashboardOptions};
 use crate::monitoring;
 
 /// What to mount and how; [`Dashboard::builder`] makes one.
@@ -73,10 +73,7 @@ impl DashboardBuilder {
         let database = crate::open_database(&self.config).await?;
         let (stop, stop_receiver) = watch::channel(false);
         let monitoring = monitoring::start(&self.config, database.clone(), || {
-            let mut stop = stop_receiver.clone();
-            async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            }
+            crate::stopped(stop_receiver.clone())
         })
         .await?;
         let queues = if self.queues.is_empty() {
@@ -84,35 +81,22 @@ impl DashboardBuilder {
         } else {
             self.queues
         };
-        let state = AppState {
-            closing: stop_receiver.clone(),
-            ..AppState::new(&monitoring, queues)
-                .with_bulk_retry_rate(self.config.dashboard_bulk_retry_rate())
-        };
+        let state = AppState::new(&monitoring, queues)
+            .with_bulk_retry_rate(self.config.dashboard_bulk_retry_rate());
         let options = DashboardOptions {
             // Only read for Leptos' options; the host app owns the listener.
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             site_root: self.site_root,
-            url_prefix: self.url_prefix.clone(),
+            url_prefix: self.url_prefix,
             trusted_proxies: self.trusted_proxies,
         };
-        super::warn_if_bundle_missing(&assets::Assets::choose(options.site_root.as_deref()));
-        let auth = AuthState::new(database, SessionLimits::default(), self.url_prefix)
+        let composed = super::compose(&options, state, database, self.login, stop_receiver)
             .context("preparing the dashboard's accounts")?;
         let mut tasks = monitoring.tasks;
-        if self.login.is_none() {
-            let mut stop = stop_receiver.clone();
-            tasks.push((
-                "the dashboard session sweeper",
-                tokio::spawn(
-                    auth.clone()
-                        .sweep_sessions(super::SESSION_SWEEP_EVERY, async move {
-                            let _ = stop.wait_for(|stop| *stop).await;
-                        }),
-                ),
-            ));
+        if let Some(sweeper) = composed.sweeper {
+            tasks.push(("the dashboard session sweeper", sweeper));
         }
-        let router = routes::router(&options, auth, self.login, api::router(state));
+        let router = composed.router;
         Ok(Dashboard {
             router,
             stop: Arc::new(stop),

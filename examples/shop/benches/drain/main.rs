@@ -20,6 +20,7 @@
 
 mod drain;
 mod enqueue;
+mod numbers;
 mod process;
 mod redis_server;
 mod report;

@@ -6,6 +6,7 @@
 
 use crate::drain::{DrainMeasurement, WorkerKind};
 use crate::enqueue::EnqueueMeasurement;
+use crate::numbers::{ratio, thousands};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -18,29 +19,6 @@ pub(crate) struct DrainRow {
     pub(crate) results: bool,
     /// What it measured.
     pub(crate) measurement: DrainMeasurement,
-}
-
-fn thousands(value: f64) -> String {
-    if !value.is_finite() {
-        return "n/a".to_owned();
-    }
-    let digits = format!("{:.0}", value.round());
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 && digit != '-' {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-fn ratio(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:.1}×")
-    } else {
-        "n/a".to_owned()
-    }
 }
 
 /// (label, value, higher-is-better) rows of one measurement.

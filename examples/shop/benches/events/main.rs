@@ -23,6 +23,8 @@
 //! drain benchmark's private server.
 
 mod consumer;
+#[path = "../drain/numbers.rs"]
+mod numbers;
 #[path = "../drain/redis_server.rs"]
 #[allow(
     dead_code,

@@ -6,6 +6,7 @@
 //! memory over ours.
 
 use crate::consumer::Kind;
+use crate::numbers::{ratio, thousands};
 use crate::Run;
 use std::fmt::Write;
 
@@ -21,29 +22,6 @@ pub(crate) struct MemoryRow {
     pub(crate) kind: Kind,
     pub(crate) tasks: u64,
     pub(crate) run: Run,
-}
-
-fn thousands(value: f64) -> String {
-    if !value.is_finite() {
-        return "n/a".to_owned();
-    }
-    let digits = format!("{:.0}", value.round());
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 && digit != '-' {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-fn ratio(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:.1}×")
-    } else {
-        "n/a".to_owned()
-    }
 }
 
 fn seen(run: &Run) -> String {

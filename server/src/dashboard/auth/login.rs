@@ -85,7 +85,7 @@ pub async fn check_password(
 }
 
 /// `name` cut to [`MAX_NAME_CHARS`], for the audit log and the form's echo.
-fn clipped(name: &str) -> String {
+pub(super) fn clipped(name: &str) -> String {
     name.chars().take(MAX_NAME_CHARS).collect()
 }
 

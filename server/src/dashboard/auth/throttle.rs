@@ -96,12 +96,7 @@ fn pair_key(account: &str, address: &str) -> String {
 /// Case and surrounding spaces do not make a new account to guess at; the key keeps at most
 /// the longest name an account can have, so an oversized name costs no more memory.
 fn normalized(account: &str) -> String {
-    account
-        .trim()
-        .chars()
-        .take(super::login::MAX_NAME_CHARS)
-        .collect::<String>()
-        .to_lowercase()
+    super::login::clipped(account.trim()).to_lowercase()
 }
 
 impl Throttle {
