@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! Redis PSUBSCRIBE <prefix>/<db>.celeryev/*
-//!   → EventReceiver (decode envelopes into Event batches; garbage counted)
+//!   → EventReceiver (decode envelopes into Event batches; garbage counted; texts cut and
+//!     overweight events refused, see `weight`)
 //!   → EventStream (bounded; a full buffer drops the batch and counts it)
 //!   → Monitor (ClusterState under a short lock; version on a watch channel; batches to
 //!     subscribers such as the SQL history)
@@ -32,6 +33,7 @@ mod dispatcher;
 mod monitor;
 mod receiver;
 pub mod state;
+pub mod weight;
 
 pub use dispatcher::EventDispatcher;
 pub use monitor::{Monitor, MonitorOptions};

@@ -9,7 +9,10 @@
 //!    in the monitor) are paid once per batch and not per event.
 //! 3. A message that is not an event envelope is logged at debug and counted
 //!    ([`ReceiverStats`] `malformed`), a list element that is not an event is counted
-//!    (`skipped`); nothing a publisher sends can stop the receiver.
+//!    (`skipped`); nothing a publisher sends can stop the receiver. Each event is bounded
+//!    ([`super::weight`]): over-long texts are cut (`cut`), an event still too heavy is dropped
+//!    (`refused`), so no publisher can make the monitor, the history or the metrics hold more
+//!    than a few kilobytes per event.
 //! 4. When the connection drops, the receiver reconnects with backoff (100 ms doubling to 5 s)
 //!    and counts it (`reconnects`); events published meanwhile are lost, as PUB/SUB keeps
 //!    nothing for absent subscribers (Celery's receivers lose them the same way).
@@ -21,6 +24,7 @@
 //! fast as it decodes, which is the receiver's ingest rate — see BENCHMARKS.md.) Dropping the
 //! [`EventStream`] stops the task and closes the connection.
 
+use super::weight::{bound, Bounded, MAX_EVENT_BYTES};
 use crate::broker::{BrokerError, RedisBroker};
 use crate::protocol::event::{decode_events, Event, EVENT_EXCHANGE};
 use futures::{FutureExt, StreamExt};
@@ -51,6 +55,8 @@ pub struct ReceiverStats {
     events: AtomicU64,
     malformed: AtomicU64,
     skipped: AtomicU64,
+    cut: AtomicU64,
+    refused: AtomicU64,
     dropped: AtomicU64,
     dropped_batches: AtomicU64,
     reconnects: AtomicU64,
@@ -67,6 +73,12 @@ pub struct ReceiverStatsSnapshot {
     pub malformed: u64,
     /// List elements or objects that were not events.
     pub skipped: u64,
+    /// Events kept with some text cut to its limit.
+    #[serde(default)]
+    pub cut: u64,
+    /// Events dropped because they weighed more than the limit even after cutting.
+    #[serde(default)]
+    pub refused: u64,
     /// Events decoded but dropped because the [`EventStream`] buffer was full.
     pub dropped: u64,
     /// Batches dropped for the same reason.
@@ -84,6 +96,8 @@ impl ReceiverStats {
             events: read(&self.events),
             malformed: read(&self.malformed),
             skipped: read(&self.skipped),
+            cut: read(&self.cut),
+            refused: read(&self.refused),
             dropped: read(&self.dropped),
             dropped_batches: read(&self.dropped_batches),
             reconnects: read(&self.reconnects),
@@ -183,6 +197,30 @@ impl EventReceiver {
                 tracing::debug!(%error, bytes = payload.len(), "not an event; ignored");
             }
         }
+        let (mut cut, mut refused) = (0, 0);
+        let mut index = before;
+        while index < out.len() {
+            match bound(&mut out[index]) {
+                Bounded::Whole => index += 1,
+                Bounded::Cut => {
+                    cut += 1;
+                    index += 1;
+                }
+                Bounded::Refused => {
+                    refused += 1;
+                    out.remove(index);
+                }
+            }
+        }
+        if refused > 0 {
+            tracing::warn!(
+                refused,
+                limit = MAX_EVENT_BYTES,
+                "events heavier than the limit even with their texts cut; dropped"
+            );
+        }
+        ReceiverStats::add(&self.stats.cut, cut);
+        ReceiverStats::add(&self.stats.refused, refused);
         ReceiverStats::add(&self.stats.events, (out.len() - before) as u64);
     }
 

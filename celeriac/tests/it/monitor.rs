@@ -164,6 +164,51 @@ async fn garbage_on_the_events_channel_is_counted_and_ignored() {
     );
 }
 
+/// Issue 13: events with 1 MiB names, hostnames and reprs were kept whole by the monitor (and so
+/// by the history, the metrics and every snapshot); an event of a million numbers likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_events_are_cut_at_the_door_or_refused() {
+    use celeriac::events::weight::{MAX_LABEL_BYTES, MAX_REPR_BYTES};
+    let env = TestEnv::new("monitor-heavy");
+    let config = config(&env);
+    let producer = producer(&config).await;
+    let monitor = Monitor::start(producer.broker(), MonitorOptions::default())
+        .await
+        .unwrap();
+    let mib = "n".repeat(1 << 20);
+    publish_event(
+        &env,
+        json!([{"type": "worker-heartbeat", "hostname": "w@h", "timestamp": 1.0,
+                "loadavg": vec![0.5; 200_000]},
+               {"type": "task-received", "uuid": "heavy", "name": mib, "hostname": mib,
+                "args": mib, "kwargs": mib, "timestamp": 1.0, "clock": 1}]),
+        "task.multi",
+    )
+    .await;
+    let heavy = wait_for(&monitor, "the heavy task, cut", |state| state.task("heavy")).await;
+    let name = heavy.name.as_deref().unwrap_or_default();
+    assert!(
+        name.len() <= MAX_LABEL_BYTES && name.ends_with('…'),
+        "{}",
+        name.len()
+    );
+    let worker = heavy.worker.as_deref().unwrap_or_default();
+    assert!(worker.len() <= MAX_LABEL_BYTES, "{}", worker.len());
+    assert!(heavy.args.as_deref().unwrap_or_default().len() <= MAX_REPR_BYTES);
+    let stats = monitor.receiver_stats();
+    assert_eq!(
+        (stats.cut, stats.refused, stats.events),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    assert!(
+        monitor
+            .read(|state| state.worker("w@h", clock::epoch_now()))
+            .is_none(),
+        "the refused heartbeat made no worker"
+    );
+}
+
 /// Starts Celery's own receiver (`peer_cli.py events`) and waits until it hears a probe.
 async fn start_celery_listener(env: &TestEnv, seconds: u32) -> tokio::task::JoinHandle<Value> {
     let listener = {

@@ -9,8 +9,11 @@
 //! behind the channel's capacity it skips the lost batches (counted in `lagged`) rather than
 //! buffering; it ends when the monitor is dropped and the channel closes.
 //!
-//! Bounded: at most [`MAX_SERIES`] label sets per family; later ones are counted under the task
-//! name [`OTHER`], as the monitor's own per-name counters are.
+//! Bounded: at most [`MAX_SERIES`] label sets per family plus one; later ones are all counted
+//! in a single overflow series whose every label is [`OTHER`] (task, type and worker alike, so
+//! a flood of made-up hostnames or types adds nothing once the family is full). The type label
+//! is one of Celery's task event types or [`OTHER`]; label texts were already cut to
+//! [`celeriac::events::weight::MAX_LABEL_BYTES`] by the receiver.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -134,9 +137,13 @@ impl EventMetrics {
                 .or_else(|| event.str_field("name").map(str::to_owned))
                 .unwrap_or_default();
             let series = (name.clone(), event.hostname.clone());
-            let key = (name, event.kind.as_str().to_owned(), event.hostname.clone());
-            let key = bounded(&inner.events, key, |(_, kind, worker)| {
-                (OTHER.to_owned(), kind.clone(), worker.clone())
+            let kind = match event.kind {
+                EventKind::Other(_) => OTHER,
+                ref kind => kind.as_str(),
+            };
+            let key = (name, kind.to_owned(), event.hostname.clone());
+            let key = bounded(&inner.events, key, |_| {
+                (OTHER.to_owned(), OTHER.to_owned(), OTHER.to_owned())
             });
             *inner.events.entry(key).or_insert(0) += 1;
             match event.kind {
@@ -270,8 +277,8 @@ fn event_second(timestamp: f64, received: u64) -> u64 {
     }
 }
 
-fn other_task((_, worker): &(String, String)) -> (String, String) {
-    (OTHER.to_owned(), worker.clone())
+fn other_task(_: &(String, String)) -> (String, String) {
+    (OTHER.to_owned(), OTHER.to_owned())
 }
 
 /// `key` itself while the family has room (or already has it), else its overflow series.
