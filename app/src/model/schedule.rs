@@ -136,9 +136,9 @@ impl ScheduleSpec {
             ScheduleSpec::Crontab(spec) => Crontab::new(spec)
                 .map(Schedule::Crontab)
                 .map_err(|error| error.to_string()),
-            ScheduleSpec::Interval { every, period } => Interval::new(*every, *period)
-                .map(Schedule::Interval)
-                .map_err(|error| error.to_string()),
+            ScheduleSpec::Interval { every, period } => {
+                editable_interval(*every, *period).map(Schedule::Interval)
+            }
             ScheduleSpec::Clocked { at } => Ok(Schedule::Clocked { at: *at }),
         }
     }
@@ -178,12 +178,12 @@ impl ScheduleSpec {
                 },
                 Err(error) => invalid(crontab_part(&error), error.to_string()),
             },
-            ScheduleSpec::Interval { every, period } => match Interval::new(*every, *period) {
+            ScheduleSpec::Interval { every, period } => match editable_interval(*every, *period) {
                 Ok(interval) => SchedulePreview {
                     description: interval.describe(),
                     ..SchedulePreview::default()
                 },
-                Err(error) => invalid("every", error.to_string()),
+                Err(error) => invalid("every", error),
             },
             ScheduleSpec::Clocked { at } => SchedulePreview {
                 description: Schedule::Clocked { at: *at }.describe(),
@@ -191,6 +191,25 @@ impl ScheduleSpec {
             },
         }
     }
+}
+
+/// The shortest interval the editor saves. django-celery-beat stores microseconds, and one
+/// admin's slip (`every 1 microsecond`) made beat send about 95 tasks a second (issue 13);
+/// schedules that already exist in the database are left as they are.
+#[cfg(feature = "ssr")]
+pub const MIN_INTERVAL_SECONDS: i64 = 1;
+
+/// An interval the editor accepts: valid, and at least [`MIN_INTERVAL_SECONDS`] long.
+#[cfg(feature = "ssr")]
+fn editable_interval(every: u64, period: IntervalPeriod) -> Result<Interval, String> {
+    let interval = Interval::new(every, period).map_err(|error| error.to_string())?;
+    if interval.duration() < chrono::TimeDelta::seconds(MIN_INTERVAL_SECONDS) {
+        return Err(format!(
+            "every: {} is shorter than the shortest interval, {MIN_INTERVAL_SECONDS} second",
+            interval.describe().to_lowercase()
+        ));
+    }
+    Ok(interval)
 }
 
 /// The crontab input an error is about, so the editor marks it.

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 37] = [
+pub(super) const SETTINGS: [(&str, Kind); 38] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -79,6 +79,13 @@ pub(super) const SETTINGS: [(&str, Kind); 37] = [
         "worker_max_deliveries",
         Kind::Integer {
             maximum: u32::MAX as u64,
+            optional: false,
+        },
+    ),
+    (
+        "worker_max_message_size",
+        Kind::Integer {
+            maximum: u64::MAX,
             optional: false,
         },
     ),

@@ -4,9 +4,10 @@
 //! One indexed range read on `done_at` (the `celeriac_task_history_done` index, on both backends)
 //! selects three narrow columns of the tasks that finished in the window; grouping and the
 //! percentiles are computed here, so SQLite and PostgreSQL answer the same way (SQLite has no
-//! `percentile_cont`). The read stops at [`STATS_ROW_CAP`] rows, newest first: a busier window
-//! is described by its newest tasks and says so (`sampled`), which bounds the cost of the
-//! Tasks page whatever the traffic.
+//! `percentile_cont`). The rows are streamed and folded one by one, so a read holds one entry
+//! per name and one number per runtime, not the rows. The read stops at [`STATS_ROW_CAP`] rows,
+//! newest first: a busier window is described by its newest tasks and says so (`sampled`),
+//! which bounds the cost of the Tasks page whatever the traffic.
 //!
 //! The runtime is the one the worker reported (`task-succeeded` carries it); Celery's
 //! `task-failed` carries none, so a failed task's runtime is its `done_at - started_at` when
@@ -19,8 +20,9 @@ use crate::db::DatabaseError;
 use crate::types::TaskState;
 use crate::with_pool;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// The most finished tasks one statistics read looks at (module docs).
 pub const STATS_ROW_CAP: i64 = 200_000;
@@ -66,6 +68,45 @@ pub(crate) fn nearest_rank(sorted: &[f64], percent: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// Per name: finished, succeeded, failed, runtimes.
+type Fold = HashMap<String, (u64, u64, u64, Vec<f64>)>;
+
+/// Adds one row (`name, state, runtime, started_at, done_at`) to the fold.
+fn fold_row<R: Row>(row: &R, by_name: &mut Fold) -> Result<(), sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let Some(name) = row.try_get::<Option<String>, _>("name")? else {
+        return Ok(());
+    };
+    let state = row.try_get::<String, _>("state")?;
+    let runtime = match row.try_get::<Option<f64>, _>("runtime")? {
+        Some(runtime) => Some(runtime),
+        None => match (
+            row.try_get::<Option<i64>, _>("started_at")?,
+            row.try_get::<Option<i64>, _>("done_at")?,
+        ) {
+            (Some(started), Some(done)) if done >= started => Some((done - started) as f64 / 1e6),
+            _ => None,
+        },
+    };
+    let entry = by_name.entry(name).or_default();
+    entry.0 += 1;
+    if state == TaskState::Success.as_str() {
+        entry.1 += 1;
+    } else if state == TaskState::Failure.as_str() {
+        entry.2 += 1;
+    }
+    if let Some(runtime) = runtime.filter(|runtime| runtime.is_finite()) {
+        entry.3.push(runtime);
+    }
+    Ok(())
+}
+
 impl TaskHistory {
     /// Statistics per task name of the tasks that finished at or after `since` and before
     /// `until` (module docs).
@@ -83,58 +124,35 @@ impl TaskHistory {
              WHERE done_at >= {since_placeholder} AND done_at < {until_placeholder} \
              ORDER BY done_at DESC, id DESC LIMIT {limit}"
         );
-        let mut rows: Vec<(Option<String>, String, Option<f64>)> =
-            with_pool!(&self.database, |pool| {
-                let mut query = sqlx::query(&sql.text);
-                for param in &sql.params {
-                    query = match param {
-                        Param::Integer(value) => query.bind(*value),
-                        Param::Text(value) => query.bind(value.as_str()),
-                    };
+        // Rows are streamed and folded as they come, never collected: a busy window is 200,000
+        // rows, and eight readers at once each holding them took the server to 2 GB (issue 13).
+        // What is kept is one entry per name and one f64 per runtime.
+        let mut by_name = Fold::new();
+        let mut seen: i64 = 0;
+        with_pool!(&self.database, |pool| {
+            let mut query = sqlx::query(&sql.text);
+            for param in &sql.params {
+                query = match param {
+                    Param::Integer(value) => query.bind(*value),
+                    Param::Text(value) => query.bind(value.as_str()),
+                };
+            }
+            let mut rows = query.fetch(pool);
+            while let Some(row) = rows
+                .try_next()
+                .await
+                .map_err(DatabaseError::query("read task statistics"))?
+            {
+                seen += 1;
+                if seen > STATS_ROW_CAP {
+                    break;
                 }
-                let fetched = query
-                    .fetch_all(pool)
-                    .await
-                    .map_err(DatabaseError::query("read task statistics"))?;
-                fetched
-                    .iter()
-                    .map(|row| {
-                        Ok((
-                            row.try_get::<Option<String>, _>("name")?,
-                            row.try_get::<String, _>("state")?,
-                            row.try_get::<Option<f64>, _>("runtime")?.or(
-                                match (
-                                    row.try_get::<Option<i64>, _>("started_at")?,
-                                    row.try_get::<Option<i64>, _>("done_at")?,
-                                ) {
-                                    (Some(started), Some(done)) if done >= started => {
-                                        Some((done - started) as f64 / 1e6)
-                                    }
-                                    _ => None,
-                                },
-                            ),
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-                    .map_err(DatabaseError::query("read task statistics"))?
-            });
-        let sampled = rows.len() as i64 > STATS_ROW_CAP;
-        rows.truncate(STATS_ROW_CAP as usize);
+                let folded = fold_row(&row, &mut by_name);
+                folded.map_err(DatabaseError::query("read task statistics"))?;
+            }
+        });
+        let sampled = seen > STATS_ROW_CAP;
         let minutes = ((until - since).num_milliseconds() as f64 / 60_000.0).max(1.0 / 60.0);
-        let mut by_name: BTreeMap<String, (u64, u64, u64, Vec<f64>)> = BTreeMap::new();
-        for (name, state, runtime) in rows {
-            let Some(name) = name else { continue };
-            let entry = by_name.entry(name).or_default();
-            entry.0 += 1;
-            if state == TaskState::Success.as_str() {
-                entry.1 += 1;
-            } else if state == TaskState::Failure.as_str() {
-                entry.2 += 1;
-            }
-            if let Some(runtime) = runtime.filter(|runtime| runtime.is_finite()) {
-                entry.3.push(runtime);
-            }
-        }
         let mut names: Vec<TaskNameStats> = by_name
             .into_iter()
             .map(|(name, (finished, succeeded, failed, mut runtimes))| {

@@ -9,6 +9,7 @@
 //!    rejects requeued or dead-lettered, then the late ack.
 //! 5. A run stopped by shutdown is restored to its queue (re-published if it was acked early).
 
+use super::consumer::truncate;
 use super::retry;
 use super::strategy::Request;
 use super::Shared;
@@ -62,11 +63,13 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     ) {
         Ok(run) => run,
         Err(error) => {
-            let exception = ExceptionInfo::new("TypeError", error.message.clone());
+            // serde quotes the offending value, which may be a 10 MB argument.
+            let message = truncate(&error.message, REPR_LOGGED);
+            let exception = ExceptionInfo::new("TypeError", message);
             dead_letter(
                 shared,
                 &request.delivery,
-                &error.message,
+                message,
                 Some(headers.id.as_str()),
                 Some(request),
                 exception,
@@ -103,7 +106,7 @@ pub(crate) async fn execute(shared: &Shared, request: &Request, task: &Task) {
     let runtime = started.elapsed().as_secs_f64();
     let finished = match ending {
         Ending::Finished(Outcome::Success(value)) => {
-            tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, python_repr(&value));
+            tracing::info!(task_id = %headers.id, task_name = %headers.task, runtime, "Task {}[{}] succeeded in {runtime:.6}s: {}", headers.task, headers.id, truncate(&python_repr(&value), REPR_LOGGED));
             super::task_events::succeeded(shared, request, &value, runtime);
             let stored = store(shared, request, task, TaskState::Success, value, None).await;
             settle(shared, request, acked, stored).await
@@ -309,7 +312,7 @@ async fn fail(
     runtime: f64,
 ) {
     let headers = &request.message.headers;
-    tracing::error!(task_id = %headers.id, task_name = %headers.task, runtime, exc_type = %exception.exc_type, "Task {}[{}] raised unexpected: {}", headers.task, headers.id, exception.repr());
+    tracing::error!(task_id = %headers.id, task_name = %headers.task, runtime, exc_type = %exception.exc_type, "Task {}[{}] raised unexpected: {}", headers.task, headers.id, truncate(&exception.repr(), REPR_LOGGED));
     record_failure(shared, request, task, exception, traceback, acked).await;
 }
 
@@ -417,6 +420,10 @@ pub(crate) async fn ack(shared: &Shared, delivery: &Delivery) -> bool {
 
 /// How long result writes are retried when Redis answers with an error (out of memory, say);
 /// an unreachable backend is waited for without a limit (see [`write`]).
+/// Characters of a result or exception repr in a log line or event, Celery's
+/// `resultrepr_maxsize`: the stored result keeps it whole.
+pub(crate) const REPR_LOGGED: usize = 1_024;
+
 const STORE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
 /// How often a write still waiting for the backend says so again.
@@ -606,12 +613,13 @@ pub(crate) async fn dead_letter(
     request: Option<&Request>,
     exception: ExceptionInfo,
 ) {
+    let reason = truncate(reason, REPR_LOGGED);
     dead_letter_only(shared, delivery, reason, task_id).await;
     if let Some(request) = request {
         finish_unique(shared, request).await;
     }
     let Some(task_id) = task_id else { return };
-    let meta = match request {
+    let mut meta = match request {
         Some(request) => {
             let traceback = traceback_text(request, &exception, None);
             result_meta(
@@ -629,6 +637,9 @@ pub(crate) async fn dead_letter(
             meta
         }
     };
+    let traceback = meta.traceback.take().unwrap_or_default();
+    super::task_events::dead_lettered(shared, task_id, &exception, &traceback);
+    meta.traceback = Some(traceback);
     write(shared, &meta).await;
 }
 

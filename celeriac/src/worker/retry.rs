@@ -118,6 +118,6 @@ async fn give_up(
     acked: bool,
 ) {
     let headers = &request.message.headers;
-    tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, exception.repr());
+    tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, super::consumer::truncate(&exception.repr(), super::executor::REPR_LOGGED));
     record_failure(shared, request, task, exception, traceback, acked).await;
 }

@@ -36,6 +36,26 @@ pub(crate) struct Request {
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_permit: Option<Slot>) {
+    let limit = shared.config.worker_max_message_size;
+    if limit > 0 && delivery.raw.len() as u64 > limit {
+        let (task_id, _) = identify(&delivery.raw);
+        let reason = format!(
+            "the message is {} bytes, over worker_max_message_size ({limit} bytes); not decoded",
+            delivery.raw.len()
+        );
+        let exception =
+            ExceptionInfo::new("InvalidTaskError", reason.clone()).in_module("celery.exceptions");
+        executor::dead_letter(
+            &shared,
+            &delivery,
+            &reason,
+            task_id.as_deref(),
+            None,
+            exception,
+        )
+        .await;
+        return;
+    }
     let request = match decode(&delivery) {
         Ok(request) => request,
         Err(reason) => {
@@ -130,6 +150,19 @@ fn decode(delivery: &Delivery) -> Result<Request, String> {
     let envelope =
         Envelope::from_json(delivery.raw.as_bytes()).map_err(|error| error.to_string())?;
     let message = TaskMessage::decode(&envelope).map_err(|error| error.to_string())?;
+    for (field, text) in [
+        ("id", &message.headers.id.0),
+        ("task", &message.headers.task),
+    ] {
+        // Every log line and event names the task by these; no real one is this long.
+        if text.len() > MAX_NAME_CHARS * 4 {
+            return Err(format!(
+                "header {field} is {} bytes, longer than any task {field} ({} bytes at most)",
+                text.len(),
+                MAX_NAME_CHARS * 4
+            ));
+        }
+    }
     let redelivered = envelope
         .properties
         .delivery_info
@@ -152,18 +185,41 @@ fn decode(delivery: &Delivery) -> Result<Request, String> {
 /// Best effort at the id and name of a message that failed to decode, so its FAILURE result
 /// can be stored and the log line names it.
 fn identify(raw: &str) -> (Option<String>, Option<String>) {
-    let Ok(value) = serde_json::from_str::<Value>(raw) else {
+    /// Only the two headers: the body and everything else are skipped, not built, so naming a
+    /// huge message costs no copy of it.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        headers: Ids,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Ids {
+        #[serde(default)]
+        id: Option<Value>,
+        #[serde(default)]
+        task: Option<Value>,
+    }
+    let Ok(named) = serde_json::from_str::<Named>(raw) else {
         return (None, None);
     };
-    let headers = &value["headers"];
-    let text = |value: &Value| {
+    fn text(value: &Option<Value>) -> Option<&str> {
         value
-            .as_str()
+            .as_ref()
+            .and_then(Value::as_str)
             .filter(|text| !text.is_empty())
-            .map(str::to_owned)
-    };
-    (text(&headers["id"]), text(&headers["task"]))
+    }
+    // An id longer than any real one is garbage: no FAILURE is stored under a cut one. A name
+    // that long is cut; it still names the message in the log without filling it.
+    let id = text(&named.headers.id)
+        .filter(|id| id.len() <= MAX_NAME_CHARS * 4)
+        .map(str::to_owned);
+    let name = text(&named.headers.task).map(|name| truncate(name, MAX_NAME_CHARS).to_owned());
+    (id, name)
 }
+
+/// The longest task id or task name a dead-letter log line and FAILURE carry; a message whose
+/// id or name is over four times this is refused as invalid.
+const MAX_NAME_CHARS: usize = 256;
 
 async fn wait_unless_stopping(shared: &Shared, wait: Duration) -> bool {
     let mut stopping = shared.stopping.clone();

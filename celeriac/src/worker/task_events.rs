@@ -46,7 +46,15 @@ pub(crate) fn started(shared: &Shared, request: &Request) {
 
 pub(crate) fn succeeded(shared: &Shared, request: &Request, result: &Value, runtime: f64) {
     let mut fields = base(request);
-    fields.insert("result".into(), json!(python_repr(result)));
+    // Celery cuts the result repr at `resultrepr_maxsize` (1,024) in the event, as in the log.
+    let repr = python_repr(result);
+    fields.insert(
+        "result".into(),
+        json!(super::consumer::truncate(
+            &repr,
+            super::executor::REPR_LOGGED
+        )),
+    );
     fields.insert("runtime".into(), json!(runtime));
     shared.events.task("task-succeeded", fields);
 }
@@ -58,6 +66,23 @@ pub(crate) fn failed(
     traceback: &str,
 ) {
     with_exception(shared, request, "task-failed", exception, traceback);
+}
+
+/// `task-failed` for a message moved to the dead-letter list (unknown task, arguments the task
+/// refuses, a message that does not decode but names its id), as Celery's consumer sends for an
+/// unregistered task: monitors and the history then show it failed, with the reason, instead of
+/// received forever.
+pub(crate) fn dead_lettered(
+    shared: &Shared,
+    task_id: &str,
+    exception: &ExceptionInfo,
+    traceback: &str,
+) {
+    let mut fields = Map::new();
+    fields.insert("uuid".into(), json!(task_id));
+    fields.insert("exception".into(), json!(exception.repr()));
+    fields.insert("traceback".into(), json!(traceback));
+    shared.events.task("task-failed", fields);
 }
 
 pub(crate) fn retried(

@@ -13,6 +13,9 @@ use std::time::Duration;
 /// How long an ack may trail its task's result (acks ride along with the next fetch).
 const WAIT_ACK: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The `worker_max_message_size` of these tests.
+const MAX_MESSAGE: usize = 64 * 1024;
+
 fn encode(body: &Value) -> String {
     base64::engine::general_purpose::STANDARD.encode(body.to_string())
 }
@@ -203,6 +206,29 @@ fn broken(queue: &str) -> Vec<(&'static str, String, bool)> {
         &|m| m["headers"]["ignore_result"] = json!("yes"),
         true,
     );
+    // Issue 13: a 10 MB argument was quoted whole in the log line and the reason.
+    case(
+        "a huge argument of the wrong type",
+        "bad-26",
+        &|m| m["body"] = json!(encode(&json!([["w".repeat(40_000), 3], {}, {}]))),
+        true,
+    );
+    case(
+        "over worker_max_message_size",
+        "bad-27",
+        &|m| {
+            m["body"] = json!(encode(
+                &json!([[2, 3], {"pad": "p".repeat(MAX_MESSAGE)}, {}])
+            ))
+        },
+        true,
+    );
+    case(
+        "a task id longer than any real one",
+        "bad-28",
+        &|m| m["headers"]["id"] = json!("i".repeat(5_000)),
+        false,
+    );
     cases.push(("not JSON at all", "this is not json {".to_owned(), false));
     cases.push(("a JSON array", "[1, 2, 3]".to_owned(), false));
     cases.push(("a JSON string", "\"hello\"".to_owned(), false));
@@ -214,7 +240,8 @@ fn broken(queue: &str) -> Vec<(&'static str, String, bool)> {
 async fn every_malformed_message_is_dead_lettered_and_the_worker_survives() {
     let env = TestEnv::new("bad-input");
     let queue = env.queue("q");
-    let config = config(&env);
+    let mut config = config(&env);
+    config.worker_max_message_size = MAX_MESSAGE as u64;
     let cases = broken(&queue);
     assert!(cases.len() >= 20);
     let mut redis = env.redis().await;
@@ -245,7 +272,21 @@ async fn every_malformed_message_is_dead_lettered_and_the_worker_survives() {
         let entry =
             entry.unwrap_or_else(|| panic!("case {name:?} is missing from the dead-letter list"));
         assert!(!entry.reason.is_empty(), "case {name:?} has a reason");
+        assert!(
+            entry.reason.len() <= 1_100,
+            "case {name:?}: {}",
+            entry.reason.len()
+        );
     }
+    let oversized = dead_letters
+        .iter()
+        .find(|entry| entry.task_id.as_deref() == Some("bad-27"))
+        .expect("the oversized message");
+    assert!(
+        oversized.reason.contains("worker_max_message_size"),
+        "{}",
+        oversized.reason
+    );
     for (name, raw, has_id) in &cases {
         if !has_id {
             continue;

@@ -67,6 +67,7 @@ async fn listen(router: axum::Router) -> SocketAddr {
 
 struct Answer {
     status: StatusCode,
+    headers: axum::http::HeaderMap,
     location: Option<String>,
     cookie: Option<String>,
     body: String,
@@ -92,6 +93,7 @@ impl Server {
                 .map(str::to_owned)
         };
         let location = text(header::LOCATION);
+        let headers = response.headers().clone();
         let cookie =
             text(header::SET_COOKIE).and_then(|cookie| cookie.split(';').next().map(str::to_owned));
         let body = response
@@ -102,6 +104,7 @@ impl Server {
             .to_bytes();
         Answer {
             status,
+            headers,
             location,
             cookie,
             body: String::from_utf8_lossy(&body).into_owned(),
@@ -401,6 +404,123 @@ async fn other_scheme_origins_missing_icons_and_nul_bytes_are_refused() {
         )
         .await;
     assert_ne!(search.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// F11: behind a trusted proxy that writes `ip:port`, `[v6]` or `unknown`, that hop did not
+/// parse and was skipped, so the address the client wrote itself was believed: a fresh one per
+/// guess, and the per-address budget never ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_forwarded_hops_do_not_escape_the_address_budget() {
+    for real in [
+        "203.0.113.20:443",
+        "[2001:db8::20]:443",
+        "[2001:db8::21]",
+        "unknown",
+    ] {
+        let server = serve().await;
+        let mut statuses = Vec::new();
+        for guess in 0..25 {
+            let from = format!("10.9.8.{guess}, {real}");
+            let answer = server
+                .login(&format!("nobody{guess}"), "x", &from, "/")
+                .await;
+            statuses.push(answer.status);
+        }
+        assert!(
+            statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+            "{real}: {statuses:?}"
+        );
+    }
+}
+
+/// F12: no `Strict-Transport-Security`, even when the trusted proxy says the client used TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_when_the_proxy_speaks_tls() {
+    let server = serve().await;
+    let https = server
+        .send(
+            "GET",
+            "/login",
+            "203.0.113.30",
+            &[("x-forwarded-proto", "https")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        https
+            .headers
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .and_then(|value| value.to_str().ok()),
+        Some("max-age=31536000")
+    );
+    let plain = server
+        .send("GET", "/login", "203.0.113.30", &[], Vec::new())
+        .await;
+    assert!(plain
+        .headers
+        .get(header::STRICT_TRANSPORT_SECURITY)
+        .is_none());
+}
+
+/// F14: every Basic-auth request ran a full argon2 verify in the pool the login form shares.
+/// Verified credentials are now remembered for a minute; a new password still counts at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_verifies_once_and_still_sees_a_new_password() {
+    use base64::Engine as _;
+    let server = serve().await;
+    let basic = |password: &str| {
+        let pair = format!("vic:{password}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let before = server.auth.hasher.verifications();
+    for _ in 0..20 {
+        let answer = server
+            .send(
+                "GET",
+                "/api/me",
+                "203.0.113.40",
+                &[("authorization", &basic(PASSWORD))],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    assert_eq!(server.auth.hasher.verifications() - before, 1);
+    let hash = server
+        .auth
+        .hasher
+        .hash("a new password".to_owned())
+        .await
+        .expect("hash");
+    server
+        .auth
+        .users
+        .set_password("vic", &hash)
+        .await
+        .expect("password set");
+    let old = server
+        .send(
+            "GET",
+            "/api/me",
+            "203.0.113.40",
+            &[("authorization", &basic(PASSWORD))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = server
+        .send(
+            "GET",
+            "/api/me",
+            "203.0.113.40",
+            &[("authorization", &basic("a new password"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(new.status, StatusCode::OK);
 }
 
 /// F7: an open event stream kept sending after logout.

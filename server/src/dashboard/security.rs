@@ -94,14 +94,8 @@ pub async fn client_context(
         host: header_text(headers, "host").map(str::to_owned),
     };
     if via_trusted_proxy {
-        // The rightmost address that is not one of our proxies is the client.
         if let Some(forwarded_for) = header_text(headers, "x-forwarded-for") {
-            let client = forwarded_for
-                .split(',')
-                .rev()
-                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-                .find(|hop| !trusted.contains(*hop));
-            if let Some(client) = client {
+            if let Some(client) = forwarded_client(forwarded_for, &trusted) {
                 context.address = canonical(client).to_string();
             }
         }
@@ -118,8 +112,44 @@ pub async fn client_context(
     let mut response = next.run(request).await;
     if https {
         mark_cookies_secure(response.headers_mut());
+        // The proxy in front speaks TLS, so the browser may be told never to try plain HTTP.
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     response
+}
+
+/// The client named by a trusted proxy's `X-Forwarded-For`: walking from the right (the hop
+/// our own proxy appended), the first address that is not one of our proxies. A hop may carry
+/// a port (`203.0.113.9:443`, `[2001:db8::1]:443`, as some load balancers write it). A hop that
+/// is no address at all (`unknown`, garbage) ends the walk with `None`, so the request counts as
+/// the proxy's own: what lies left of it was written by someone we do not trust. When every hop
+/// is one of our proxies, the leftmost is the client.
+fn forwarded_client(forwarded_for: &str, trusted: &SecurityConfig) -> Option<IpAddr> {
+    let mut leftmost = None;
+    for hop in forwarded_for.split(',').rev() {
+        let address = parse_hop(hop.trim())?;
+        if !trusted.contains(address) {
+            return Some(address);
+        }
+        leftmost = Some(address);
+    }
+    leftmost
+}
+
+/// `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(address) = hop.parse::<IpAddr>() {
+        return Some(address);
+    }
+    if let Ok(socket) = hop.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inner| inner.parse::<IpAddr>().ok())
 }
 
 /// `path` under `prefix` without it; `/tasks` alone is the root.

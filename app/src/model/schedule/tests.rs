@@ -75,3 +75,26 @@ fn a_preview_error_names_the_input_it_is_about() {
     };
     assert_eq!(interval.preview(now, 5).error.unwrap().part, "every");
 }
+
+/// Issue 13: an admin could save an every-microsecond schedule (beat then sent ~95 tasks/s).
+#[test]
+fn intervals_under_a_second_are_refused_naming_every() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    let fast = ScheduleSpec::Interval {
+        every: 999_999,
+        period: IntervalPeriod::Microseconds,
+    };
+    let error = fast.preview(now, 5).error.unwrap();
+    assert_eq!(error.part, "every");
+    assert!(
+        error.message.contains("shortest interval"),
+        "{}",
+        error.message
+    );
+    assert!(fast.build().is_err());
+    let second = ScheduleSpec::Interval {
+        every: 1_000_000,
+        period: IntervalPeriod::Microseconds,
+    };
+    assert!(second.build().is_ok());
+}

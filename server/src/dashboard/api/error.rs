@@ -2,7 +2,9 @@
 //! caller and is not logged; anything else is logged with its whole source chain and the
 //! caller gets a generic 500 (axum's `AppError` pattern), so internals never leak.
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -57,4 +59,28 @@ impl IntoResponse for AppError {
         };
         (status, Json(json!({ "error": message }))).into_response()
     }
+}
+
+/// The longest plain-text rejection turned into JSON; longer ones are cut.
+const REJECTION_LIMIT: usize = 4 * 1024;
+
+/// Turns axum's plain-text rejections (a query string, JSON body or path that does not parse:
+/// `Failed to deserialize query string: ...`) into the API's `{"error": ...}`, so every 4xx of
+/// the API has the shape the README promises and a client needs one error parser.
+pub(crate) async fn json_rejections(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|content_type| content_type.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain_text {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, REJECTION_LIMIT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => "the request was refused".to_owned(),
+    };
+    (parts.status, Json(json!({ "error": text }))).into_response()
 }

@@ -28,6 +28,8 @@
 mod bulk_retry;
 mod error;
 mod events;
+#[cfg(test)]
+mod flood_tests;
 mod flower;
 #[cfg(test)]
 mod guard_tests;
@@ -140,5 +142,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/events", get(events::stream))
         .route("/api/snapshot", get(events::snapshot))
         .route("/metrics", get(metrics::render))
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .with_state(state)
 }

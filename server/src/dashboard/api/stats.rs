@@ -5,6 +5,9 @@
 //! `until` is RFC 3339 (default: now); `since` is RFC 3339 or a span before `until` such as
 //! `15m`, `1h`, `24h`, `7d` (default `1h`), so a page can ask for "the last hour" without a
 //! clock of its own.
+//!
+//! A read folds up to 200,000 rows; two run at once at most, and the rest wait their turn, so
+//! a page left open in many tabs costs time, not memory.
 
 use app::model::{TaskNameStats, TaskStatsAnswer};
 use axum::extract::{Query, State};
@@ -15,6 +18,9 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::history::time;
 use crate::dashboard::AppState;
+
+/// Statistics reads running at once, for the whole process (see [`tasks`]).
+static EXPENSIVE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// The query parameters.
 #[derive(Debug, Deserialize)]
@@ -61,11 +67,19 @@ pub(super) async fn tasks(
             "since must be before until".to_owned(),
         ));
     }
-    let stats = state
-        .history
-        .task_stats(since, until)
-        .await
-        .map_err(AppError::internal)?;
+    let stats = {
+        // At most two reads at once; more wait their turn instead of each taking memory and a
+        // database connection at the same moment.
+        let _turn = EXPENSIVE_READS
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        state
+            .history
+            .task_stats(since, until)
+            .await
+            .map_err(AppError::internal)?
+    };
     Ok(Json(TaskStatsAnswer {
         since: since.to_rfc3339_opts(SecondsFormat::Secs, true),
         until: until.to_rfc3339_opts(SecondsFormat::Secs, true),

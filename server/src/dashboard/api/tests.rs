@@ -28,7 +28,7 @@ pub(super) use crate::dashboard::tests::{within, WAIT};
 /// A dashboard serving the API on a free port, with what it reads.
 pub(super) struct TestApp {
     pub(super) addr: SocketAddr,
-    config: Config,
+    pub(super) config: Config,
     pub(super) queue: String,
     pub(super) monitoring: Monitoring,
     _directory: TempDir,
@@ -613,4 +613,70 @@ async fn pages_render_with_data_and_the_app_model_reads_the_api() {
     );
     assert!(!detail_page.contains("<b>boom</b>"), "{detail_page}");
     drop(app.monitoring);
+}
+
+/// Issue 13: a query string that did not parse got axum's plain-text rejection, where the
+/// README promises `{"error": ...}` for every API error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparseable_parameters_get_the_json_error_shape() {
+    let app = spawn_app("dash-json-errors").await;
+    for path in [
+        "/api/history?limit=lots",
+        "/api/tasks?limit=-5",
+        "/api/stats/tasks?since=1h&until=2&until=3",
+    ] {
+        let (status, body) = app.json("GET", path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            body["error"].as_str().is_some_and(|text| !text.is_empty()),
+            "{path}: {body}"
+        );
+    }
+}
+
+/// Issue 13: a task the worker dead-lettered (unknown name, arguments the task refuses) stayed
+/// RECEIVED in the history forever and never reached the Failed page; Celery's worker sends
+/// `task-failed` with `NotRegistered` for an unknown task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_lettered_tasks_show_as_failed_with_the_reason() {
+    let app = spawn_app("dash-dead-letter").await;
+    let _worker = app.start_worker("dead-letter-worker@test").await;
+    let producer = app.producer().await;
+    let options = || SendOptions::new().queue(&app.queue);
+    let unknown = producer
+        .send_task("shop.no_such_task", vec![], Default::default(), options())
+        .await
+        .unwrap();
+    let refused = producer
+        .send_task(
+            "demo.add",
+            vec![json!("too"), json!("many"), json!("args")],
+            Default::default(),
+            options(),
+        )
+        .await
+        .unwrap();
+    for (sent, reason) in [(&unknown, "NotRegistered"), (&refused, "TypeError")] {
+        let task_id = sent.id.0.clone();
+        let row = eventually(
+            WAIT,
+            "the dead-lettered task FAILURE in the history",
+            || async {
+                let (status, page) = app.json("GET", "/api/history?state=FAILURE&limit=50").await;
+                assert_eq!(status, StatusCode::OK);
+                page["tasks"]
+                    .as_array()?
+                    .iter()
+                    .find(|row| row["uuid"] == json!(task_id))
+                    .cloned()
+            },
+        )
+        .await;
+        assert!(
+            row["exception"]
+                .as_str()
+                .is_some_and(|text| text.contains(reason)),
+            "{row}"
+        );
+    }
 }

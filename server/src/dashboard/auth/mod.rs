@@ -6,6 +6,8 @@
 //! - [`store`]: tower-sessions' store over the engine's `celeriac_dashboard_session` table.
 //! - [`throttle`]: failed-login budgets per account and per address.
 //! - [`login`]: the login form (plain HTML, works without WASM) and logout.
+//! - `basic_cache`: Basic-auth credentials verified in the last minute, so an API client does
+//!   not pay (and make everyone pay) an argon2 verify per request.
 //! - this file: [`AuthState`], the [`require_login`] middleware, [`HostLogin`] and its
 //!   [`require_host_user`] middleware (a dashboard mounted behind its host app's login), and
 //!   [`RequireRole`], the extractor handlers use to demand a role.
@@ -16,6 +18,7 @@
 //! gets 401. Roles are re-read from the database on every request, so deleting a user or
 //! changing a role takes effect at once.
 
+mod basic_cache;
 pub mod login;
 pub mod password;
 pub mod store;
@@ -81,6 +84,8 @@ pub struct AuthState {
     /// `""` or `/tasks`: where redirects point.
     pub url_prefix: String,
     sessions: SessionRows,
+    /// Basic-auth pairs verified a moment ago.
+    verified: basic_cache::BasicCache,
 }
 
 impl AuthState {
@@ -98,6 +103,7 @@ impl AuthState {
             limits,
             url_prefix,
             sessions: SessionRows::new(database),
+            verified: basic_cache::BasicCache::default(),
         })
     }
 
@@ -450,8 +456,33 @@ async fn basic_user(
     password: String,
     address: &str,
 ) -> Option<(AuthUser, LoginCheck)> {
-    match login::check_password(state, &name, password, address).await {
+    if let Some(credential) = state.verified.recall(&name, &password) {
+        // Verified a moment ago: read the account again (deleted, new password or new role
+        // count at once) but skip the argon2 work.
+        match state.users.credentials(&name).await {
+            Ok(Some(credentials)) if credential_tag(&credentials.password_hash) == credential => {
+                let check = LoginCheck {
+                    state: state.clone(),
+                    session_id: None,
+                    name: name.clone(),
+                    credential,
+                };
+                let user = AuthUser {
+                    name,
+                    role: credentials.role,
+                };
+                return Some((user, check));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot read user credentials");
+                return None;
+            }
+        }
+    }
+    match login::check_password(state, &name, password.clone(), address).await {
         login::Verdict::Accepted { role, credential } => {
+            state.verified.remember(&name, &password, &credential);
             let check = LoginCheck {
                 state: state.clone(),
                 session_id: None,

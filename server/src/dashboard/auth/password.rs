@@ -28,6 +28,8 @@ const CONCURRENT_HASHES: usize = 4;
 pub struct Hasher {
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    /// Verifications run, for the tests that show a cache saved them.
+    verified: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -64,7 +66,14 @@ impl Hasher {
         Ok(Hasher {
             permits: Arc::new(Semaphore::new(CONCURRENT_HASHES)),
             dummy_hash: dummy_hash.into(),
+            verified: Arc::default(),
         })
+    }
+
+    /// How many passwords [`Hasher::verify`] has checked.
+    #[cfg(test)]
+    pub(crate) fn verifications(&self) -> u64 {
+        self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hashes `password` on the blocking pool.
@@ -81,6 +90,8 @@ impl Hasher {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
+        self.verified
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let known = password_hash.is_some();
         let password_hash = password_hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched =

@@ -121,6 +121,19 @@ async fn schedules_are_listed_edited_validated_guarded_and_audited() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, _) = call(&app, "ada", "POST", "/api/schedules", Some(create)).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    // Issue 13: every microsecond was accepted; beat then sent about 95 tasks a second.
+    let flood = json!({
+        "name": "reports.flood", "task": "demo.add",
+        "schedule": {"kind": "interval", "every": 1, "period": "microseconds"},
+    });
+    let (status, error) = call(&app, "ada", "POST", "/api/schedules", Some(flood)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("every: ")),
+        "{error}"
+    );
     let (status, metrics) = call(&app, "vic", "GET", "/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
