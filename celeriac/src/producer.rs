@@ -189,9 +189,12 @@ pub(crate) struct Prepared {
 impl Producer {
     /// Connects to the broker and (if configured) the result backend of `config`.
     pub async fn connect(config: &Config) -> Result<Producer, Error> {
-        let broker = RedisBroker::connect(&config.broker_url, broker_options(config)).await?;
+        let options = broker_options(config);
+        let broker = RedisBroker::connect(&config.broker_url, options.clone()).await?;
         let backend = match &config.result_backend {
-            Some(url) => Some(RedisBackend::connect(url, config.result_expires()).await?),
+            Some(url) => Some(
+                RedisBackend::connect_at_startup(url, config.result_expires(), &options).await?,
+            ),
             None => None,
         };
         Ok(Producer::from_parts(broker, backend, config))

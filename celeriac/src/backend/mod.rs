@@ -23,6 +23,18 @@ pub enum BackendError {
         #[source]
         source: ::redis::RedisError,
     },
+    /// The backend could not be reached at start-up within the attempts the configuration
+    /// allows (the broker's `broker_connection_retry_on_startup`, `_max_retries`).
+    #[error("cannot reach the result backend at {address} after {attempts} attempt(s)")]
+    Unreachable {
+        /// `host:port` (never the password).
+        address: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's failure.
+        #[source]
+        source: ::redis::RedisError,
+    },
     /// Redis refused a command or the connection failed.
     #[error("redis command {command} failed")]
     Redis {
@@ -55,9 +67,26 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// True when Redis refused the write because it is full (`maxmemory` with
+    /// `noeviction`): "OOM command not allowed when used memory > 'maxmemory'". Worth
+    /// retrying once something frees memory.
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            BackendError::Redis { source, .. } => {
+                // A script's error may come wrapped (redis-rs retries a script as a pipeline),
+                // with the code then displayed apart from the text: match Redis's wording too.
+                source.code() == Some("OOM")
+                    || source
+                        .to_string()
+                        .contains("command not allowed when used memory")
+            }
+            _ => false,
+        }
+    }
+
     /// True when Redis could not be reached (refused, dropped, timed out): worth retrying
-    /// for as long as it takes, unlike an error Redis answered with (out of memory, wrong
-    /// type), which waiting may not cure.
+    /// for as long as it takes, unlike most errors Redis answers with (wrong type), which
+    /// waiting does not cure.
     pub fn is_unreachable(&self) -> bool {
         match self {
             BackendError::Redis { source, .. } => {

@@ -73,6 +73,31 @@ impl RedisBackend {
         })
     }
 
+    /// Connects to the backend at `url`, retrying at start-up as the broker does
+    /// (`broker_connection_retry_on_startup`, `_max_retries`, `_timeout` in `options`).
+    pub(crate) async fn connect_at_startup(
+        url: &str,
+        result_expires: Option<Duration>,
+        options: &crate::broker::BrokerOptions,
+    ) -> Result<RedisBackend, BackendError> {
+        let client = ::redis::Client::open(url).map_err(|source| BackendError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
+        let connection = crate::broker::connect_at_startup(&client, options, "result backend")
+            .await
+            .map_err(|unreachable| BackendError::Unreachable {
+                address: unreachable.address,
+                attempts: unreachable.attempts,
+                source: unreachable.source,
+            })?;
+        Ok(RedisBackend {
+            client,
+            connection,
+            result_expires,
+        })
+    }
+
     /// Stores a task's state. Returns false when the write was skipped because the task had
     /// already succeeded.
     pub async fn store(&self, meta: &ResultMeta) -> Result<bool, BackendError> {
@@ -136,17 +161,23 @@ impl RedisBackend {
             .query_async(&mut connection)
             .await
             .map_err(redis_error("MGET results"))?;
-        let mut documents = Vec::with_capacity(values.len());
-        for (key, value) in keys.iter().zip(values) {
-            let Some(raw) = value else { continue };
-            match ResultMeta::from_json(&raw) {
-                Ok(meta) => documents.push(meta),
-                Err(error) => {
-                    tracing::warn!(key = %key, error = %error, "skipping a result that is not Celery's JSON document");
-                }
-            }
+        Ok((next, documents(&keys, values)))
+    }
+
+    /// The stored results of `task_ids` (one `MGET`), skipping the ones not stored and the
+    /// ones that are not Celery's JSON document (warned).
+    pub async fn get_many(&self, task_ids: &[String]) -> Result<Vec<ResultMeta>, BackendError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok((next, documents))
+        let keys: Vec<String> = task_ids.iter().map(|id| Keys::task_meta(id)).collect();
+        let mut connection = self.connection.clone();
+        let values: Vec<Option<Vec<u8>>> = ::redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("MGET results"))?;
+        Ok(documents(&keys, values))
     }
 
     /// Deletes a stored result (`AsyncResult.forget()`).
@@ -229,4 +260,20 @@ impl RedisBackend {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The result documents of an `MGET` of `keys`: absent keys skipped, documents that are not
+/// Celery's result JSON (custom states, other serializers) skipped with a warning.
+fn documents(keys: &[String], values: Vec<Option<Vec<u8>>>) -> Vec<ResultMeta> {
+    let mut documents = Vec::with_capacity(values.len());
+    for (key, value) in keys.iter().zip(values) {
+        let Some(raw) = value else { continue };
+        match ResultMeta::from_json(&raw) {
+            Ok(meta) => documents.push(meta),
+            Err(error) => {
+                tracing::warn!(key = %key, error = %error, "skipping a result that is not Celery's JSON document");
+            }
+        }
+    }
+    documents
 }

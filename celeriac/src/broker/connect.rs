@@ -1,7 +1,7 @@
 //! Connecting to Redis: the connection manager every broker and backend connection uses, and
 //! the first connection of a process, retried while the broker is not up yet.
 
-use super::{BrokerError, BrokerOptions};
+use super::BrokerOptions;
 use ::redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -28,21 +28,32 @@ fn startup_retry_wait(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt.saturating_mul(2)).min(30))
 }
 
+/// Why [`connect_at_startup`] gave up; the caller turns it into its own error type.
+#[derive(Debug)]
+pub(crate) struct Unreachable {
+    /// `host:port`, never the password.
+    pub(crate) address: String,
+    pub(crate) attempts: u32,
+    pub(crate) source: ::redis::RedisError,
+}
+
 /// The first connection, retried as Celery's worker does when the broker is not up yet (a
-/// host rebooting, Redis starting after the app): one log line per attempt naming
-/// `host:port`, never the password, then [`BrokerError::Unreachable`] when the attempts run
-/// out or retrying is off.
-pub(super) async fn connect_at_startup(
+/// host rebooting, Redis starting after the app): one log line per attempt naming `role` and
+/// `host:port`, never the password, then [`Unreachable`] when the attempts run out or retrying
+/// is off. The result backend connects with the same policy (`broker_connection_*`): a
+/// worker whose results live on another Redis waits for it as for the broker.
+pub(crate) async fn connect_at_startup(
     client: &::redis::Client,
     options: &BrokerOptions,
-) -> Result<ConnectionManager, BrokerError> {
+    role: &'static str,
+) -> Result<ConnectionManager, Unreachable> {
     let address = client.get_connection_info().addr().to_string();
     let mut attempt: u32 = 0;
     loop {
         let error = match connect_manager_within(client.clone(), options.connection_timeout).await {
             Ok(connection) => {
                 if attempt > 0 {
-                    tracing::info!(broker = %address, attempts = attempt + 1, "connected to the broker");
+                    tracing::info!(role, address = %address, attempts = attempt + 1, "connected to the {role}");
                 }
                 return Ok(connection);
             }
@@ -51,7 +62,7 @@ pub(super) async fn connect_at_startup(
         attempt += 1;
         let max = options.connection_max_retries;
         if !options.connection_retry_on_startup || (max > 0 && attempt > max) {
-            return Err(BrokerError::Unreachable {
+            return Err(Unreachable {
                 address,
                 attempts: attempt,
                 source: error,
@@ -59,12 +70,13 @@ pub(super) async fn connect_at_startup(
         }
         let wait = startup_retry_wait(attempt);
         tracing::warn!(
-            broker = %address,
+            role,
+            address = %address,
             attempt,
             max_retries = max,
             retry_in_s = wait.as_secs(),
             %error,
-            "cannot connect to the broker; trying again in {} s ({attempt}/{})",
+            "cannot connect to the {role}; trying again in {} s ({attempt}/{})",
             wait.as_secs(),
             if max == 0 { "∞".to_owned() } else { max.to_string() }
         );

@@ -16,7 +16,7 @@ mod reply_queue;
 mod scripts;
 mod sweep;
 
-pub(crate) use self::connect::connect_manager;
+pub(crate) use self::connect::{connect_at_startup, connect_manager};
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
 pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};

@@ -124,7 +124,13 @@ impl RedisBroker {
             url: url.to_owned(),
             source,
         })?;
-        let connection = super::connect::connect_at_startup(&client, &options).await?;
+        let connection = super::connect::connect_at_startup(&client, &options, "broker")
+            .await
+            .map_err(|unreachable| BrokerError::Unreachable {
+                address: unreachable.address,
+                attempts: unreachable.attempts,
+                source: unreachable.source,
+            })?;
         let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(
             options.global_keyprefix.clone(),
@@ -427,6 +433,23 @@ impl RedisBroker {
             .ok()?;
         let policy = reply.get(1)?.clone();
         (policy != "noeviction").then_some(policy)
+    }
+
+    /// `used_memory` and `maxmemory` (0: no limit) from `INFO memory`, in bytes: how close a
+    /// `noeviction` Redis is to refusing new tasks and results. None when they cannot be read.
+    pub async fn memory(&self) -> Option<(u64, u64)> {
+        let mut connection = self.connection.clone();
+        let info: String = ::redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut connection)
+            .await
+            .ok()?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        };
+        Some((field("used_memory")?, field("maxmemory")?))
     }
 
     /// Puts a delivery back in its queue. `restore = true` is kombu's restore (consuming end,

@@ -21,7 +21,8 @@
 //! - `row.rs`: the table layout; `store.rs`: the one write transaction.
 //! - `query.rs`: filters, pages and counts, `filter_sql.rs` their SQL; `retention.rs`: pruning.
 //! - `stats.rs`: per task name statistics over a window.
-//! - `catch_up.rs`: reading the result backend; `retry.rs`: [`retry_task`];
+//! - `catch_up.rs`: reading the result backend; `reconcile.rs`: unfinished rows checked
+//!   against it; `retry.rs`: [`retry_task`];
 //!   `bulk_retry.rs`: [`retry_tasks`], capped and throttled.
 //! - `recorder.rs`: [`record_from_monitor`], the loop that keeps the history current from a
 //!   running [`crate::events::Monitor`].
@@ -46,6 +47,7 @@ mod catch_up;
 mod event;
 mod filter_sql;
 mod query;
+mod reconcile;
 mod record;
 mod recorder;
 mod retention;
@@ -58,6 +60,7 @@ pub use bulk_retry::{retry_tasks, BulkRetryReport, BulkRetrySelection, BULK_RETR
 pub use catch_up::CatchUpReport;
 pub use event::{TaskEvent, TaskEventKind};
 pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
+pub use reconcile::{ReconcilePosition, ReconcileReport};
 pub use record::TaskRecord;
 pub use recorder::{record_from_monitor, task_events, RecorderOptions, RecorderStats};
 pub use retention::{prune_periodically, Retention};

@@ -7,8 +7,14 @@
 //! broadcast tells a subscriber that fell behind how many batches it missed; the recorder then
 //! runs a catch-up from the result backend, so a burst costs the timeline entries of the
 //! missed events but not the tasks' final states.
+//!
+//! Events published while Redis was down are lost for good (PUB/SUB keeps nothing), so two
+//! more repairs run: a catch-up each time the monitor's receiver has reconnected (tasks that
+//! finished meanwhile, known only to the backend, are added), and every `reconcile_every` a
+//! reconciling round (`reconcile.rs`) that looks up the rows left unfinished for
+//! `stuck_after`.
 
-use super::{HistoryError, TaskEvent, TaskHistory};
+use super::{HistoryError, ReconcilePosition, TaskEvent, TaskHistory};
 use crate::backend::RedisBackend;
 use crate::events::Monitor;
 use crate::protocol::event::Event;
@@ -26,6 +32,10 @@ pub struct RecorderOptions {
     pub max_batch: usize,
     /// Read the whole result backend once at start (a restarted monitor shows the past).
     pub catch_up_at_start: bool,
+    /// How often unfinished rows are looked up in the result backend.
+    pub reconcile_every: Duration,
+    /// How long a row must have been unfinished and unchanged before it is looked up.
+    pub stuck_after: Duration,
 }
 
 impl Default for RecorderOptions {
@@ -34,6 +44,8 @@ impl Default for RecorderOptions {
             flush_every: Duration::from_millis(250),
             max_batch: 5_000,
             catch_up_at_start: true,
+            reconcile_every: Duration::from_secs(60),
+            stuck_after: Duration::from_secs(120),
         }
     }
 }
@@ -47,6 +59,10 @@ pub struct RecorderStats {
     pub missed_batches: u64,
     /// Catch-ups run.
     pub catch_ups: u64,
+    /// Reconciling rounds run, and rows they changed.
+    pub reconciles: u64,
+    /// Rows the reconciling rounds brought up to date.
+    pub reconciled: u64,
     /// Writes that failed (logged; the events were dropped, a catch-up repairs states).
     pub failed_writes: u64,
 }
@@ -67,6 +83,14 @@ pub async fn record_from_monitor(
     let mut pending: Vec<TaskEvent> = Vec::new();
     let mut flush = tokio::time::interval(options.flush_every.max(Duration::from_millis(10)));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let reconcile_every = options.reconcile_every.max(Duration::from_millis(100));
+    let mut reconcile = tokio::time::interval_at(
+        tokio::time::Instant::now() + reconcile_every,
+        reconcile_every,
+    );
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut position = ReconcilePosition::default();
+    let mut reconnects = monitor.receiver_stats().reconnects;
     loop {
         if catch_up_wanted {
             catch_up_wanted = false;
@@ -103,6 +127,33 @@ pub async fn record_from_monitor(
             _ = flush.tick() => {
                 if !write(&history, &mut pending, &mut stats).await {
                     catch_up_wanted = backend.is_some();
+                }
+                let now = monitor.receiver_stats().reconnects;
+                if now != reconnects {
+                    reconnects = now;
+                    tracing::info!("the event receiver reconnected; catching up from the result backend");
+                    catch_up_wanted = backend.is_some();
+                }
+            }
+            _ = reconcile.tick() => {
+                let Some(backend) = &backend else { continue };
+                // What is pending first, so a row is not looked up for an event on its way.
+                let _written = write(&history, &mut pending, &mut stats).await;
+                let before = crate::clock::now()
+                    - chrono::TimeDelta::from_std(options.stuck_after).unwrap_or_default();
+                stats.reconciles += 1;
+                match history.reconcile(backend, before, &mut position).await {
+                    Ok(report) => {
+                        stats.reconciled += report.changed;
+                        if report.changed > 0 {
+                            tracing::info!(
+                                checked = report.checked,
+                                changed = report.changed,
+                                "unfinished tasks brought up to date from the result backend"
+                            );
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reconciling unfinished tasks failed"),
                 }
             }
         }

@@ -49,6 +49,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The least time a shutdown step after the grace period gets: stopping aborted tasks, then
+/// the farewell (events, `worker-offline`, restoring held messages).
+const SHUTDOWN_STEP: Duration = Duration::from_secs(1);
 use tokio::sync::watch;
 
 /// How this worker consumes: Celery's `worker` command-line options.
@@ -106,6 +110,11 @@ pub struct WorkerCounters {
     pub expired: AtomicU64,
     /// Messages restored to their queue (shutdown, aborts).
     pub restored: AtomicU64,
+    /// Messages acked before their result was stored because Redis was full (`maxmemory`
+    /// with `noeviction`): acking frees the envelope so the result fits.
+    pub acked_before_result: AtomicU64,
+    /// Results of those still waiting for Redis to have room (written in the background).
+    pub results_waiting: AtomicU64,
     /// Tasks started, by task name (Celery's `total` in `inspect stats`).
     started: Mutex<BTreeMap<String, u64>>,
 }
@@ -206,7 +215,14 @@ impl Worker {
             );
         }
         let backend = match &config.result_backend {
-            Some(url) => Some(RedisBackend::connect(url, config.result_expires()).await?),
+            Some(url) => Some(
+                RedisBackend::connect_at_startup(
+                    url,
+                    config.result_expires(),
+                    &crate::producer::broker_options(&config),
+                )
+                .await?,
+            ),
             None => None,
         };
         let producer = Producer::from_parts(broker.clone(), backend.clone(), &config);
@@ -282,6 +298,7 @@ impl Worker {
         tracing::info!(node = %shared.options.node_name, "warm shutdown: no longer fetching");
         let _ = self.stop_sender.send(true);
         let grace = shared.config.worker_soft_shutdown_timeout();
+        let deadline = tokio::time::Instant::now() + grace;
         let mut consumer = consumer;
         let finished = tokio::time::timeout(grace, &mut consumer).await.is_ok();
         if !finished {
@@ -290,26 +307,47 @@ impl Worker {
                 "tasks still running after the grace period; stopping and restoring them"
             );
             let _ = self.abort_sender.send(true);
-            let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
+            let _ = tokio::time::timeout(SHUTDOWN_STEP, consumer).await;
         }
         visibility.abort();
         heartbeat.abort();
         mailbox.abort();
         revokes.abort();
         flusher.abort();
-        shared.events.flush().await;
-        shared
-            .events
-            .worker("worker-offline", heartbeat::fields(&shared))
-            .await;
-        let leftover = shared.in_flight.snapshot();
-        for delivery in leftover {
-            match shared.broker.requeue(&delivery, true).await {
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "could not restore message at shutdown; it stays in unacked for the visibility sweep")
+        // Saying goodbye needs the broker. When it is down, each step would wait out its own
+        // reconnect attempts (an idle worker took 9.6 s); so the steps share what is left of
+        // the grace period, and at least SHUTDOWN_STEP. A message not restored here stays in
+        // `unacked`, and the visibility sweep restores it: nothing is lost.
+        let farewell = async {
+            shared.events.flush().await;
+            shared
+                .events
+                .worker("worker-offline", heartbeat::fields(&shared))
+                .await;
+            for delivery in shared.in_flight.snapshot() {
+                if let Err(error) = shared.broker.requeue(&delivery, true).await {
+                    tracing::error!(delivery_tag = %delivery.delivery_tag, %error, "could not restore message at shutdown; it stays in unacked for the visibility sweep");
                 }
             }
+        };
+        let until = deadline.max(tokio::time::Instant::now() + SHUTDOWN_STEP);
+        // Results written in the background because Redis was full (their messages are
+        // acked) get the same time; whatever is still unwritten then is reported.
+        let results = async {
+            while shared.counters.results_waiting.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        if tokio::time::timeout_at(until, results).await.is_err() {
+            tracing::error!(
+                lost = shared.counters.results_waiting.load(Ordering::Relaxed),
+                "TASK RESULTS LOST: Redis stayed full until the worker stopped; those tasks ran and their messages were acked"
+            );
+        }
+        if tokio::time::timeout_at(until, farewell).await.is_err() {
+            tracing::warn!(
+                "the broker did not answer at shutdown; messages not restored stay in unacked until the visibility timeout restores them"
+            );
         }
         tracing::info!(node = %shared.options.node_name, processed = shared.counters.processed.load(Ordering::Relaxed), "worker stopped");
         Ok(())

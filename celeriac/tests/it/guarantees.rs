@@ -204,3 +204,103 @@ async fn results_of_runs_in_flight_survive_a_redis_outage_longer_than_a_minute()
     worker.stop().await;
     drop(server);
 }
+
+/// Issue 13: with the queue filling Redis (`maxmemory`, `noeviction`, results in the same
+/// Redis), every result write was refused while every worker held its message waiting for
+/// it: nothing drained. A refused write now acks its message first, which frees the memory
+/// the result needs. The queue drains, and every task's result is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_filled_redis_drains_and_every_result_is_stored() {
+    let server = RedisServer::start_private();
+    let env = TestEnv::new("oom");
+    let queue = env.queue("oom");
+    let mut config = config(&env);
+    config.broker_url = server.url(0);
+    config.result_backend = Some(server.url(0));
+    config.task_acks_late = true;
+    let mut redis = redis::Client::open(server.url(0))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for (name, value) in [("maxmemory", "6mb"), ("maxmemory-policy", "noeviction")] {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+    let producer = producer(&config).await;
+    let pad = "p".repeat(2_000);
+    let mut sent = Vec::new();
+    loop {
+        let result = producer
+            .send_task(
+                "oom.pad",
+                vec![json!(pad)],
+                Map::new(),
+                SendOptions::new().queue(&queue),
+            )
+            .await;
+        match result {
+            Ok(result) => sent.push(result.id.to_string()),
+            Err(error) => {
+                let chain: Vec<String> =
+                    std::iter::successors(Some(&error as &dyn std::error::Error), |error| {
+                        error.source()
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                assert!(chain.join(": ").contains("OOM"), "{chain:?}");
+                break;
+            }
+        }
+        assert!(sent.len() < 20_000, "Redis never filled");
+    }
+    assert!(sent.len() > 500, "{} tasks filled Redis", sent.len());
+    let mut registry = Registry::new();
+    registry.register(
+        Task::new("oom.pad", |pad: String| async move {
+            Ok::<usize, TaskError>(pad.len())
+        })
+        .arg_names(["pad"]),
+    );
+    let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 8).await;
+    let broker = producer.broker().clone();
+    eventually(Duration::from_secs(120), "the full queue drained", || {
+        let broker = broker.clone();
+        let queue = queue.clone();
+        async move {
+            let waiting = broker.queue_length(&queue).await.ok()?;
+            let held = broker.unacked_count().await.ok()?;
+            (waiting == 0 && held == 0).then_some(())
+        }
+    })
+    .await;
+    let backend = producer.backend().unwrap().clone();
+    eventually(Duration::from_secs(60), "every result stored", || {
+        let backend = backend.clone();
+        let sent = sent.clone();
+        async move {
+            let mut stored = 0;
+            for ids in sent.chunks(500) {
+                stored += backend
+                    .get_many(ids)
+                    .await
+                    .ok()?
+                    .iter()
+                    .filter(|meta| meta.status == TaskState::Success)
+                    .count();
+            }
+            (stored == sent.len()).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        worker.counters.acked_before_result.load(Ordering::Relaxed) > 0,
+        "Redis was full when the results came"
+    );
+    worker.stop().await;
+}

@@ -113,3 +113,100 @@ async fn events_and_results_both_reach_the_history() {
     assert!(stats.events >= 2, "{stats:?}");
     assert_eq!(stats.catch_ups, 1);
 }
+
+/// Issue 13: after Redis was down a while, the history missed tasks and kept rows in RECEIVED
+/// whose results said SUCCESS: the events of the outage were lost (PUB/SUB keeps nothing),
+/// the results were stored once Redis was back. The recorder now catches up after its
+/// receiver reconnects and looks up rows left unfinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_the_history_agrees_with_the_result_backend() {
+    use celeriac::task::{Registry, Task, TaskError};
+    use celeriac::testkit::RedisServer;
+    let mut server = RedisServer::start_private_persistent();
+    let env = TestEnv::new("recorder-outage");
+    let queue = env.queue("q");
+    let mut config = config(&env);
+    config.broker_url = server.url(0);
+    config.result_backend = Some(server.url(0));
+    config.worker_send_task_events = true;
+    config.task_acks_late = true;
+    let mut registry = Registry::new();
+    registry.register(
+        Task::new("outage.step", |n: i64| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<i64, TaskError>(n)
+        })
+        .arg_names(["n"]),
+    );
+    let producer = producer(&config).await;
+    let mut sent = Vec::new();
+    for n in 0..40 {
+        let result = producer
+            .send_task(
+                "outage.step",
+                vec![json!(n)],
+                Map::new(),
+                SendOptions::new().queue(&queue),
+            )
+            .await
+            .unwrap();
+        sent.push(result.id.to_string());
+    }
+    let (_database, history) = fresh_history(DatabaseKind::Sqlite, "recorder-outage").await;
+    let monitor = Monitor::start(producer.broker(), MonitorOptions::default())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let recorder = {
+        let history = history.clone();
+        let backend = producer.backend().cloned();
+        let options = RecorderOptions {
+            reconcile_every: Duration::from_secs(1),
+            stuck_after: Duration::from_secs(2),
+            ..RecorderOptions::default()
+        };
+        tokio::spawn(async move {
+            record_from_monitor(history, &monitor, backend, options, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 4).await;
+    let counters = worker.counters.clone();
+    eventually(WAIT, "a few tasks started", || {
+        let counters = counters.clone();
+        async move {
+            (counters
+                .processed
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 8)
+                .then_some(())
+        }
+    })
+    .await;
+    server.kill();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    for id in &sent {
+        let what = format!("task {id} SUCCESS in the history");
+        eventually(Duration::from_secs(90), &what, || {
+            let history = history.clone();
+            let id = id.clone();
+            async move {
+                let detail = history.task(&id).await.ok().flatten()?;
+                (detail.task.state == TaskState::Success).then_some(())
+            }
+        })
+        .await;
+    }
+    worker.stop().await;
+    let _ = stop.send(());
+    let stats = recorder.await.unwrap();
+    assert!(stats.reconciles >= 1, "{stats:?}");
+}

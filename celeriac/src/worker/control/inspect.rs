@@ -39,6 +39,12 @@ pub(super) fn stats(shared: &Shared, started: Instant) -> Value {
         "prefetch_count": shared.prefetch.size(),
         "processed": shared.counters.processed.load(Ordering::Relaxed),
         "rusage": rusage::rusage(),
+        // Ours, not Celery's: the outcomes the worker had to settle out of order.
+        "celeriac": {
+            "dead_lettered": shared.counters.dead_lettered.load(Ordering::Relaxed),
+            "acked_before_result": shared.counters.acked_before_result.load(Ordering::Relaxed),
+            "results_waiting": shared.counters.results_waiting.load(Ordering::Relaxed),
+        },
     })
 }
 

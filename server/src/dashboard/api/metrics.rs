@@ -10,7 +10,8 @@
 //! - Read from Redis at scrape time, through the engine: `celeriac_queue_depth{queue,priority}`,
 //!   `celeriac_queue_oldest_age_seconds{queue}` (only when the monitor saw the oldest message's
 //!   `task-sent`: kombu's envelope carries no publish time), `celeriac_queue_unacked` and
-//!   `celeriac_queue_unacked_oldest_age_seconds`.
+//!   `celeriac_queue_unacked_oldest_age_seconds`, and the broker's `celeriac_redis_used_memory_bytes`
+//!   and `celeriac_redis_maxmemory_bytes` (a full `noeviction` Redis refuses tasks and results).
 //! - From beat's store (SQL) at scrape time: `celeriac_beat_runs_total{schedule}`,
 //!   `celeriac_beat_missed_total{schedule}`, `celeriac_beat_late_total{schedule}`,
 //!   `celeriac_beat_lateness_seconds{schedule}` (its latest slot), and
@@ -115,6 +116,17 @@ pub(super) async fn render(State(state): State<AppState>) -> Result<impl IntoRes
             "celeriac_queue_unacked_oldest_age_seconds {:?}",
             age.max(0.0)
         );
+    }
+    if let Some((used, max)) = broker.memory().await {
+        out.push_str(
+            "# HELP celeriac_redis_used_memory_bytes The broker's used_memory; at maxmemory a \
+             noeviction Redis refuses new tasks, and workers ack before storing results\n",
+        );
+        out.push_str("# TYPE celeriac_redis_used_memory_bytes gauge\n");
+        let _ = writeln!(out, "celeriac_redis_used_memory_bytes {used}");
+        out.push_str("# HELP celeriac_redis_maxmemory_bytes The broker's maxmemory (0: none)\n");
+        out.push_str("# TYPE celeriac_redis_maxmemory_bytes gauge\n");
+        let _ = writeln!(out, "celeriac_redis_maxmemory_bytes {max}");
     }
     render_beat(&state, &mut out).await?;
     Ok((

@@ -479,6 +479,8 @@ async fn flower_paths_and_our_api_answer_from_monitor_history_and_redis() {
             app.queue
         ),
         "celeriac_queue_unacked ".to_owned(),
+        "celeriac_redis_used_memory_bytes ".to_owned(),
+        "celeriac_redis_maxmemory_bytes ".to_owned(),
         // No beat runs under this test's key prefix.
         "celeriac_beat_lease_remaining_seconds 0.0".to_owned(),
         "# TYPE celeriac_beat_missed_total counter".to_owned(),
