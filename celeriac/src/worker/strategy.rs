@@ -56,9 +56,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
         .await;
         return;
     }
-    let request = match decode(&delivery) {
+    let request = match decode(delivery) {
         Ok(request) => request,
-        Err(reason) => {
+        Err((reason, delivery)) => {
             let (task_id, _) = identify(&delivery.raw);
             let exception = ExceptionInfo::new("InvalidTaskError", reason.clone())
                 .in_module("celery.exceptions");
@@ -76,6 +76,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
     };
     let request = Arc::new(request);
     let headers = &request.message.headers;
+    let delivery = &request.delivery;
     tracing::info!(task_id = %headers.id, task_name = %headers.task, queue = %delivery.queue, "Task {}[{}] received", headers.task, headers.id);
     super::task_events::received(&shared, &request);
     shared.in_flight.describe(
@@ -97,7 +98,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
         };
         executor::dead_letter(
             &shared,
-            &delivery,
+            delivery,
             &reason,
             Some(headers.id.as_str()),
             Some(&request),
@@ -146,7 +147,22 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
     drop(prefetch_permit);
 }
 
-fn decode(delivery: &Delivery) -> Result<Request, String> {
+/// The request `delivery` holds, or why it is not one (with the delivery back, to dead-letter).
+/// The delivery is moved in, not copied: its envelope may be megabytes.
+fn decode(delivery: Delivery) -> Result<Request, (String, Delivery)> {
+    match decode_parts(&delivery) {
+        Ok((message, priority, redelivered)) => Ok(Request {
+            delivery,
+            priority,
+            redelivered,
+            message,
+            fetched_at: std::time::Instant::now(),
+        }),
+        Err(reason) => Err((reason, delivery)),
+    }
+}
+
+fn decode_parts(delivery: &Delivery) -> Result<(TaskMessage, u8, bool), String> {
     let envelope =
         Envelope::from_json(delivery.raw.as_bytes()).map_err(|error| error.to_string())?;
     let message = TaskMessage::decode(&envelope).map_err(|error| error.to_string())?;
@@ -173,13 +189,7 @@ fn decode(delivery: &Delivery) -> Result<Request, String> {
             .get("redelivered")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    Ok(Request {
-        delivery: delivery.clone(),
-        priority: envelope.priority(),
-        redelivered,
-        message,
-        fetched_at: std::time::Instant::now(),
-    })
+    Ok((message, envelope.priority(), redelivered))
 }
 
 /// Best effort at the id and name of a message that failed to decode, so its FAILURE result
