@@ -24,6 +24,7 @@ mod heartbeat;
 pub mod node_name;
 mod queues;
 pub mod rate_limit;
+mod result_write;
 mod retry;
 mod revoke;
 mod rusage;

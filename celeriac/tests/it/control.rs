@@ -158,9 +158,11 @@ async fn celery_revokes_reach_our_worker_and_outlive_it() {
             "demo.add",
             vec![json!(1), json!(2)],
             Map::new(),
+            // Long enough that it is still held after three `celery` commands (a Python
+            // start each, slow on a loaded machine) and the stop below.
             SendOptions::new()
                 .queue(&queue)
-                .countdown(Duration::from_secs(3)),
+                .countdown(Duration::from_secs(10)),
         )
         .await
         .unwrap();
@@ -207,7 +209,7 @@ async fn celery_revokes_reach_our_worker_and_outlive_it() {
     );
 
     let next = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
-    let meta = later.get(Duration::from_secs(15)).await.unwrap();
+    let meta = later.get(Duration::from_secs(25)).await.unwrap();
     assert_eq!(
         meta.status,
         TaskState::Revoked,
