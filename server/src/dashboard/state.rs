@@ -51,6 +51,8 @@ pub struct AppState {
     /// True while a bulk retry runs; the handler that sets it hands a guard to the background
     /// tokio task, which clears it when the run ends (or panics), so one runs at a time.
     pub(crate) bulk_retry_running: Arc<AtomicBool>,
+    /// Recent `/api/stats/tasks` answers (see `api/stats.rs`).
+    pub(crate) task_stats: Arc<super::api::StatsCache>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             closing: tokio::sync::watch::channel(false).1,
             bulk_retry_rate: celeriac::config::Config::default().dashboard_bulk_retry_rate(),
             bulk_retry_running: Arc::new(AtomicBool::new(false)),
+            task_stats: Arc::default(),
         }
     }
 

@@ -52,6 +52,8 @@ use axum::Router;
 
 use super::AppState;
 
+pub(crate) use stats::StatsCache;
+
 /// The API, SSE and metrics routes over `state`.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()

@@ -6,21 +6,65 @@
 //! `15m`, `1h`, `24h`, `7d` (default `1h`), so a page can ask for "the last hour" without a
 //! clock of its own.
 //!
-//! A read folds up to 200,000 rows; two run at once at most, and the rest wait their turn, so
-//! a page left open in many tabs costs time, not memory.
+//! A read folds up to 200,000 rows, so answers are shared: a window whose end is "now" ends
+//! at the next whole second instead, and an answer is kept for [`FRESH_FOR`], so any number
+//! of tabs and scripts polling "the last hour" cost one read a second and see tasks at most a
+//! second late. One read runs at a time; callers that waited for it then find its answer. Eight pollers without this held the
+//! dashboard at 150 % CPU and 400 MB (issue 13's soak run).
 
 use app::model::{TaskNameStats, TaskStatsAnswer};
 use axum::extract::{Query, State};
 use axum::Json;
-use chrono::{Duration as TimeDelta, SecondsFormat};
+use chrono::{DateTime, Duration as TimeDelta, SecondsFormat};
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::PoisonError;
+use std::time::Instant;
 
 use super::error::AppError;
 use super::history::time;
 use crate::dashboard::AppState;
 
-/// Statistics reads running at once, for the whole process (see [`tasks`]).
-static EXPENSIVE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// How long an answer is shared, and the step "now" is rounded up to.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+/// Windows remembered at most (a caller may ask for any window).
+const CACHED_WINDOWS: usize = 32;
+
+/// Recent answers by window `(since, until)` in microseconds, and the lock one read at a time
+/// holds. One per dashboard.
+#[derive(Debug)]
+pub(crate) struct StatsCache {
+    answers: std::sync::Mutex<HashMap<(i64, i64), (Instant, TaskStatsAnswer)>>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Default for StatsCache {
+    fn default() -> Self {
+        StatsCache {
+            answers: std::sync::Mutex::default(),
+            reading: tokio::sync::Mutex::const_new(()),
+        }
+    }
+}
+
+impl StatsCache {
+    fn fresh(&self, window: (i64, i64)) -> Option<TaskStatsAnswer> {
+        let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        answers
+            .get(&window)
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    fn keep(&self, window: (i64, i64), answer: &TaskStatsAnswer) {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        answers.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+        if answers.len() >= CACHED_WINDOWS {
+            answers.clear();
+        }
+        answers.insert(window, (Instant::now(), answer.clone()));
+    }
+}
 
 /// The query parameters.
 #[derive(Debug, Deserialize)]
@@ -53,7 +97,13 @@ pub(super) async fn tasks(
     let non_empty = |text: Option<String>| text.filter(|text| !text.trim().is_empty());
     let until = match non_empty(query.until) {
         Some(text) => time(&text)?,
-        None => celeriac::clock::now(),
+        None => {
+            let now = celeriac::clock::now();
+            let step = FRESH_FOR.as_micros() as i64;
+            let micros = now.timestamp_micros();
+            let up = (step - micros.rem_euclid(step)) % step;
+            DateTime::from_timestamp_micros(micros + up).unwrap_or(now)
+        }
     };
     let since = match non_empty(query.since) {
         Some(text) => match span(&text) {
@@ -67,20 +117,22 @@ pub(super) async fn tasks(
             "since must be before until".to_owned(),
         ));
     }
-    let stats = {
-        // At most two reads at once; more wait their turn instead of each taking memory and a
-        // database connection at the same moment.
-        let _turn = EXPENSIVE_READS
-            .acquire()
-            .await
-            .map_err(AppError::internal)?;
-        state
-            .history
-            .task_stats(since, until)
-            .await
-            .map_err(AppError::internal)?
-    };
-    Ok(Json(TaskStatsAnswer {
+    let window = (since.timestamp_micros(), until.timestamp_micros());
+    let cache = &state.task_stats;
+    if let Some(answer) = cache.fresh(window) {
+        return Ok(Json(answer));
+    }
+    let _turn = cache.reading.lock().await;
+    // Whoever held the turn may just have read this window.
+    if let Some(answer) = cache.fresh(window) {
+        return Ok(Json(answer));
+    }
+    let stats = state
+        .history
+        .task_stats(since, until)
+        .await
+        .map_err(AppError::internal)?;
+    let answer = TaskStatsAnswer {
         since: since.to_rfc3339_opts(SecondsFormat::Secs, true),
         until: until.to_rfc3339_opts(SecondsFormat::Secs, true),
         names: stats
@@ -98,5 +150,7 @@ pub(super) async fn tasks(
             })
             .collect(),
         sampled: stats.sampled,
-    }))
+    };
+    cache.keep(window, &answer);
+    Ok(Json(answer))
 }
