@@ -59,7 +59,7 @@ pub struct RecorderStats {
     pub missed_batches: u64,
     /// Catch-ups run.
     pub catch_ups: u64,
-    /// Reconciling rounds run, and rows they changed.
+    /// Reconciling rounds run.
     pub reconciles: u64,
     /// Rows the reconciling rounds brought up to date.
     pub reconciled: u64,

@@ -38,41 +38,15 @@ pub(crate) struct Request {
 pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_permit: Option<Slot>) {
     let limit = shared.config.worker_max_message_size;
     if limit > 0 && delivery.raw.len() as u64 > limit {
-        let (task_id, _) = identify(&delivery.raw);
         let reason = format!(
             "the message is {} bytes, over worker_max_message_size ({limit} bytes); not decoded",
             delivery.raw.len()
         );
-        let exception =
-            ExceptionInfo::new("InvalidTaskError", reason.clone()).in_module("celery.exceptions");
-        executor::dead_letter(
-            &shared,
-            &delivery,
-            &reason,
-            task_id.as_deref(),
-            None,
-            exception,
-        )
-        .await;
-        return;
+        return refuse_invalid(&shared, &delivery, reason).await;
     }
     let request = match decode(delivery) {
         Ok(request) => request,
-        Err((reason, delivery)) => {
-            let (task_id, _) = identify(&delivery.raw);
-            let exception = ExceptionInfo::new("InvalidTaskError", reason.clone())
-                .in_module("celery.exceptions");
-            executor::dead_letter(
-                &shared,
-                &delivery,
-                &reason,
-                task_id.as_deref(),
-                None,
-                exception,
-            )
-            .await;
-            return;
-        }
+        Err((reason, delivery)) => return refuse_invalid(&shared, &delivery, reason).await,
     };
     let request = Arc::new(request);
     let headers = &request.message.headers;
@@ -145,6 +119,23 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
     executor::execute(&shared, &request, &task).await;
     drop(slot);
     drop(prefetch_permit);
+}
+
+/// Dead-letters a message that is not a task message we decode, with `reason`, naming it by
+/// the id and name it seems to carry (an `InvalidTaskError` FAILURE when it has an id).
+async fn refuse_invalid(shared: &Shared, delivery: &Delivery, reason: String) {
+    let (task_id, _) = identify(&delivery.raw);
+    let exception =
+        ExceptionInfo::new("InvalidTaskError", reason.clone()).in_module("celery.exceptions");
+    executor::dead_letter(
+        shared,
+        delivery,
+        &reason,
+        task_id.as_deref(),
+        None,
+        exception,
+    )
+    .await;
 }
 
 /// The request `delivery` holds, or why it is not one (with the delivery back, to dead-letter).
