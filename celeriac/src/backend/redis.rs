@@ -59,18 +59,7 @@ impl RedisBackend {
         url: &str,
         result_expires: Option<Duration>,
     ) -> Result<RedisBackend, BackendError> {
-        let client = ::redis::Client::open(url).map_err(|source| BackendError::InvalidUrl {
-            url: url.to_owned(),
-            source,
-        })?;
-        let connection = crate::broker::connect_manager(client.clone())
-            .await
-            .map_err(redis_error("connect"))?;
-        Ok(RedisBackend {
-            client,
-            connection,
-            result_expires,
-        })
+        RedisBackend::open(url, result_expires, None).await
     }
 
     /// Connects to the backend at `url`, retrying at start-up as the broker does
@@ -80,17 +69,27 @@ impl RedisBackend {
         result_expires: Option<Duration>,
         options: &crate::broker::BrokerOptions,
     ) -> Result<RedisBackend, BackendError> {
+        RedisBackend::open(url, result_expires, Some(options)).await
+    }
+
+    /// One attempt (`retry` None), or the start-up policy of `retry`.
+    async fn open(
+        url: &str,
+        result_expires: Option<Duration>,
+        retry: Option<&crate::broker::BrokerOptions>,
+    ) -> Result<RedisBackend, BackendError> {
         let client = ::redis::Client::open(url).map_err(|source| BackendError::InvalidUrl {
             url: url.to_owned(),
             source,
         })?;
-        let connection = crate::broker::connect_at_startup(&client, options, "result backend")
-            .await
-            .map_err(|unreachable| BackendError::Unreachable {
-                address: unreachable.address,
-                attempts: unreachable.attempts,
-                source: unreachable.source,
-            })?;
+        let connection = match retry {
+            Some(options) => {
+                crate::broker::connect_at_startup(&client, options, "result backend").await?
+            }
+            None => crate::broker::connect_manager(client.clone())
+                .await
+                .map_err(redis_error("connect"))?,
+        };
         Ok(RedisBackend {
             client,
             connection,

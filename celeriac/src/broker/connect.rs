@@ -1,7 +1,7 @@
 //! Connecting to Redis: the connection manager every broker and backend connection uses, and
 //! the first connection of a process, retried while the broker is not up yet.
 
-use super::BrokerOptions;
+use super::{BrokerError, BrokerOptions};
 use ::redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -35,6 +35,26 @@ pub(crate) struct Unreachable {
     pub(crate) address: String,
     pub(crate) attempts: u32,
     pub(crate) source: ::redis::RedisError,
+}
+
+impl From<Unreachable> for BrokerError {
+    fn from(unreachable: Unreachable) -> Self {
+        BrokerError::Unreachable {
+            address: unreachable.address,
+            attempts: unreachable.attempts,
+            source: unreachable.source,
+        }
+    }
+}
+
+impl From<Unreachable> for crate::backend::BackendError {
+    fn from(unreachable: Unreachable) -> Self {
+        crate::backend::BackendError::Unreachable {
+            address: unreachable.address,
+            attempts: unreachable.attempts,
+            source: unreachable.source,
+        }
+    }
 }
 
 /// The first connection, retried as Celery's worker does when the broker is not up yet (a

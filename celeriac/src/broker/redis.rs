@@ -124,13 +124,7 @@ impl RedisBroker {
             url: url.to_owned(),
             source,
         })?;
-        let connection = super::connect::connect_at_startup(&client, &options, "broker")
-            .await
-            .map_err(|unreachable| BrokerError::Unreachable {
-                address: unreachable.address,
-                attempts: unreachable.attempts,
-                source: unreachable.source,
-            })?;
+        let connection = super::connect::connect_at_startup(&client, &options, "broker").await?;
         let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(
             options.global_keyprefix.clone(),

@@ -97,16 +97,24 @@ fn cut_value(value: &mut Value, limit: usize, cut: &mut bool) -> usize {
     }
 }
 
-/// Cuts `text` to at most `limit` bytes on a character boundary, ending it with `…`; true when
-/// it was cut.
-fn cut_text(text: &mut String, limit: usize) -> bool {
+/// Where `text` must end so that it and a `…` fit in `limit` bytes (on a character
+/// boundary); `None` when it fits whole. Shared with the state's `clip`.
+pub(crate) fn cut_point(text: &str, limit: usize) -> Option<usize> {
     if text.len() <= limit {
-        return false;
+        return None;
     }
     let mut end = limit.saturating_sub('…'.len_utf8());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
+    Some(end)
+}
+
+/// Cuts `text` at its [`cut_point`], ending it with `…`; true when it was cut.
+fn cut_text(text: &mut String, limit: usize) -> bool {
+    let Some(end) = cut_point(text, limit) else {
+        return false;
+    };
     text.truncate(end);
     text.push('…');
     text.shrink_to_fit();

@@ -10,6 +10,22 @@ use super::query::{Cursor, TaskFilter, TimeField};
 use super::row::micros;
 use crate::db::Dialect;
 
+/// `sqlx::query($sql.text)` with `$sql.params` bound, for whichever pool `with_pool!` gives
+/// (the query's type differs per backend, so this is a macro, expanded in each arm).
+macro_rules! bound_query {
+    ($sql:expr) => {{
+        let mut query = sqlx::query(&$sql.text);
+        for param in &$sql.params {
+            query = match param {
+                $crate::history::filter_sql::Param::Integer(value) => query.bind(*value),
+                $crate::history::filter_sql::Param::Text(value) => query.bind(value.as_str()),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bound_query;
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Param {

@@ -17,7 +17,7 @@
 //! `sqlite_search_list`). SQLite's `LIKE` folds only ASCII case, FTS5 all of Unicode.
 
 use super::event::TaskEventKind;
-use super::filter_sql::{conditions, indexable, search_tokens, ArgsSearch, Param, Sql};
+use super::filter_sql::{conditions, indexable, search_tokens, ArgsSearch, Sql};
 use super::record::TaskRecord;
 use super::row::{from_micros, micros, parse_state, record_from_row, selected_columns};
 use super::{HistoryError, TaskHistory};
@@ -172,14 +172,7 @@ const FEW_ENOUGH: i64 = 100;
 macro_rules! fetch_rows {
     ($history:expr, $sql:expr, $operation:literal, $decode:expr) => {
         with_pool!(&$history.database, |pool| {
-            let mut query = sqlx::query(&$sql.text);
-            for param in &$sql.params {
-                query = match param {
-                    Param::Integer(value) => query.bind(*value),
-                    Param::Text(value) => query.bind(value.as_str()),
-                };
-            }
-            let rows = query
+            let rows = $crate::history::filter_sql::bound_query!($sql)
                 .fetch_all(pool)
                 .await
                 .map_err(DatabaseError::query($operation))?;
@@ -190,6 +183,7 @@ macro_rules! fetch_rows {
         })
     };
 }
+pub(super) use fetch_rows;
 
 impl TaskHistory {
     /// One page of the tasks `filter` matches, newest first: at most `limit` (1..=1000) from

@@ -9,7 +9,8 @@
 //! that really run for hours do not hide the rows behind them: each round goes on where the
 //! last stopped, and starts over when it reaches the end.
 
-use super::filter_sql::{Param, Sql};
+use super::filter_sql::Sql;
+use super::query::fetch_rows;
 use super::row::micros;
 use super::{HistoryError, TaskHistory};
 use crate::backend::RedisBackend;
@@ -17,7 +18,6 @@ use crate::db::DatabaseError;
 use crate::types::TaskState;
 use crate::with_pool;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt as _;
 use sqlx::Row;
 
 /// Rows read and looked up per page.
@@ -73,35 +73,14 @@ impl TaskHistory {
              ORDER BY state_at, id LIMIT {limit}",
             states.join(", ")
         );
-        let mut task_ids = Vec::new();
-        let mut last = None;
-        with_pool!(&self.database, |pool| {
-            let mut query = sqlx::query(&sql.text);
-            for param in &sql.params {
-                query = match param {
-                    Param::Integer(value) => query.bind(*value),
-                    Param::Text(value) => query.bind(value.as_str()),
-                };
-            }
-            let mut rows = query.fetch(pool);
-            while let Some(row) = rows
-                .try_next()
-                .await
-                .map_err(DatabaseError::query("read unfinished tasks"))?
-            {
-                let read = (|| {
-                    Ok::<_, sqlx::Error>((
-                        row.try_get::<String, _>("task_id")?,
-                        row.try_get::<i64, _>("state_at")?,
-                        row.try_get::<i64, _>("id")?,
-                    ))
-                })();
-                let (task_id, state_at, id) =
-                    read.map_err(DatabaseError::query("read unfinished tasks"))?;
-                task_ids.push(task_id);
-                last = Some((state_at, id));
-            }
-        });
+        let rows: Vec<(String, i64, i64)> =
+            fetch_rows!(self, sql, "read unfinished tasks", |row| Ok((
+                row.try_get::<String, _>("task_id")?,
+                row.try_get::<i64, _>("state_at")?,
+                row.try_get::<i64, _>("id")?,
+            )));
+        let last = rows.last().map(|(_, state_at, id)| (*state_at, *id));
+        let task_ids = rows.into_iter().map(|(task_id, _, _)| task_id).collect();
         Ok((task_ids, ReconcilePosition(last)))
     }
 

@@ -13,7 +13,7 @@
 //! `task-failed` carries none, so a failed task's runtime is its `done_at - started_at` when
 //! its `task-started` event was recorded.
 
-use super::filter_sql::{Param, Sql};
+use super::filter_sql::{bound_query, Sql};
 use super::row::micros;
 use super::{HistoryError, TaskHistory};
 use crate::db::DatabaseError;
@@ -130,14 +130,7 @@ impl TaskHistory {
         let mut by_name = Fold::new();
         let mut seen: i64 = 0;
         with_pool!(&self.database, |pool| {
-            let mut query = sqlx::query(&sql.text);
-            for param in &sql.params {
-                query = match param {
-                    Param::Integer(value) => query.bind(*value),
-                    Param::Text(value) => query.bind(value.as_str()),
-                };
-            }
-            let mut rows = query.fetch(pool);
+            let mut rows = bound_query!(sql).fetch(pool);
             while let Some(row) = rows
                 .try_next()
                 .await

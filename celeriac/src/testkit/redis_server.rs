@@ -185,6 +185,17 @@ impl RedisServer {
         }
     }
 
+    /// [`RedisServer::restart`] off the async runtime's threads (it blocks until the server
+    /// answers), for an async test: `let redis = redis.restarted().await;`.
+    pub async fn restarted(mut self) -> RedisServer {
+        tokio::task::spawn_blocking(move || {
+            self.restart();
+            self
+        })
+        .await
+        .unwrap_or_else(|error| panic!("restarting redis-server: {error}"))
+    }
+
     fn private_process(&mut self, action: &str) -> &mut PrivateProcess {
         let base_url = &self.base_url;
         self.private.as_mut().unwrap_or_else(|| {

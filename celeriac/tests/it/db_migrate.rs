@@ -12,6 +12,7 @@
 use crate::db_prefix::open_before_the_prefix;
 use crate::history::open_database;
 use celeriac::db::{Database, DatabaseOptions};
+use celeriac::error::chain;
 use celeriac::testkit::{DatabaseKind, TestDatabase};
 use std::process::{Command, Stdio};
 
@@ -39,18 +40,6 @@ async fn child_opens_the_database() {
         .await
         .unwrap_or_else(|error| panic!("child cannot open the database: {}", chain(&error)));
     database.close().await;
-}
-
-/// The error and its sources on one line, since a child's panic is all the parent sees.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Starts `PROCESSES` children opening `test_database`, `TASKS` connects here at the same

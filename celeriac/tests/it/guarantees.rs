@@ -176,12 +176,7 @@ async fn results_of_runs_in_flight_survive_a_redis_outage_longer_than_a_minute()
     server.kill();
     // Longer than the 60 s after which results used to be given up.
     tokio::time::sleep(Duration::from_secs(65)).await;
-    let server = tokio::task::spawn_blocking(move || {
-        server.restart();
-        server
-    })
-    .await
-    .unwrap();
+    let server = server.restarted().await;
     // The producer's own connection reconnects on its first command after the restart, so
     // reads are retried until the results are there.
     for (n, id) in sent {
@@ -247,13 +242,8 @@ async fn a_queue_that_filled_redis_drains_and_every_result_is_stored() {
         match result {
             Ok(result) => sent.push(result.id.to_string()),
             Err(error) => {
-                let chain: Vec<String> =
-                    std::iter::successors(Some(&error as &dyn std::error::Error), |error| {
-                        error.source()
-                    })
-                    .map(ToString::to_string)
-                    .collect();
-                assert!(chain.join(": ").contains("OOM"), "{chain:?}");
+                let chain = celeriac::error::chain(&error);
+                assert!(chain.contains("OOM"), "{chain}");
                 break;
             }
         }

@@ -4,14 +4,42 @@
 use crate::history::fresh_history;
 use crate::support::{config, producer, RunningWorker};
 use celeriac::events::{Monitor, MonitorOptions};
-use celeriac::history::{record_from_monitor, RecorderOptions, TaskFilter};
-use celeriac::producer::SendOptions;
+use celeriac::history::{
+    record_from_monitor, RecorderOptions, RecorderStats, TaskFilter, TaskHistory,
+};
+
+use celeriac::producer::{Producer, SendOptions};
 use celeriac::testkit::{eventually, DatabaseKind, TestEnv};
 use celeriac::TaskState;
 use serde_json::{json, Map};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// A monitor on `producer`'s broker and a recorder into `history` (catching up from the
+/// producer's backend), until the returned sender is used or dropped.
+async fn spawn_recorder(
+    producer: &Producer,
+    history: &TaskHistory,
+    options: RecorderOptions,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<RecorderStats>,
+) {
+    let monitor = Monitor::start(producer.broker(), MonitorOptions::default())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let history = history.clone();
+    let backend = producer.backend().cloned();
+    let recorder = tokio::spawn(async move {
+        record_from_monitor(history, &monitor, backend, options, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, recorder)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_results_both_reach_the_history() {
@@ -36,26 +64,7 @@ async fn events_and_results_both_reach_the_history() {
     before.get(WAIT).await.unwrap();
     quiet_worker.stop().await;
 
-    let monitor = Monitor::start(producer.broker(), MonitorOptions::default())
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let recorder = {
-        let history = history.clone();
-        let backend = producer.backend().cloned();
-        tokio::spawn(async move {
-            record_from_monitor(
-                history,
-                &monitor,
-                backend,
-                RecorderOptions::default(),
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-        })
-    };
+    let (stop, recorder) = spawn_recorder(&producer, &history, RecorderOptions::default()).await;
     eventually(
         WAIT,
         "the earlier task caught up from the result backend",
@@ -153,25 +162,12 @@ async fn after_an_outage_the_history_agrees_with_the_result_backend() {
         sent.push(result.id.to_string());
     }
     let (_database, history) = fresh_history(DatabaseKind::Sqlite, "recorder-outage").await;
-    let monitor = Monitor::start(producer.broker(), MonitorOptions::default())
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let recorder = {
-        let history = history.clone();
-        let backend = producer.backend().cloned();
-        let options = RecorderOptions {
-            reconcile_every: Duration::from_secs(1),
-            stuck_after: Duration::from_secs(2),
-            ..RecorderOptions::default()
-        };
-        tokio::spawn(async move {
-            record_from_monitor(history, &monitor, backend, options, async {
-                let _ = stopped.await;
-            })
-            .await
-        })
+    let options = RecorderOptions {
+        reconcile_every: Duration::from_secs(1),
+        stuck_after: Duration::from_secs(2),
+        ..RecorderOptions::default()
     };
+    let (stop, recorder) = spawn_recorder(&producer, &history, options).await;
     let worker = RunningWorker::start(config.clone(), Some(registry), &[&queue], 4).await;
     let counters = worker.counters.clone();
     eventually(WAIT, "a few tasks started", || {
@@ -187,12 +183,7 @@ async fn after_an_outage_the_history_agrees_with_the_result_backend() {
     .await;
     server.kill();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let _server = tokio::task::spawn_blocking(move || {
-        server.restart();
-        server
-    })
-    .await
-    .unwrap();
+    let _server = server.restarted().await;
     for id in &sent {
         let what = format!("task {id} SUCCESS in the history");
         eventually(Duration::from_secs(90), &what, || {

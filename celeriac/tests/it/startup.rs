@@ -23,12 +23,7 @@ async fn a_process_started_before_its_broker_waits_and_connects() {
         "gave up while the broker was down"
     );
     // Kept until the end: dropping it stops the server.
-    let _redis = tokio::task::spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await
-    .expect("redis restarts");
+    let _redis = redis.restarted().await;
     let producer = tokio::time::timeout(Duration::from_secs(60), connecting)
         .await
         .expect("connected once the broker was up")
@@ -118,12 +113,7 @@ async fn a_result_backend_down_at_start_is_waited_for_like_the_broker() {
         !connecting.is_finished(),
         "gave up while the backend was down"
     );
-    let _backend = tokio::task::spawn_blocking(move || {
-        backend.restart();
-        backend
-    })
-    .await
-    .expect("redis restarts");
+    let _backend = backend.restarted().await;
     let producer = tokio::time::timeout(Duration::from_secs(60), connecting)
         .await
         .expect("connected once the backend was up")

@@ -175,6 +175,28 @@ impl Server {
         .await
     }
 
+    /// Gives `name` the password `password`, as `celeriac user passwd` does.
+    async fn set_password(&self, name: &str, password: &str) {
+        let hash = self
+            .auth
+            .hasher
+            .hash(password.to_owned())
+            .await
+            .expect("hash");
+        self.auth
+            .users
+            .set_password(name, &hash)
+            .await
+            .expect("password set");
+    }
+
+    /// `GET /api/me` as client `from` with one header: a session cookie or Basic credentials.
+    async fn me(&self, from: &str, header: (&str, &str)) -> StatusCode {
+        self.send("GET", "/api/me", from, &[header], Vec::new())
+            .await
+            .status
+    }
+
     async fn audit_actions(&self) -> Vec<(String, String)> {
         self.auth
             .audit
@@ -301,35 +323,13 @@ async fn a_new_password_ends_the_old_sessions() {
     let server = serve().await;
     let login = server.login("vic", PASSWORD, "203.0.113.9", "/").await;
     let cookie = login.cookie.expect("a session cookie");
-    let me = |cookie: String| {
-        let server = &server;
-        async move {
-            server
-                .send(
-                    "GET",
-                    "/api/me",
-                    "203.0.113.9",
-                    &[("cookie", &cookie)],
-                    Vec::new(),
-                )
-                .await
-                .status
-        }
-    };
-    assert_eq!(me(cookie.clone()).await, StatusCode::OK);
-    let hash = server
-        .auth
-        .hasher
-        .hash("a brand new password".to_owned())
-        .await
-        .expect("hash");
-    server
-        .auth
-        .users
-        .set_password("vic", &hash)
-        .await
-        .expect("password set");
-    assert_eq!(me(cookie.clone()).await, StatusCode::UNAUTHORIZED);
+    let from = "203.0.113.9";
+    assert_eq!(server.me(from, ("cookie", &cookie)).await, StatusCode::OK);
+    server.set_password("vic", "a brand new password").await;
+    assert_eq!(
+        server.me(from, ("cookie", &cookie)).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Deleting and re-adding the account ends them too.
     let login = server.login("ada", PASSWORD, "203.0.113.9", "/").await;
@@ -347,7 +347,10 @@ async fn a_new_password_ends_the_old_sessions() {
         .add("ada", Role::Admin, &hash)
         .await
         .expect("added again");
-    assert_eq!(me(cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.me(from, ("cookie", &cookie)).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// F5: a request in flight at logout saved its session afterwards and brought it back. The
@@ -475,52 +478,20 @@ async fn basic_auth_verifies_once_and_still_sees_a_new_password() {
             base64::engine::general_purpose::STANDARD.encode(pair)
         )
     };
+    let from = "203.0.113.40";
     let before = server.auth.hasher.verifications();
     for _ in 0..20 {
-        let answer = server
-            .send(
-                "GET",
-                "/api/me",
-                "203.0.113.40",
-                &[("authorization", &basic(PASSWORD))],
-                Vec::new(),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK);
+        let status = server.me(from, ("authorization", &basic(PASSWORD))).await;
+        assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(server.auth.hasher.verifications() - before, 1);
-    let hash = server
-        .auth
-        .hasher
-        .hash("a new password".to_owned())
-        .await
-        .expect("hash");
-    server
-        .auth
-        .users
-        .set_password("vic", &hash)
-        .await
-        .expect("password set");
-    let old = server
-        .send(
-            "GET",
-            "/api/me",
-            "203.0.113.40",
-            &[("authorization", &basic(PASSWORD))],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    server.set_password("vic", "a new password").await;
+    let old = server.me(from, ("authorization", &basic(PASSWORD))).await;
+    assert_eq!(old, StatusCode::UNAUTHORIZED);
     let new = server
-        .send(
-            "GET",
-            "/api/me",
-            "203.0.113.40",
-            &[("authorization", &basic("a new password"))],
-            Vec::new(),
-        )
+        .me(from, ("authorization", &basic("a new password")))
         .await;
-    assert_eq!(new.status, StatusCode::OK);
+    assert_eq!(new, StatusCode::OK);
 }
 
 /// F7: an open event stream kept sending after logout.

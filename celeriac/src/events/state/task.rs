@@ -327,13 +327,9 @@ impl TaskRecord {
 
 /// `text` cut to at most `limit` bytes on a character boundary, marked with `…` when cut.
 pub(crate) fn clip(text: &str, limit: usize) -> Box<str> {
-    if text.len() <= limit {
+    let Some(end) = crate::events::weight::cut_point(text, limit) else {
         return text.into();
-    }
-    let mut end = limit.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    };
     let mut clipped = String::with_capacity(end + '…'.len_utf8());
     clipped.push_str(&text[..end]);
     clipped.push('…');

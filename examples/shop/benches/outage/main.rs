@@ -74,13 +74,7 @@ async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
     }
     cluster.redis.kill();
     tokio::time::sleep(Duration::from_secs(outage)).await;
-    let mut redis = cluster.redis;
-    let redis = tokio::task::spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await?;
-    cluster.redis = redis;
+    cluster.redis = cluster.redis.restarted().await;
     let restarted = Instant::now();
     let runs = cluster
         .wait_for_all(&tokens, Duration::from_secs(300))

@@ -43,13 +43,7 @@ impl IntoResponse for AppError {
             AppError::Unprocessable(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
             AppError::NoReply(message) => (StatusCode::GATEWAY_TIMEOUT, message),
             AppError::Internal(error) => {
-                let mut chain = error.to_string();
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    chain.push_str(": ");
-                    chain.push_str(&cause.to_string());
-                    source = cause.source();
-                }
+                let chain = celeriac::error::chain(&*error);
                 tracing::error!(error = %chain, "dashboard API request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
