@@ -39,5 +39,6 @@ pub use dispatcher::EventDispatcher;
 pub use monitor::{Monitor, MonitorOptions};
 pub use receiver::{
     EventReceiver, EventStream, ReceiverError, ReceiverStats, ReceiverStatsSnapshot,
+    MAX_BATCH_EVENTS,
 };
 pub use state::{ClusterState, StateOptions};

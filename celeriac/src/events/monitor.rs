@@ -30,10 +30,13 @@ const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 pub struct MonitorOptions {
     /// Bounds of the state.
     pub state: StateOptions,
-    /// Batches the receiver may buffer ahead of the state before it drops.
+    /// Batches the receiver may buffer ahead of the state before it drops. A batch holds at
+    /// most [`MAX_BATCH_EVENTS`](super::MAX_BATCH_EVENTS) events (a kilobyte or so each), so this bounds memory.
     pub buffer_batches: usize,
     /// Batches a slow broadcast subscriber may fall behind before it misses some (it is told
-    /// how many, as `broadcast::error::RecvError::Lagged`).
+    /// how many, as `broadcast::error::RecvError::Lagged`). Each slot keeps its batch until
+    /// every subscriber has read it, so this too is a bound in memory, not only in time: at
+    /// 1,024 slots a lagging history recorder held the dashboard at 479 MB (issue 13's soak).
     pub subscriber_capacity: usize,
 }
 
@@ -41,8 +44,8 @@ impl Default for MonitorOptions {
     fn default() -> Self {
         MonitorOptions {
             state: StateOptions::default(),
-            buffer_batches: 1_024,
-            subscriber_capacity: 1_024,
+            buffer_batches: 64,
+            subscriber_capacity: 64,
         }
     }
 }

@@ -4,9 +4,10 @@
 //! 1. [`EventReceiver::connect`] opens a PUB/SUB connection and `PSUBSCRIBE`s
 //!    `<prefix>/<db>.celeryev/*` (every routing key: `worker.*`, `task.multi`, `task.sent`, …).
 //! 2. [`EventReceiver::recv_batch`] waits for one message, then takes every message already
-//!    waiting (up to `max_batch_messages`) without waiting again, and decodes them all into one
-//!    batch: under load a batch holds many messages, so per-batch costs (a channel send, a lock
-//!    in the monitor) are paid once per batch and not per event.
+//!    waiting (up to 256 messages, or until [`MAX_BATCH_EVENTS`] events) without waiting
+//!    again, and decodes them all into one batch: under load a batch holds many messages, so
+//!    per-batch costs (a channel send, a lock in the monitor) are paid once per batch and not
+//!    per event.
 //! 3. A message that is not an event envelope is logged at debug and counted
 //!    ([`ReceiverStats`] `malformed`), a list element that is not an event is counted
 //!    (`skipped`); nothing a publisher sends can stop the receiver. Each event is bounded
@@ -37,6 +38,10 @@ use tokio::task::JoinHandle;
 
 /// Messages decoded into one batch at most.
 const MAX_BATCH_MESSAGES: usize = 256;
+/// Events after which a batch takes no more messages (a message may hold many: a worker's
+/// `task.multi` holds up to 24), so that buffers counted in batches are bounded in events, and
+/// so in memory.
+pub const MAX_BATCH_EVENTS: usize = 1_024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -165,7 +170,7 @@ impl EventReceiver {
             };
             let mut messages = 1;
             self.decode(first.get_payload_bytes(), out);
-            while messages < MAX_BATCH_MESSAGES {
+            while messages < MAX_BATCH_MESSAGES && out.len() < MAX_BATCH_EVENTS {
                 let Some(stream) = self.stream.as_mut() else {
                     break;
                 };

@@ -25,19 +25,16 @@ pub struct CatchUpReport {
     pub pages: u64,
 }
 
+/// Where a catch-up goes on: the `SCAN` cursor of its next page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUpCursor(u64);
+
 impl TaskHistory {
     /// Reads every result in `backend` into the history (module docs).
     pub async fn catch_up(&self, backend: &RedisBackend) -> Result<CatchUpReport, HistoryError> {
         let mut report = CatchUpReport::default();
-        let mut cursor = 0;
-        loop {
-            let (next, results) = backend.scan_results(cursor, PAGE_SIZE).await?;
-            report.pages += 1;
-            report.results += results.len() as u64;
-            report.changed += self.record_results(&results).await? as u64;
-            if next == 0 {
-                break;
-            }
+        let mut cursor = CatchUpCursor::default();
+        while let Some(next) = self.catch_up_page(backend, cursor, &mut report).await? {
             cursor = next;
         }
         tracing::info!(
@@ -46,5 +43,21 @@ impl TaskHistory {
             "task history caught up with the result backend"
         );
         Ok(report)
+    }
+
+    /// One page of a catch-up from `cursor` (the default cursor starts one), added to
+    /// `report`; the cursor of the next page, `None` when the walk is complete. The recorder
+    /// goes page by page so that writing new events never waits for a whole walk.
+    pub async fn catch_up_page(
+        &self,
+        backend: &RedisBackend,
+        cursor: CatchUpCursor,
+        report: &mut CatchUpReport,
+    ) -> Result<Option<CatchUpCursor>, HistoryError> {
+        let (next, results) = backend.scan_results(cursor.0, PAGE_SIZE).await?;
+        report.pages += 1;
+        report.results += results.len() as u64;
+        report.changed += self.record_results(&results).await? as u64;
+        Ok((next != 0).then_some(CatchUpCursor(next)))
     }
 }

@@ -57,7 +57,7 @@ mod stats;
 mod store;
 
 pub use bulk_retry::{retry_tasks, BulkRetryReport, BulkRetrySelection, BULK_RETRY_CAP};
-pub use catch_up::CatchUpReport;
+pub use catch_up::{CatchUpCursor, CatchUpReport};
 pub use event::{TaskEvent, TaskEventKind};
 pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
 pub use reconcile::{ReconcilePosition, ReconcileReport};

@@ -201,3 +201,111 @@ async fn after_an_outage_the_history_agrees_with_the_result_backend() {
     let stats = recorder.await.unwrap();
     assert!(stats.reconciles >= 1, "{stats:?}");
 }
+
+/// Issue 13's soak: the recorder ran each catch-up inline, so a catch-up over a large backend
+/// stopped it from taking events, it fell behind the monitor's broadcast and missed batches,
+/// and each miss asked for another catch-up (the history ended 350,000 tasks behind). It now
+/// walks the backend a page at a time between its writes and keeps receiving meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_catch_up_does_not_make_the_recorder_miss_events() {
+    use celeriac::broker::Keys;
+    use celeriac::protocol::event;
+    use celeriac::testkit::RedisServer;
+    let server = RedisServer::start_private();
+    let env = TestEnv::new("recorder-busy");
+    let mut config = config(&env);
+    config.broker_url = server.url(0);
+    config.result_backend = Some(server.url(1));
+    let producer = producer(&config).await;
+    let client = redis::Client::open(server.url(1)).unwrap();
+    let mut backend = client.get_multiplexed_async_connection().await.unwrap();
+    for chunk in 0..40 {
+        let mut pipe = redis::pipe();
+        for n in 0..500 {
+            let id = format!("old-{chunk}-{n}");
+            let meta = json!({
+                "status": "SUCCESS", "result": n, "traceback": null, "children": [],
+                "date_done": "2026-12-07T10:00:00.000000", "task_id": id,
+            });
+            pipe.set(format!("celery-task-meta-{id}"), meta.to_string())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut backend).await.unwrap();
+    }
+
+    let (_database, history) = fresh_history(DatabaseKind::Sqlite, "recorder-busy").await;
+    let monitor = Monitor::start(
+        producer.broker(),
+        MonitorOptions {
+            subscriber_capacity: 8,
+            ..MonitorOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let recorder = {
+        let history = history.clone();
+        let backend = producer.backend().cloned();
+        tokio::spawn(async move {
+            record_from_monitor(
+                history,
+                &monitor,
+                backend,
+                RecorderOptions::default(),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+        })
+    };
+
+    // While the catch-up of 20,000 results runs: 300 event messages, one batch each.
+    let channel =
+        Keys::new(env.key_prefix.clone(), vec![0]).fanout_channel("celeryev", "task.received");
+    let mut broker = redis::Client::open(server.url(0))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..300).map(|n| format!("new-{n}")).collect();
+    for (clock, id) in ids.iter().enumerate() {
+        let body = json!({
+            "hostname": "busy@host", "utcoffset": 0, "pid": 1, "clock": clock,
+            "uuid": id, "name": "demo.add", "args": "()", "kwargs": "{}",
+            "timestamp": celeriac::clock::epoch_now(), "type": "task-received",
+        });
+        let envelope = event::envelope(&body, "busy@host", "task.received", "tag".into());
+        redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(envelope.to_json())
+            .query_async::<i64>(&mut broker)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for id in &ids {
+        let what = format!("task {id} RECEIVED in the history");
+        eventually(Duration::from_secs(90), &what, || {
+            let history = history.clone();
+            let id = id.clone();
+            async move { history.task(&id).await.ok().flatten().map(|_| ()) }
+        })
+        .await;
+    }
+    eventually(
+        Duration::from_secs(90),
+        "the catch-up's last result",
+        || {
+            let history = history.clone();
+            async move { history.task("old-39-499").await.ok().flatten().map(|_| ()) }
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    let stats = recorder.await.unwrap();
+    assert_eq!(stats.missed_batches, 0, "{stats:?}");
+    assert_eq!(stats.catch_ups, 1, "{stats:?}");
+    assert_eq!(stats.events, 300, "{stats:?}");
+}

@@ -164,6 +164,44 @@ async fn garbage_on_the_events_channel_is_counted_and_ignored() {
     );
 }
 
+/// Issue 13's soak: buffers counted in batches held batches of up to 256 messages, and a
+/// worker's `task.multi` message holds up to 24 events, so 1,024 buffered batches could be six
+/// million events. A batch now stops taking messages once it holds `MAX_BATCH_EVENTS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_holds_at_most_max_batch_events() {
+    use celeriac::events::{EventReceiver, MAX_BATCH_EVENTS};
+    let env = TestEnv::new("monitor-batch");
+    let producer = producer(&config(&env)).await;
+    let mut receiver = EventReceiver::connect(producer.broker()).await.unwrap();
+    let messages = 100;
+    for message in 0..messages {
+        let events: Vec<Value> = (0..24)
+            .map(|n| {
+                json!({"type": "task-received", "uuid": format!("b-{message}-{n}"),
+                       "name": "demo.add", "hostname": "w@h", "timestamp": 1.0, "clock": n})
+            })
+            .collect();
+        publish_event(&env, Value::Array(events), "task.multi").await;
+    }
+    // Every message is waiting before the first batch is taken.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut sizes = Vec::new();
+    let mut total = 0;
+    while total < messages * 24 {
+        let mut batch = Vec::new();
+        tokio::time::timeout(WAIT, receiver.recv_batch(&mut batch))
+            .await
+            .expect("the events arrive");
+        total += batch.len();
+        sizes.push(batch.len());
+    }
+    assert_eq!(total, 2_400);
+    assert!(
+        sizes.iter().all(|size| *size < MAX_BATCH_EVENTS + 24),
+        "batch sizes {sizes:?}"
+    );
+}
+
 /// Issue 13: events with 1 MiB names, hostnames and reprs were kept whole by the monitor (and so
 /// by the history, the metrics and every snapshot); an event of a million numbers likewise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
