@@ -216,11 +216,11 @@ async fn open_sqlite(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        // 16 MiB of page cache per connection, 128 MiB for a pool of 8: the indexes of a large
-        // history stay warm, and the dashboard's memory has a ceiling (64 MiB each took it
-        // past 370 MB and climbing in issue 13's soak run; the kernel's page cache keeps the
-        // rest of the file close anyway).
-        .pragma("cache_size", "-16384")
+        // 8 MiB of page cache per connection, 64 MiB for a pool of 8: the indexes a page
+        // reads stay warm and the dashboard's memory has a ceiling (64 MiB each took it past
+        // 370 MB in issue 13's soak run, and 16 MiB each still held 79 MB after four minutes;
+        // the kernel's page cache keeps the rest of the file close anyway).
+        .pragma("cache_size", "-8192")
         .pragma("temp_store", "memory")
         // Keeps the planner's statistics fresh cheaply (SQLite's advice for long-lived
         // connections).

@@ -57,7 +57,7 @@ impl Default for RecorderOptions {
         RecorderOptions {
             flush_every: Duration::from_millis(250),
             max_batch: 5_000,
-            max_pending: 50_000,
+            max_pending: 20_000,
             catch_up_at_start: true,
             reconcile_every: Duration::from_secs(60),
             stuck_after: Duration::from_secs(120),

@@ -6,11 +6,16 @@
 //! `15m`, `1h`, `24h`, `7d` (default `1h`), so a page can ask for "the last hour" without a
 //! clock of its own.
 //!
-//! A read folds up to 200,000 rows, so answers are shared: a window whose end is "now" ends
-//! at the next whole second instead, and an answer is kept for [`FRESH_FOR`], so any number
-//! of tabs and scripts polling "the last hour" cost one read a second and see tasks at most a
-//! second late. One read runs at a time; callers that waited for it then find its answer. Eight pollers without this held the
-//! dashboard at 150 % CPU and 400 MB (issue 13's soak run).
+//! A read folds up to 200,000 rows, so answers are shared. A window whose end is "now" ends at
+//! the next whole second instead and is remembered by its span ("the last hour"), so any
+//! number of tabs and scripts polling it share one answer. An answer is shared for
+//! [`FRESH_FOR`] or for [`COST_FACTOR`] times as long as its read took, whichever is longer
+//! (at most [`FRESH_AT_MOST`]): a read that takes 2 s on a busy history is done at most every
+//! 8 s, so the reads take at most a fifth of one core whatever the polling. One read runs at a
+//! time; callers that waited for it then find its answer. The answer's `until` says which
+//! moment it describes. Eight pollers without sharing held the dashboard at 150 % CPU and
+//! 400 MB; sharing only for a second still kept one 2.4 s read running all the time, answered
+//! p99 in 10 s and, with the pool busy, 500s (issue 13's soak run).
 
 use app::model::{TaskNameStats, TaskStatsAnswer};
 use axum::extract::{Query, State};
@@ -19,22 +24,39 @@ use chrono::{DateTime, Duration as TimeDelta, SecondsFormat};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::PoisonError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::error::AppError;
 use super::history::time;
 use crate::dashboard::AppState;
 
-/// How long an answer is shared, and the step "now" is rounded up to.
-const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long an answer is shared at least, and the step "now" is rounded up to.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+/// An answer is shared for this many times as long as its read took.
+const COST_FACTOR: u32 = 4;
+/// How long an answer is shared at most, however slow its read was.
+const FRESH_AT_MOST: Duration = Duration::from_secs(30);
 /// Windows remembered at most (a caller may ask for any window).
 const CACHED_WINDOWS: usize = 32;
 
-/// Recent answers by window `(since, until)` in microseconds, and the lock one read at a time
-/// holds. One per dashboard.
+/// Which window an answer is for: a span before "now", or a fixed window, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Window {
+    Last(i64),
+    Fixed(i64, i64),
+}
+
+/// An answer and until when it is shared.
+#[derive(Debug)]
+struct Kept {
+    until: Instant,
+    answer: TaskStatsAnswer,
+}
+
+/// Recent answers by window, and the lock one read at a time holds. One per dashboard.
 #[derive(Debug)]
 pub(crate) struct StatsCache {
-    answers: std::sync::Mutex<HashMap<(i64, i64), (Instant, TaskStatsAnswer)>>,
+    answers: std::sync::Mutex<HashMap<Window, Kept>>,
     reading: tokio::sync::Mutex<()>,
 }
 
@@ -48,22 +70,37 @@ impl Default for StatsCache {
 }
 
 impl StatsCache {
-    fn fresh(&self, window: (i64, i64)) -> Option<TaskStatsAnswer> {
+    fn fresh(&self, window: Window) -> Option<TaskStatsAnswer> {
         let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
         answers
             .get(&window)
-            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
-            .map(|(_, answer)| answer.clone())
+            .filter(|kept| Instant::now() < kept.until)
+            .map(|kept| kept.answer.clone())
     }
 
-    fn keep(&self, window: (i64, i64), answer: &TaskStatsAnswer) {
+    /// Keeps `answer`, whose read took `took`, for [`shared_for`] it.
+    fn keep(&self, window: Window, answer: &TaskStatsAnswer, took: Duration) {
+        let shared_for = shared_for(took);
+        let now = Instant::now();
         let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-        answers.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+        answers.retain(|_, kept| now < kept.until);
         if answers.len() >= CACHED_WINDOWS {
             answers.clear();
         }
-        answers.insert(window, (Instant::now(), answer.clone()));
+        answers.insert(
+            window,
+            Kept {
+                until: now + shared_for,
+                answer: answer.clone(),
+            },
+        );
     }
+}
+
+/// How long an answer whose read took `took` is shared (module docs).
+fn shared_for(took: Duration) -> Duration {
+    took.saturating_mul(COST_FACTOR)
+        .clamp(FRESH_FOR, FRESH_AT_MOST)
 }
 
 /// The query parameters.
@@ -95,6 +132,7 @@ pub(super) async fn tasks(
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<TaskStatsAnswer>, AppError> {
     let non_empty = |text: Option<String>| text.filter(|text| !text.trim().is_empty());
+    let until_now = non_empty(query.until.clone()).is_none();
     let until = match non_empty(query.until) {
         Some(text) => time(&text)?,
         None => {
@@ -117,7 +155,11 @@ pub(super) async fn tasks(
             "since must be before until".to_owned(),
         ));
     }
-    let window = (since.timestamp_micros(), until.timestamp_micros());
+    let window = if until_now {
+        Window::Last((until - since).num_microseconds().unwrap_or(i64::MAX))
+    } else {
+        Window::Fixed(since.timestamp_micros(), until.timestamp_micros())
+    };
     let cache = &state.task_stats;
     if let Some(answer) = cache.fresh(window) {
         return Ok(Json(answer));
@@ -127,11 +169,13 @@ pub(super) async fn tasks(
     if let Some(answer) = cache.fresh(window) {
         return Ok(Json(answer));
     }
+    let started = Instant::now();
     let stats = state
         .history
         .task_stats(since, until)
         .await
         .map_err(AppError::internal)?;
+    let took = started.elapsed();
     let answer = TaskStatsAnswer {
         since: since.to_rfc3339_opts(SecondsFormat::Secs, true),
         until: until.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -151,6 +195,36 @@ pub(super) async fn tasks(
             .collect(),
         sampled: stats.sampled,
     };
-    cache.keep(window, &answer);
+    cache.keep(window, &answer, took);
     Ok(Json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_reads_are_shared_longer_within_bounds() {
+        assert_eq!(shared_for(Duration::from_millis(3)), FRESH_FOR);
+        assert_eq!(
+            shared_for(Duration::from_millis(2_400)),
+            Duration::from_millis(9_600)
+        );
+        assert_eq!(shared_for(Duration::from_secs(600)), FRESH_AT_MOST);
+    }
+
+    #[test]
+    fn a_window_ending_now_is_shared_by_its_span() {
+        let cache = StatsCache::default();
+        let answer = TaskStatsAnswer {
+            since: "a".into(),
+            until: "b".into(),
+            names: Vec::new(),
+            sampled: false,
+        };
+        cache.keep(Window::Last(3_600_000_000), &answer, Duration::from_secs(2));
+        assert_eq!(cache.fresh(Window::Last(3_600_000_000)), Some(answer));
+        assert_eq!(cache.fresh(Window::Last(60_000_000)), None);
+        assert_eq!(cache.fresh(Window::Fixed(0, 3_600_000_000)), None);
+    }
 }
