@@ -15,9 +15,11 @@
 //! killed once a quarter of the tasks ran, restarted after the outage, and the drain goes on.
 //! *Not run* tasks did not run within 300 s of the restart; *held in unacked* counts the
 //! deliveries still recorded in `unacked` then (a fetch whose reply died with Redis: restored
-//! after the visibility timeout, an hour here, and run then); *ran twice* ran more than once (at
-//! most the eight in flight at the crash may, by at-least-once delivery); *results missing* are
-//! tasks whose result is not in the backend at the end.
+//! after the visibility timeout, an hour here, and run then), *waiting* the messages still in
+//! the queue and *dead letters* the dead-letter list's length, so that a task that did not run
+//! can be found; *ran twice* ran more than once (at most the eight in flight at the crash may,
+//! by at-least-once delivery); *results missing* are tasks whose result is not in the backend
+//! at the end.
 
 #[path = "../../tests/it/chaos_support.rs"]
 #[allow(
@@ -45,7 +47,32 @@ struct Row {
     /// Deliveries still in `unacked` when the wait ended: fetched as Redis died, the reply
     /// lost, restored only after the visibility timeout.
     held: u64,
+    /// Messages still in the queue when the wait ended.
+    waiting: u64,
+    /// The dead-letter list's length then.
+    dead_letters: usize,
     drain_after_restart: f64,
+}
+
+/// Reads a count, trying again while the connection recovers from the restart; an error after
+/// that ends the run (a failed read must not print as 0).
+async fn count<T, F, Fut, E>(what: &str, mut read: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut tries = 0;
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(error) if tries >= 20 => anyhow::bail!("reading {what}: {error}"),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
 }
 
 async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
@@ -104,7 +131,12 @@ async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let held = producer.broker().unacked_count().await.unwrap_or(0);
+    let broker = producer.broker();
+    let held = count("unacked", || broker.unacked_count()).await?;
+    let waiting = count("the queue's length", || broker.queue_length("celery")).await?;
+    let dead_letters = count("the dead letters", || broker.dead_letters())
+        .await?
+        .len();
     Ok(Row {
         outage,
         tasks,
@@ -112,6 +144,8 @@ async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
         ran_twice: counts.duplicated.len(),
         results_missing,
         held,
+        waiting,
+        dead_letters,
         drain_after_restart,
     })
 }
@@ -131,20 +165,22 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(if quick { 5_000 } else { 20_000 });
     println!("### Redis down during a drain: `acks_late`, results on, {CONCURRENCY} in flight\n");
     println!(
-        "| outage | tasks | not run | ran twice | results missing | held in unacked | drain after restart |"
+        "| outage | tasks | not run | ran twice | results missing | held in unacked | waiting | dead letters | drain after restart |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     // Each row as soon as its run ends: a run is minutes long.
     for outage in outages {
         let row = run(outage, tasks).await?;
         println!(
-            "| {} s | {} | {} | {} | {} | {} | {:.1} s |",
+            "| {} s | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
             row.outage,
             row.tasks,
             row.lost,
             row.ran_twice,
             row.results_missing,
             row.held,
+            row.waiting,
+            row.dead_letters,
             row.drain_after_restart
         );
     }
