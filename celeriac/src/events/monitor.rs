@@ -30,13 +30,13 @@ const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 pub struct MonitorOptions {
     /// Bounds of the state.
     pub state: StateOptions,
-    /// Batches the receiver may buffer ahead of the state before it drops. A batch holds at
-    /// most [`MAX_BATCH_EVENTS`](super::MAX_BATCH_EVENTS) events (a kilobyte or so each), so this bounds memory.
+    /// Batches the receiver may buffer ahead of the state before it drops. A batch stops
+    /// taking messages at [`MAX_BATCH_EVENTS`](super::MAX_BATCH_EVENTS) events (a kilobyte or
+    /// so each), so this bounds memory.
     pub buffer_batches: usize,
     /// Batches a slow broadcast subscriber may fall behind before it misses some (it is told
     /// how many, as `broadcast::error::RecvError::Lagged`). Each slot keeps its batch until
-    /// every subscriber has read it, so this too is a bound in memory, not only in time: at
-    /// 1,024 slots a lagging history recorder held the dashboard at 479 MB (issue 13's soak).
+    /// every subscriber has read it, so this too is a bound in memory, not only in time.
     pub subscriber_capacity: usize,
 }
 
