@@ -117,8 +117,7 @@ pub async fn record_from_monitor(
     let mut catch_up: Option<CatchUp> = None;
     let mut catch_up_wanted = options.catch_up_at_start;
     let mut pending: Vec<TaskEvent> = Vec::new();
-    let mut flush_due = false;
-    let mut reconcile_due = false;
+    let mut due = Due::default();
     let mut job: Option<Job<'_>> = None;
     let mut flush = tokio::time::interval(options.flush_every.max(Duration::from_millis(10)));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,10 +150,7 @@ pub async fn record_from_monitor(
                 backend,
                 &options,
                 &mut pending,
-                Due {
-                    flush: &mut flush_due,
-                    reconcile: &mut reconcile_due,
-                },
+                &mut due,
                 catch_up.as_ref().map(|running| running.cursor),
                 position,
             );
@@ -196,7 +192,7 @@ pub async fn record_from_monitor(
                 Err(RecvError::Closed) => break,
             },
             _ = flush.tick() => {
-                flush_due = true;
+                due.flush = true;
                 let now = monitor.receiver_stats().reconnects;
                 if now != reconnects {
                     reconnects = now;
@@ -204,7 +200,7 @@ pub async fn record_from_monitor(
                     catch_up_wanted = true;
                 }
             }
-            _ = reconcile.tick() => reconcile_due = true,
+            _ = reconcile.tick() => due.reconcile = true,
         }
     }
     if let Some(job) = job.take() {
@@ -227,14 +223,14 @@ fn next_job<'a>(
     backend: Option<&'a RedisBackend>,
     options: &RecorderOptions,
     pending: &mut Vec<TaskEvent>,
-    due: Due<'_>,
+    due: &mut Due,
     catch_up: Option<CatchUpCursor>,
     position: ReconcilePosition,
 ) -> Option<Job<'a>> {
     // What is pending goes first, also before a reconciling round, so that a row is not looked
     // up for an event on its way.
-    if !pending.is_empty() && (*due.flush || *due.reconcile || pending.len() >= options.max_batch) {
-        *due.flush = false;
+    if !pending.is_empty() && (due.flush || due.reconcile || pending.len() >= options.max_batch) {
+        due.flush = false;
         let events = std::mem::take(pending);
         return Some(Box::pin(async move {
             let count = events.len();
@@ -249,8 +245,8 @@ fn next_job<'a>(
             Done::CaughtUp(result, page)
         }));
     }
-    if *due.reconcile {
-        *due.reconcile = false;
+    if due.reconcile {
+        due.reconcile = false;
         let before = crate::clock::now()
             - chrono::TimeDelta::from_std(options.stuck_after).unwrap_or_default();
         return Some(Box::pin(async move {
@@ -263,9 +259,10 @@ fn next_job<'a>(
 }
 
 /// The recorder's timers that fired since their job last ran.
-struct Due<'a> {
-    flush: &'a mut bool,
-    reconcile: &'a mut bool,
+#[derive(Default)]
+struct Due {
+    flush: bool,
+    reconcile: bool,
 }
 
 /// Counts a finished write; false when it failed (its events are dropped, logged).

@@ -175,14 +175,18 @@ impl Server {
         .await
     }
 
-    /// Gives `name` the password `password`, as `celeriac user passwd` does.
-    async fn set_password(&self, name: &str, password: &str) {
-        let hash = self
-            .auth
+    /// `password`'s argon2 hash, as the accounts store them.
+    async fn hash(&self, password: &str) -> String {
+        self.auth
             .hasher
             .hash(password.to_owned())
             .await
-            .expect("hash");
+            .expect("hash")
+    }
+
+    /// Gives `name` the password `password`, as `celeriac user passwd` does.
+    async fn set_password(&self, name: &str, password: &str) {
+        let hash = self.hash(password).await;
         self.auth
             .users
             .set_password(name, &hash)
@@ -335,12 +339,7 @@ async fn a_new_password_ends_the_old_sessions() {
     let login = server.login("ada", PASSWORD, "203.0.113.9", "/").await;
     let cookie = login.cookie.expect("a session cookie");
     server.auth.users.delete("ada").await.expect("deleted");
-    let hash = server
-        .auth
-        .hasher
-        .hash(PASSWORD.to_owned())
-        .await
-        .expect("hash");
+    let hash = server.hash(PASSWORD).await;
     server
         .auth
         .users

@@ -132,8 +132,9 @@ pub(super) async fn tasks(
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<TaskStatsAnswer>, AppError> {
     let non_empty = |text: Option<String>| text.filter(|text| !text.trim().is_empty());
-    let until_now = non_empty(query.until.clone()).is_none();
-    let until = match non_empty(query.until) {
+    let until_text = non_empty(query.until);
+    let until_now = until_text.is_none();
+    let until = match until_text {
         Some(text) => time(&text)?,
         None => {
             let now = celeriac::clock::now();
