@@ -16,6 +16,7 @@
 //! | `no_refresh` | held deliveries are not refreshed, so the sweep restores them |
 //! | `ignore_acks_late` | ack before running even with `acks_late` (a kill loses the task) |
 //! | `no_shutdown_restore` | a task stopped at shutdown stays in `unacked` until the sweep |
+//! | `no_reclaim` | a fetch whose reply was lost is not reclaimed: its messages wait in `unacked` for the visibility timeout |
 //! | `stop_on_fetch_error` | the consumer gives up when Redis goes away (Celery's known bug) |
 //! | `beat_no_claim` | beat pushes a slot even if it was claimed before (a second enqueue of a slot) |
 

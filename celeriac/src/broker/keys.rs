@@ -169,6 +169,13 @@ impl Keys {
         format!("{}celeriac.deliveries", self.prefix)
     }
 
+    /// STRING holding what one consumer's last fetch handed out, so that a fetch whose reply
+    /// was lost can be taken back (see `scripts::FETCH`). Expires with the visibility timeout,
+    /// when the restore sweep takes over. Not a kombu key.
+    pub fn fetch_journal(&self, consumer: &str) -> String {
+        format!("{}celeriac.fetched.{}", self.prefix, consumer)
+    }
+
     /// STRING that marks a unique task as enqueued and not yet finished (idempotent enqueue).
     /// Not a kombu key.
     pub fn pending(&self, task_id: &str) -> String {

@@ -9,6 +9,7 @@ mod beat;
 mod connect;
 mod depth;
 mod fanout;
+mod fetch;
 pub mod keys;
 mod publish;
 mod redis;
@@ -46,8 +47,9 @@ pub enum BrokerError {
         #[source]
         source: ::redis::RedisError,
     },
-    /// Redis refused a command or the connection failed; the operation did not take effect
-    /// (a publish that returns this was not enqueued).
+    /// Redis refused a command or the connection failed. A refused command did not take
+    /// effect; one whose connection failed may have run with its reply lost (the consumer
+    /// reclaims such a fetch, see [`RedisBroker::reclaim_lost_fetch`]).
     #[error("redis command {command} failed")]
     Redis {
         /// Which operation.

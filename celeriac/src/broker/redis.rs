@@ -6,8 +6,9 @@
 //! caller. Nothing here blocks on the server (no `BRPOP`): fetching is a script that pops and
 //! records atomically, and the consumer waits between empty fetches.
 
+use super::fetch::FetchJournal;
 use super::keys::Keys;
-use super::scripts::{ACK, DEAD_LETTER, FETCH, RESTORE};
+use super::scripts::{ACK, DEAD_LETTER, RESTORE};
 use super::{BrokerError, Delivery};
 use crate::clock;
 use crate::failpoint;
@@ -94,6 +95,7 @@ pub struct RedisBroker {
     pub(super) keys: Keys,
     pub(super) options: BrokerOptions,
     declared: Arc<Mutex<HashSet<String>>>,
+    pub(super) journal: Arc<FetchJournal>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -132,12 +134,14 @@ impl RedisBroker {
         )
         .with_database(database)
         .with_beat_namespace(options.beat_namespace.clone());
+        let journal = Arc::new(FetchJournal::new(&keys));
         Ok(RedisBroker {
             client,
             connection,
             keys,
             options,
             declared: Arc::default(),
+            journal,
         })
     }
 
@@ -226,155 +230,6 @@ impl RedisBroker {
             .await
             .map_err(redis_error("LPUSH batch"))?;
         Ok(())
-    }
-
-    /// Takes up to `limit` messages from `queues` (in the given order within each priority
-    /// step, highest priority first), recording each in `unacked` in the same atomic step.
-    pub async fn fetch(
-        &self,
-        queues: &[String],
-        limit: usize,
-    ) -> Result<Vec<Fetched>, BrokerError> {
-        self.fetch_and_ack(queues, limit, &[])
-            .await
-            .map(|(fetched, _)| fetched)
-    }
-
-    /// Acknowledges `acks` (each only while its record is still its own, as [`Self::ack`]) and
-    /// then fetches, in one round trip. Returns what was fetched and how many acks were stale
-    /// (the record had been restored and handed to another consumer).
-    pub async fn fetch_and_ack(
-        &self,
-        queues: &[String],
-        limit: usize,
-        acks: &[Delivery],
-    ) -> Result<(Vec<Fetched>, usize), BrokerError> {
-        if (queues.is_empty() || limit == 0) && acks.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
-        if failpoint::active("fetch_non_atomic") {
-            for delivery in acks {
-                self.ack(delivery).await?;
-            }
-            return self
-                .fetch_non_atomic(queues)
-                .await
-                .map(|fetched| (fetched, 0));
-        }
-        let max_deliveries = if failpoint::active("no_poison_limit") {
-            0
-        } else {
-            self.options.max_deliveries
-        };
-        let any_owner = failpoint::active("ack_any_owner");
-        let mut invocation = FETCH.prepare_invoke();
-        invocation
-            .key(self.keys.unacked())
-            .key(self.keys.unacked_index())
-            .key(self.keys.dead_letter())
-            .key(self.keys.deliveries());
-        invocation
-            .arg(format!("{:.6}", clock::epoch_now()))
-            .arg(limit)
-            .arg(max_deliveries)
-            .arg(acks.len());
-        for delivery in acks {
-            let raw = delivery.raw.as_bytes();
-            let tail = &raw[raw.len().saturating_sub(ACK_TAIL_BYTES)..];
-            invocation.arg(&delivery.delivery_tag);
-            if any_owner {
-                invocation.arg(-1).arg("");
-            } else {
-                invocation.arg(raw.len()).arg(tail);
-            }
-        }
-        for step in self.keys.priority_steps() {
-            for queue in queues {
-                invocation.key(self.keys.queue_bucket(queue, *step));
-                invocation.arg(queue);
-            }
-        }
-        let mut connection = self.connection.clone();
-        let flat: Vec<Vec<u8>> = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(redis_error("fetch script"))?;
-        let stale = flat
-            .get(1)
-            .and_then(|count| std::str::from_utf8(count).ok())
-            .and_then(|count| count.parse().ok())
-            .unwrap_or(0);
-        let flat = flat.get(2..).unwrap_or_default();
-        let mut fetched = Vec::with_capacity(flat.len() / 3);
-        for triple in flat.chunks_exact(3) {
-            let tag = String::from_utf8_lossy(&triple[0]).into_owned();
-            let queue = String::from_utf8_lossy(&triple[1]).into_owned();
-            let raw = String::from_utf8_lossy(&triple[2]).into_owned();
-            if tag.is_empty() {
-                fetched.push(Fetched::DeadLettered { queue, raw });
-            } else {
-                fetched.push(Fetched::Delivery(Delivery {
-                    delivery_tag: tag,
-                    queue,
-                    raw,
-                }));
-            }
-        }
-        if failpoint::active("crash_after_fetch") && !fetched.is_empty() {
-            tracing::error!("failpoint crash_after_fetch: aborting right after a fetch");
-            std::process::abort();
-        }
-        Ok((fetched, stale))
-    }
-
-    /// kombu's way, kept only as a failpoint to prove the chaos tests can fail: pop, then
-    /// record in a second step, with a crash in between when `crash_after_pop` is also active.
-    async fn fetch_non_atomic(&self, queues: &[String]) -> Result<Vec<Fetched>, BrokerError> {
-        let mut connection = self.connection.clone();
-        for step in self.keys.priority_steps() {
-            for queue in queues {
-                let raw: Option<String> = ::redis::cmd("RPOP")
-                    .arg(self.keys.queue_bucket(queue, *step))
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(redis_error("RPOP"))?;
-                let Some(raw) = raw else { continue };
-                if failpoint::active("crash_after_pop") {
-                    tracing::error!("failpoint crash_after_pop: aborting between pop and record");
-                    std::process::abort();
-                }
-                let envelope: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-                let tag = envelope["properties"]["delivery_tag"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                let record = format!("[{raw}, \"\", {}]", Value::String(queue.clone()));
-                let mut pipeline = ::redis::pipe();
-                pipeline
-                    .atomic()
-                    .cmd("ZADD")
-                    .arg(self.keys.unacked_index())
-                    .arg(format!("{:.6}", clock::epoch_now()))
-                    .arg(&tag)
-                    .ignore()
-                    .cmd("HSET")
-                    .arg(self.keys.unacked())
-                    .arg(&tag)
-                    .arg(record)
-                    .ignore();
-                pipeline
-                    .query_async::<()>(&mut connection)
-                    .await
-                    .map_err(redis_error("record"))?;
-                let delivery = Delivery {
-                    delivery_tag: tag,
-                    queue: queue.clone(),
-                    raw,
-                };
-                return Ok(vec![Fetched::Delivery(delivery)]);
-            }
-        }
-        Ok(Vec::new())
     }
 
     /// Acknowledges a delivery (kombu's `basic_ack`): deletes its in-flight record, but only
@@ -650,7 +505,7 @@ impl RedisBroker {
 
 /// How much of the end of an envelope a batched ack sends: the properties, with the delivery
 /// tag and `delivery_info`, which a restore rewrites.
-const ACK_TAIL_BYTES: usize = 160;
+pub(super) const ACK_TAIL_BYTES: usize = 160;
 
 /// What a settle script checks the in-flight record against before touching it.
 #[derive(Debug, Clone, Copy)]

@@ -12,16 +12,23 @@
 use std::sync::LazyLock;
 
 /// Acknowledges the deliveries it is given, then pops up to `ARGV[2]` messages from the bucket
-/// lists (KEYS[5..], in priority order) and records each in `unacked` (KEYS[1]) and
+/// lists (KEYS[6..], in priority order) and records each in `unacked` (KEYS[1]) and
 /// `unacked_index` (KEYS[2]) in the same step, counting the delivery in KEYS[4]. One round trip
 /// settles the tasks that just finished and fetches the next ones.
 ///
 /// ARGV[1] = now (epoch seconds); ARGV[2] = fetch limit; ARGV[3] = max deliveries (0 = no
-/// limit); ARGV[4] = n, the number of acks; ARGV[5 .. 4+3n] = (delivery tag, length of the
-/// fetched envelope, its last bytes) triples, acked only while the record still holds an
+/// limit); ARGV[4] = n, the number of acks; ARGV[5] = this fetch's sequence number and ARGV[6]
+/// the journal's lifetime in seconds (see below); ARGV[7 .. 6+3n] = (delivery tag, length of
+/// the fetched envelope, its last bytes) triples, acked only while the record still holds an
 /// envelope of that length ending with those bytes (length `-1` = any owner; a restore changes
 /// the envelope's length); then the queue name of each bucket key. Sending the tail instead of
 /// the whole envelope keeps an ack small.
+///
+/// The journal KEYS[5] (one key per consumer) records what a fetch handed out, `[sequence, now,
+/// then tag, envelope length, queue per delivery]`, so that a consumer whose reply was lost (Redis
+/// killed after the script ran, the connection cut) can take those deliveries with [`RECLAIM`]
+/// instead of leaving them in `unacked` until the visibility timeout. Only fetches that handed
+/// something out write it.
 ///
 /// A message without a delivery tag cannot be tracked, and one delivered more than ARGV[3]
 /// times is a poison message: both go to the dead-letter list (KEYS[3]) instead.
@@ -38,9 +45,9 @@ local max_deliveries = tonumber(ARGV[3])
 local acks = tonumber(ARGV[4])
 local acked, stale = 0, 0
 for ack = 1, acks do
-  local tag = ARGV[2 + 3 * ack]
-  local length = tonumber(ARGV[3 + 3 * ack])
-  local tail = ARGV[4 + 3 * ack]
+  local tag = ARGV[4 + 3 * ack]
+  local length = tonumber(ARGV[5 + 3 * ack])
+  local tail = ARGV[6 + 3 * ack]
   local record = redis.call('HGET', KEYS[1], tag)
   if record then
     local owned = length < 0 or (string.sub(record, length + 2, length + 2) == ','
@@ -64,10 +71,11 @@ local function last_string(text, key)
   return found
 end
 local out = {tostring(acked), tostring(stale)}
+local journal = {ARGV[5], now}
 local count = 0
-local first_queue_arg = 4 + 3 * acks
-for index = 5, #KEYS do
-  local queue = ARGV[first_queue_arg + index - 4]
+local first_queue_arg = 6 + 3 * acks
+for index = 6, #KEYS do
+  local queue = ARGV[first_queue_arg + index - 5]
   while count < limit do
     local raw = redis.call('RPOP', KEYS[index])
     if not raw then break end
@@ -123,11 +131,49 @@ for index = 5, #KEYS do
       redis.call('HSET', KEYS[1], tag,
         '[' .. raw .. ', ' .. cjson.encode(exchange) .. ', ' .. cjson.encode(routing_key) .. ']')
       table.insert(out, tag)
+      table.insert(journal, tag)
+      table.insert(journal, #raw)
+      table.insert(journal, queue)
     end
     table.insert(out, queue)
     table.insert(out, raw)
   end
   if count >= limit then break end
+end
+if #journal > 2 then
+  redis.call('SET', KEYS[5], cjson.encode(journal), 'EX', ARGV[6])
+end
+return out
+"#,
+    )
+});
+
+/// Takes back what a consumer's last fetch handed out when its reply never arrived: reads the
+/// journal KEYS[1] the fetch script wrote and, if it is the fetch numbered ARGV[1], returns each
+/// delivery still recorded in `unacked` (KEYS[2]) as that fetch recorded it (its delivery time
+/// in `unacked_index`, KEYS[3], unchanged, so neither a restore nor another consumer has touched
+/// it), as `(tag, queue, raw)` triples. Another number means that fetch never ran (Redis was
+/// already gone), and nothing is returned. The journal is left alone, since this reply can be
+/// lost too: the consumer asks again until one arrives, and its next fetch replaces the journal.
+pub(crate) static RECLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local journal = redis.call('GET', KEYS[1])
+if not journal then return {} end
+local ok, entry = pcall(cjson.decode, journal)
+if not ok or type(entry) ~= 'table' or tostring(entry[1]) ~= ARGV[1] then return {} end
+local fetched_at = tonumber(entry[2])
+local out = {}
+for index = 3, #entry - 2, 3 do
+  local tag, length, queue = entry[index], tonumber(entry[index + 1]), entry[index + 2]
+  local record = redis.call('HGET', KEYS[2], tag)
+  local score = redis.call('ZSCORE', KEYS[3], tag)
+  if record and score and tonumber(score) == fetched_at
+    and string.sub(record, length + 2, length + 2) == ',' then
+    table.insert(out, tag)
+    table.insert(out, queue)
+    table.insert(out, string.sub(record, 2, length + 1))
+  end
 end
 return out
 "#,

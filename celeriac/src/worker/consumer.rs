@@ -7,6 +7,9 @@
 //!    queues in round-robin order within each priority step, as kombu's `BRPOP` key order.
 //! 3. Nothing there: wait, doubling from 1 ms up to `polling_interval`, then try again. Redis
 //!    unreachable: log, wait a second, try again (the connection reconnects by itself).
+//!    A failed fetch may have run with only its reply lost, so the next attempt first reclaims
+//!    what that fetch handed out ([`crate::broker::RedisBroker::reclaim_lost_fetch`]): without
+//!    it those messages would sit in `unacked` until the visibility timeout.
 //! 4. On stop: fetch no more, then wait until every message handed out is finished or restored.
 //!
 //! Acks ride along: the executor queues them in `PendingAcks` and the next fetch script settles
@@ -41,6 +44,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         .polling_interval()
         .max(Duration::from_millis(1));
     let mut idle = Duration::from_millis(1);
+    // The last fetch failed: its messages may be recorded as ours without our knowing them.
+    let mut lost_fetch = false;
     loop {
         while handlers.try_join_next().is_some() {}
         if *stopping.borrow() {
@@ -83,11 +88,29 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 None => break,
             }
         }
-        let acks = shared.acks.take();
-        let fetch = shared
-            .broker
-            .fetch_and_ack(&queues, permits.len(), &acks)
-            .await;
+        let acks = if lost_fetch {
+            Vec::new()
+        } else {
+            shared.acks.take()
+        };
+        let fetch = if lost_fetch {
+            let reclaimed = shared.broker.reclaim_lost_fetch().await;
+            if let Ok(reclaimed) = &reclaimed {
+                lost_fetch = false;
+                if !reclaimed.is_empty() {
+                    tracing::warn!(
+                        messages = reclaimed.len(),
+                        "the last fetch ran but its reply was lost; running what it handed out"
+                    );
+                }
+            }
+            reclaimed.map(|fetched| (fetched, 0))
+        } else {
+            shared
+                .broker
+                .fetch_and_ack(&queues, permits.len(), &acks)
+                .await
+        };
         let pause = match fetch {
             Ok((fetched, stale)) if fetched.is_empty() => {
                 report_stale(stale);
@@ -125,6 +148,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             Err(error) => {
                 shared.acks.put_back(acks);
+                lost_fetch = !crate::failpoint::active("no_reclaim");
                 if crate::failpoint::active("stop_on_fetch_error") {
                     tracing::error!(%error, "failpoint stop_on_fetch_error: no longer consuming");
                     break;
@@ -143,6 +167,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         }
     }
+    if lost_fetch {
+        hand_back_lost_fetch(&shared).await;
+    }
     while handlers.join_next().await.is_some() {}
     // Settle the acks of everything that finished, before the worker restores what is left.
     for _ in 0..20 {
@@ -150,6 +177,22 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Stopping with a fetch whose reply was lost: puts what it handed out back in its queue, so
+/// another worker takes it now rather than after the visibility timeout. Redis still away:
+/// the restore sweep does it then.
+async fn hand_back_lost_fetch(shared: &Shared) {
+    let Ok(reclaimed) = shared.broker.reclaim_lost_fetch().await else {
+        return;
+    };
+    for item in reclaimed {
+        if let Fetched::Delivery(delivery) = item {
+            if let Err(error) = shared.broker.requeue(&delivery, true).await {
+                tracing::warn!(%error, delivery_tag = %delivery.delivery_tag, "could not hand back a message of a lost fetch; the visibility timeout will restore it");
+            }
+        }
     }
 }
 
