@@ -84,16 +84,30 @@ impl BackendError {
         }
     }
 
-    /// True when Redis could not be reached (refused, dropped, timed out): worth retrying
-    /// for as long as it takes, unlike most errors Redis answers with (wrong type), which
-    /// waiting does not cure.
+    /// True when Redis could not be reached (refused, dropped, timed out) or answered that it
+    /// cannot serve yet: `LOADING` while a restarted server reads its append-only file (after
+    /// a long outage the first answer a held result write gets), `MASTERDOWN`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`, and `READONLY` from a master demoted in a failover. Worth retrying for
+    /// as long as it takes, unlike most errors Redis answers with (wrong type), which waiting
+    /// does not cure.
     pub fn is_unreachable(&self) -> bool {
+        use ::redis::{ErrorKind, ServerErrorKind};
         match self {
             BackendError::Redis { source, .. } => {
                 source.is_io_error()
                     || source.is_connection_dropped()
                     || source.is_connection_refusal()
                     || source.is_timeout()
+                    || matches!(
+                        source.kind(),
+                        ErrorKind::Server(
+                            ServerErrorKind::BusyLoading
+                                | ServerErrorKind::MasterDown
+                                | ServerErrorKind::TryAgain
+                                | ServerErrorKind::ClusterDown
+                                | ServerErrorKind::ReadOnly
+                        )
+                    )
             }
             _ => false,
         }

@@ -113,7 +113,7 @@ impl RedisServer {
         ensure_installed();
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
-            match spawn_redis(port, persistent_dir.as_deref()) {
+            match spawn_redis(port, persistent_dir.as_deref(), &[]) {
                 Ok(watchdog) => {
                     return RedisServer {
                         base_url: format!("redis://127.0.0.1:{port}"),
@@ -176,10 +176,20 @@ impl RedisServer {
     /// # Panics
     /// For an external (`TEST_REDIS_URL`) server, or if it does not start.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`RedisServer::restart`] with more `redis-server` arguments for this run, e.g.
+    /// `["--key-load-delay", "100"]` to keep a persistent server loading its data (answering
+    /// `LOADING`) for a while after it answers PING.
+    ///
+    /// # Panics
+    /// As [`RedisServer::restart`].
+    pub fn restart_with(&mut self, arguments: &[&str]) {
         self.kill();
         let process = self.private_process("restart");
         let port = process.port;
-        match spawn_redis(port, process.persistent_dir.as_deref()) {
+        match spawn_redis(port, process.persistent_dir.as_deref(), arguments) {
             Ok(watchdog) => process.watchdog = Some(watchdog),
             Err(log) => panic!("redis-server did not restart on port {port}:\n{log}"),
         }
@@ -225,7 +235,11 @@ pub(crate) fn free_port() -> u16 {
 
 /// Starts `redis-server` on `port` under a watchdog and waits for PING. On failure returns the
 /// server's log after stopping it.
-fn spawn_redis(port: u16, persistent_dir: Option<&std::path::Path>) -> Result<Watchdog, String> {
+fn spawn_redis(
+    port: u16,
+    persistent_dir: Option<&std::path::Path>,
+    arguments: &[&str],
+) -> Result<Watchdog, String> {
     let data_dir = match persistent_dir {
         Some(directory) => directory.to_path_buf(),
         None => std::env::temp_dir().join(format!(
@@ -247,6 +261,7 @@ fn spawn_redis(port: u16, persistent_dir: Option<&std::path::Path>) -> Result<Wa
     } else {
         command.args(["--appendonly", "no"]);
     }
+    command.args(arguments);
     let log_path: PathBuf = data_dir.join("redis.log");
     // A persistent server's directory outlives the process; the owner deletes it.
     let owned_dir = persistent_dir.is_none().then_some(data_dir.as_path());

@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long result writes are retried when Redis answers with an error other than being
-/// full; an unreachable or full backend is waited for without a limit (see [`write`]).
+/// full, counted from the first such answer; an unreachable or full backend is waited for
+/// without a limit (see [`write`]).
 const STORE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
 /// How often a write still waiting for the backend says so again.
@@ -47,6 +48,9 @@ pub(crate) async fn write_freeing(
     };
     let mut frees = frees;
     let started = Instant::now();
+    // Since when Redis has been answering with an error that waiting may not cure; an outage
+    // before it does not count against STORE_RETRY_LIMIT.
+    let mut refused_since: Option<Instant> = None;
     let mut reported: Option<Instant> = None;
     let mut pause = Duration::from_millis(100);
     loop {
@@ -73,8 +77,13 @@ pub(crate) async fn write_freeing(
                 return true;
             }
         }
-        let keep_trying =
-            !aborting && (full || error.is_unreachable() || started.elapsed() < STORE_RETRY_LIMIT);
+        let waiting_cures = full || error.is_unreachable();
+        let refused_for = if waiting_cures {
+            Duration::ZERO
+        } else {
+            refused_since.get_or_insert_with(Instant::now).elapsed()
+        };
+        let keep_trying = !aborting && (waiting_cures || refused_for < STORE_RETRY_LIMIT);
         if !keep_trying {
             tracing::error!(task_id = %meta.task_id, status = %meta.status, error = %crate::error::chain(&error), aborting, "could not store task result");
             return false;
