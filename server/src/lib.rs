@@ -39,6 +39,7 @@ mod control;
 pub mod dashboard;
 mod event_tail;
 mod history_cli;
+mod memory;
 mod monitoring;
 mod schedule;
 mod serve;
@@ -75,6 +76,7 @@ pub fn main(app: App) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    runtime.spawn(memory::return_freed_memory());
     match runtime.block_on(run(app, cli)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
