@@ -125,7 +125,9 @@ impl RedisBroker {
     /// file, the connection cut), leaving the messages in `unacked` with nobody running them
     /// until the visibility timeout (an hour by default). Returns those deliveries, still as
     /// that fetch recorded them; none when the fetch never ran. Call it before the next fetch,
-    /// which replaces the journal.
+    /// which replaces the journal. The journal is this broker's and its clones': one consumer
+    /// loop fetches through it (the worker connects a broker of its own); a second concurrent
+    /// fetcher would have its fetches taken for this one's, so it must connect its own.
     pub async fn reclaim_lost_fetch(&self) -> Result<Vec<Fetched>, BrokerError> {
         let mut connection = self.connection.clone();
         let flat: Vec<Vec<u8>> = RECLAIM
