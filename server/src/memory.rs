@@ -3,8 +3,8 @@
 //! mimalloc (the `celeriac` binary's allocator, and the one README recommends) returns freed
 //! memory to the system only when some thread later frees a page back to its arenas: the purge
 //! is deferred, and nothing runs it once the process goes quiet. A worker that ran three tasks
-//! with 10 MB arguments and then idled held 385 MB for as long as it stayed idle; a dead-lettered
-//! 10 MB garbage message left 92 MB. Its `mi_collect` would purge, but it is an FFI call and the
+//! with 10 MB arguments and then idled held 376 MiB for as long as it stayed idle; a dead-lettered
+//! 10 MB garbage message left 90 MiB. Its `mi_collect` would purge, but it is an FFI call and the
 //! workspace forbids `unsafe`. Freeing one huge allocation is the same trigger through the safe
 //! API: mimalloc then purges every range whose delay has passed. Once a second it costs an
 //! untouched allocation (no page is written) and a free. Under glibc's malloc the block is an
