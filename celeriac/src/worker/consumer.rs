@@ -88,12 +88,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 None => break,
             }
         }
-        let acks = if lost_fetch {
-            Vec::new()
-        } else {
-            shared.acks.take()
-        };
-        let fetch = if lost_fetch {
+        // After a failed fetch, take back what it may have handed out before fetching more;
+        // the acks wait for the next fetch.
+        let (acks, fetch) = if lost_fetch {
             let reclaimed = shared.broker.reclaim_lost_fetch().await;
             if let Ok(reclaimed) = &reclaimed {
                 lost_fetch = false;
@@ -104,12 +101,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     );
                 }
             }
-            reclaimed.map(|fetched| (fetched, 0))
+            (Vec::new(), reclaimed.map(|fetched| (fetched, 0)))
         } else {
-            shared
+            let acks = shared.acks.take();
+            let fetch = shared
                 .broker
                 .fetch_and_ack(&queues, permits.len(), &acks)
-                .await
+                .await;
+            (acks, fetch)
         };
         let pause = match fetch {
             Ok((fetched, stale)) if fetched.is_empty() => {

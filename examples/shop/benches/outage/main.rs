@@ -29,6 +29,7 @@
 mod chaos_support;
 
 use celeriac::producer::{SendOptions, TaskCall};
+use celeriac::testkit::eventually;
 use celeriac::TaskState;
 use chaos_support::{tally, Cluster};
 use serde_json::{json, Map};
@@ -54,26 +55,9 @@ struct Row {
     drain_after_restart: f64,
 }
 
-/// Reads a count, trying again while the connection recovers from the restart; an error after
-/// that ends the run (a failed read must not print as 0).
-async fn count<T, F, Fut, E>(what: &str, mut read: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-    E: std::fmt::Display,
-{
-    let mut tries = 0;
-    loop {
-        match read().await {
-            Ok(value) => return Ok(value),
-            Err(error) if tries >= 20 => anyhow::bail!("reading {what}: {error}"),
-            Err(_) => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-}
+/// How long a count read after the restart may keep failing while the connection recovers; a
+/// read still failing then ends the run (a failed read must not print as 0).
+const READ_RECOVERY: Duration = Duration::from_secs(10);
 
 async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
     let mut cluster = Cluster::persistent(&format!("outage{outage}"), 3_600.0);
@@ -132,11 +116,19 @@ async fn run(outage: u64, tasks: usize) -> anyhow::Result<Row> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let broker = producer.broker();
-    let held = count("unacked", || broker.unacked_count()).await?;
-    let waiting = count("the queue's length", || broker.queue_length("celery")).await?;
-    let dead_letters = count("the dead letters", || broker.dead_letters())
-        .await?
-        .len();
+    let held = eventually(READ_RECOVERY, "the unacked count", || async {
+        broker.unacked_count().await.ok()
+    })
+    .await;
+    let waiting = eventually(READ_RECOVERY, "the queue's length", || async {
+        broker.queue_length("celery").await.ok()
+    })
+    .await;
+    let dead_letters = eventually(READ_RECOVERY, "the dead letters", || async {
+        broker.dead_letters().await.ok()
+    })
+    .await
+    .len();
     Ok(Row {
         outage,
         tasks,
