@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv-interop/ at the repository root with the pinned Python Celery (and Flower) used
 # by the interop tests (celeriac/tests/python/requirements.txt), and prints the venv's python path.
+# `scripts/python-venv.sh 5.7` makes .venv-celery57/ instead, the second Celery of the canvas
+# interop matrix (requirements-5.7.txt).
 #
 # Idempotent: a marker file inside the venv records the hash of requirements.txt; when it
 # matches and celery imports, nothing is installed again.
@@ -9,12 +11,18 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv_dir="${repo_root}/.venv-interop"
 requirements="${repo_root}/celeriac/tests/python/requirements.txt"
+probe='import celery, kombu, redis, flower'
+if [[ "${1:-}" == "5.7" ]]; then
+    venv_dir="${repo_root}/.venv-celery57"
+    requirements="${repo_root}/celeriac/tests/python/requirements-5.7.txt"
+    probe='import celery, kombu, redis'
+fi
 marker="${venv_dir}/.requirements.sha256"
 python_bin="${venv_dir}/bin/python"
 wanted_hash="$(sha256sum "${requirements}" | cut -d' ' -f1)"
 
 if [[ -x "${python_bin}" && -f "${marker}" && "$(cat "${marker}")" == "${wanted_hash}" ]] \
-    && "${python_bin}" -c 'import celery, kombu, redis, flower' 2>/dev/null; then
+    && "${python_bin}" -c "${probe}" 2>/dev/null; then
     echo "${python_bin}"
     exit 0
 fi

@@ -116,6 +116,7 @@ if [[ "$for_tests" == true ]]; then
         createdb -h 127.0.0.1 -p 5432 -U postgres test
     fi
     scripts/python-venv.sh >/dev/null
+    scripts/python-venv.sh 5.7 >/dev/null
     if [[ ! -d end2end/node_modules ]]; then
         echo "==> npm ci (end2end, playwright-core only; no browser download)"
         (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)

@@ -72,6 +72,9 @@ pub struct Config {
     pub result_expires: Option<f64>,
     /// Store the task's name, args, kwargs, worker, retries and queue with its result.
     pub result_extended: bool,
+    /// A chord body gets its header's results in header order (`true`, Celery's default) or
+    /// in the order they finished.
+    pub result_chord_ordered: bool,
     /// Time zone for beat schedules and displayed times.
     pub timezone: String,
     /// Use UTC for message dates, as Celery does by default.
@@ -209,6 +212,7 @@ impl Default for Config {
             task_routes: TaskRoutes::default(),
             result_expires: Some(86400.0),
             result_extended: false,
+            result_chord_ordered: true,
             timezone: "UTC".to_owned(),
             enable_utc: true,
             worker_prefetch_multiplier: 4,

@@ -6,12 +6,14 @@ use crate::ExceptionInfo;
 use serde_json::{json, Number, Value};
 use std::time::Duration;
 
-/// `demo.noop`, `demo.add`, `demo.sleep`, `demo.fail`, `demo.fail_until`, `demo.flaky` and
-/// `demo.echo`.
+/// `demo.noop`, `demo.add`, `demo.mul`, `demo.tsum`, `demo.sleep`, `demo.fail`,
+/// `demo.fail_until`, `demo.flaky` and `demo.echo`.
 pub fn tasks() -> Vec<Task> {
     vec![
         Task::new("demo.noop", noop),
         Task::new("demo.add", add).arg_names(["x", "y"]),
+        Task::new("demo.mul", mul).arg_names(["x", "y"]),
+        Task::new("demo.tsum", tsum).arg_names(["numbers"]),
         Task::with_context("demo.sleep", sleep).arg_names(["seconds"]),
         Task::new("demo.fail", fail).arg_names(["message"]),
         Task::new("demo.fail_until", fail_until).arg_names(["until"]),
@@ -38,6 +40,21 @@ async fn add(x: Number, y: Number) -> Result<Value, TaskError> {
             Ok(json!(sum))
         }
     }
+}
+
+async fn mul(x: i64, y: i64) -> Result<Value, TaskError> {
+    x.checked_mul(y)
+        .map(|product| json!(product))
+        .ok_or_else(|| TaskError::new("OverflowError", "integer overflow"))
+}
+
+/// The sum of a list: a chord body's usual shape (it gets the header's results).
+async fn tsum(numbers: Vec<i64>) -> Result<Value, TaskError> {
+    numbers
+        .iter()
+        .try_fold(0_i64, |sum, number| sum.checked_add(*number))
+        .map(|sum| json!(sum))
+        .ok_or_else(|| TaskError::new("OverflowError", "integer overflow"))
 }
 
 /// Sleeps, but stops at the soft time limit like a well-behaved Python task that catches
@@ -104,35 +121,33 @@ async fn echo(_context: TaskContext, raw: RawArgs) -> Result<Value, TaskError> {
 /// - `chaos.record(token, milliseconds)` sleeps, then appends one JSON line
 ///   `{"token", "task_id", "worker", "redelivered", "retries", "started_at", "finished_at"}`
 ///   (times in epoch seconds) to the file;
-/// - `chaos.crash()` aborts the whole process, every time (a poison message).
+/// - `chaos.crash()` aborts the whole process, every time (a poison message);
+/// - `chaos.tally(results)` (a chord body) appends `{"token": "tally", "results", "task_id"}`
+///   and returns how many results it got, so a test counts how often a chord fired.
 pub fn chaos_tasks() -> Vec<Task> {
     vec![
         Task::with_context("chaos.record", record).arg_names(["token", "milliseconds"]),
         Task::new("chaos.crash", crash),
+        Task::with_context("chaos.tally", tally).arg_names(["results"]),
     ]
 }
 
-async fn record(context: TaskContext, token: String, milliseconds: u64) -> Result<(), TaskError> {
+async fn tally(context: TaskContext, results: Vec<Value>) -> Result<usize, TaskError> {
+    let line = json!({"token": "tally", "results": results, "task_id": context.request().id});
+    append_truth(line)?;
+    Ok(results.len())
+}
+
+/// Appends one line to the ground truth file (`CELERIAC_CHAOS_TRUTH`).
+fn append_truth(line: Value) -> Result<(), TaskError> {
     use std::io::Write;
-    let started_at = crate::clock::epoch_now();
-    tokio::time::sleep(Duration::from_millis(milliseconds)).await;
     let Ok(path) = std::env::var("CELERIAC_CHAOS_TRUTH") else {
         return Err(TaskError::new(
             "RuntimeError",
             "CELERIAC_CHAOS_TRUTH is not set",
         ));
     };
-    let request = context.request();
-    let mut line = json!({
-        "token": token,
-        "task_id": request.id,
-        "worker": request.hostname,
-        "redelivered": request.redelivered,
-        "retries": request.retries,
-        "started_at": started_at,
-        "finished_at": crate::clock::epoch_now(),
-    })
-    .to_string();
+    let mut line = line.to_string();
     line.push('\n');
     // One short `write` on an O_APPEND file is atomic, so concurrent workers never interleave.
     let mut file = std::fs::OpenOptions::new()
@@ -141,6 +156,27 @@ async fn record(context: TaskContext, token: String, milliseconds: u64) -> Resul
         .open(&path)?;
     file.write_all(line.as_bytes())?;
     Ok(())
+}
+
+/// Returns its token, so a chord over `chaos.record` members gets the tokens in header order.
+async fn record(
+    context: TaskContext,
+    token: String,
+    milliseconds: u64,
+) -> Result<String, TaskError> {
+    let started_at = crate::clock::epoch_now();
+    tokio::time::sleep(Duration::from_millis(milliseconds)).await;
+    let request = context.request();
+    append_truth(json!({
+        "token": token,
+        "task_id": request.id,
+        "worker": request.hostname,
+        "redelivered": request.redelivered,
+        "retries": request.retries,
+        "started_at": started_at,
+        "finished_at": crate::clock::epoch_now(),
+    }))?;
+    Ok(token)
 }
 
 async fn crash() -> Result<(), TaskError> {

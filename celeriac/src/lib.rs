@@ -67,6 +67,9 @@ pub mod beat;
 pub mod types;
 
 #[cfg(feature = "runtime")]
+pub mod canvas;
+
+#[cfg(feature = "runtime")]
 pub mod backend;
 #[cfg(feature = "runtime")]
 pub mod config;

@@ -341,6 +341,40 @@ impl Producer {
         Ok(())
     }
 
+    /// Routes and publishes a message canvas built: the queue and priority of the call's
+    /// options, else the task routes (by `route_name` when given: `celery.starmap` goes where
+    /// its inner task goes), else the defaults. Stamps this producer's `origin`.
+    pub(crate) async fn send_message(
+        &self,
+        mut message: TaskMessage,
+        queue: Option<&str>,
+        priority: Option<u8>,
+        route_name: Option<&str>,
+    ) -> Result<(), Error> {
+        let route = self
+            .routes
+            .route(route_name.unwrap_or(&message.headers.task));
+        let queue = queue
+            .map(str::to_owned)
+            .or_else(|| route.map(|route| route.queue.clone()))
+            .unwrap_or_else(|| self.default_queue.clone());
+        let priority = priority
+            .or_else(|| route.and_then(|route| route.priority))
+            .or(self.default_priority)
+            .unwrap_or(0);
+        message.headers.origin = Some(self.origin.clone());
+        if self.default_ignore_result {
+            message.headers.ignore_result = true;
+        }
+        self.publish_message(&message, &queue, priority).await?;
+        if let Some(events) = &self.events {
+            events
+                .send_now("task-sent", sent_fields(&message, &queue))
+                .await;
+        }
+        Ok(())
+    }
+
     /// Builds a message without sending it, for senders with their own publish path (beat's
     /// fenced, claimed push).
     pub(crate) fn prepare_message(

@@ -114,6 +114,11 @@ impl ExceptionInfo {
         }
     }
 
+    /// Celery's `TaskRevokedError(reason)`: `revoked`, `expired` or `terminated`.
+    pub fn revoked(reason: &str) -> Self {
+        ExceptionInfo::new("TaskRevokedError", reason).in_module("celery.exceptions")
+    }
+
     /// The same exception declared in another module (e.g. `celery.exceptions`).
     pub fn in_module(mut self, module: impl Into<String>) -> Self {
         self.exc_module = module.into();
@@ -199,6 +204,15 @@ fn python_string_repr(text: &str) -> String {
     }
     out.push(quote);
     out
+}
+
+/// `text` cut to at most `limit` characters (not bytes), for log lines and event fields that
+/// must not carry a megabyte argument whole.
+pub(crate) fn truncate_chars(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 mod async_result;
 mod redis;
 
-pub use self::redis::RedisBackend;
+pub use self::redis::{ChordPart, RedisBackend};
 pub use async_result::{AsyncResult, ResultError};
 
 /// Why a result-backend operation failed.

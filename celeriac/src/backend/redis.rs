@@ -4,6 +4,10 @@
 //! (Celery's guard against a duplicate execution overwriting a success), else `SET … EX` and
 //! `PUBLISH` the document. Celery does the same with `GET` then `MULTI SETEX PUBLISH EXEC`.
 
+mod chord;
+
+pub use chord::ChordPart;
+
 use super::BackendError;
 use crate::broker::Keys;
 use crate::protocol::ResultMeta;

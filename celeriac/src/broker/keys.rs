@@ -219,10 +219,43 @@ impl Keys {
         format!("celery-task-meta-{task_id}")
     }
 
+    /// The result-backend keys of chord `group_id`'s join, as Celery's Redis backend names
+    /// them (`celery-taskset-meta-<gid>` + suffix): `.j` the header results, `.t` the size
+    /// adjustment, `.s` the size, `.d` the (task id, index) pairs counted, `.c` the claim on
+    /// firing the body (the last two since Celery 5.7). The bare key holds a saved GroupResult.
+    pub fn chord(group_id: &str) -> ChordKeys {
+        let base = format!("celery-taskset-meta-{group_id}");
+        ChordKeys {
+            results: format!("{base}.j"),
+            adjustment: format!("{base}.t"),
+            size: format!("{base}.s"),
+            counted: format!("{base}.d"),
+            claim: format!("{base}.c"),
+            group: base,
+        }
+    }
+
     /// The `SCAN … MATCH` pattern of every result-backend key.
     pub fn task_meta_pattern() -> &'static str {
         "celery-task-meta-*"
     }
+}
+
+/// The keys of one chord's join (see [`Keys::chord`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChordKeys {
+    /// `.j`: a ZSET (by group index) or LIST of `[1, id, state, result]` entries.
+    pub results: String,
+    /// `.t`: how many members were added to the chord after it was sent.
+    pub adjustment: String,
+    /// `.s`: the chord size, written as the last header member is sent.
+    pub size: String,
+    /// `.d`: `<task id>:<index>` of each member counted, so a redelivered one counts once.
+    pub counted: String,
+    /// `.c`: the token of the worker firing the body, then `done`.
+    pub claim: String,
+    /// The saved GroupResult of a header with nested groups.
+    pub group: String,
 }
 
 #[cfg(test)]

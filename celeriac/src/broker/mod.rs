@@ -21,7 +21,7 @@ pub(crate) use self::connect::{connect_at_startup, connect_manager};
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
 pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
 pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};
-pub use keys::Keys;
+pub use keys::{ChordKeys, Keys};
 pub use reply_queue::ReplyQueue;
 
 /// A message handed to this consumer and recorded in `unacked`, not yet acked.

@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 38] = [
+pub(super) const SETTINGS: [(&str, Kind); 39] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -55,6 +55,7 @@ pub(super) const SETTINGS: [(&str, Kind); 38] = [
     ("task_routes", Kind::Table),
     ("result_expires", Kind::Number { optional: true }),
     ("result_extended", Kind::Bool),
+    ("result_chord_ordered", Kind::Bool),
     ("timezone", Kind::Text),
     ("enable_utc", Kind::Bool),
     (

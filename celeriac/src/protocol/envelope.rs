@@ -135,6 +135,43 @@ impl Envelope {
     pub fn priority(&self) -> u8 {
         clamp_priority(self.properties.priority)
     }
+
+    /// Whether the message was restored from `unacked` before: kombu marks
+    /// `delivery_info.redelivered`, Celery's own restore marks the `redelivered` header.
+    pub fn redelivered(&self) -> bool {
+        self.properties.delivery_info.redelivered.unwrap_or(false)
+            || self
+                .headers
+                .get("redelivered")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+    }
+}
+
+/// The `id` and `task` headers of raw envelope JSON that may not decode as a task message,
+/// as far as they are strings; everything else is skipped, not built, so naming a huge message
+/// costs no copy of it. The dead-letter path names a broken message by these.
+pub fn identify(raw: &str) -> (Option<String>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(default)]
+        headers: Ids,
+    }
+    #[derive(Deserialize, Default)]
+    struct Ids {
+        #[serde(default)]
+        id: Option<Value>,
+        #[serde(default)]
+        task: Option<Value>,
+    }
+    let Ok(named) = serde_json::from_str::<Named>(raw) else {
+        return (None, None);
+    };
+    let text = |value: Option<Value>| match value {
+        Some(Value::String(text)) if !text.is_empty() => Some(text),
+        _ => None,
+    };
+    (text(named.headers.id), text(named.headers.task))
 }
 
 /// Clamps a priority as kombu does: missing or negative → 0, above 9 → 9.

@@ -9,11 +9,13 @@ pub mod control;
 pub mod envelope;
 pub mod event;
 pub mod result_meta;
+pub mod signature;
 pub mod task_message;
 pub mod time;
 
 pub use envelope::{DeliveryInfo, Envelope, Properties};
 pub use result_meta::ResultMeta;
+pub use signature::Signature;
 pub use task_message::{Embed, TaskHeaders, TaskMessage};
 
 /// Why bytes could not be read as, or written as, a Celery message.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use super::env::TestEnv;
+use super::env::{CeleryVersion, TestEnv};
 use super::eventually::eventually_blocking;
 use super::watchdog::{Watchdog, STOP_GRACE};
 
@@ -51,6 +51,25 @@ impl CeleryPeer {
             python.exists(),
             "no Python for the Celery peer at {}: run scripts/python-venv.sh \
              (or set CELERIAC_TEST_PYTHON)",
+            python.display()
+        );
+        python
+    }
+
+    /// The interpreter with Celery 5.7: `CELERIAC_TEST_PYTHON_57` if set, else
+    /// `<workspace root>/.venv-celery57/bin/python`.
+    ///
+    /// # Panics
+    /// If that file does not exist; the message says to run `scripts/python-venv.sh 5.7`.
+    pub fn python_5_7() -> PathBuf {
+        let python = match std::env::var_os("CELERIAC_TEST_PYTHON_57") {
+            Some(python) if !python.is_empty() => PathBuf::from(python),
+            _ => workspace_root().join(".venv-celery57/bin/python"),
+        };
+        assert!(
+            python.exists(),
+            "no Python with Celery 5.7 at {}: run scripts/python-venv.sh 5.7 \
+             (or set CELERIAC_TEST_PYTHON_57)",
             python.display()
         );
         python
@@ -266,7 +285,11 @@ fn workspace_root() -> PathBuf {
 
 /// The Python interpreter, run from `tests/python` with the test's `PEER_*` variables.
 fn peer_command(env: &TestEnv) -> Command {
-    let mut command = Command::new(CeleryPeer::python());
+    let python = match env.celery {
+        CeleryVersion::V5_4 => CeleryPeer::python(),
+        CeleryVersion::V5_7 => CeleryPeer::python_5_7(),
+    };
+    let mut command = Command::new(python);
     command
         .current_dir(CeleryPeer::python_dir())
         .envs(env.peer_env())

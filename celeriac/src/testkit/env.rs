@@ -31,8 +31,22 @@ pub struct TestEnv {
     pub visibility_timeout: Duration,
     /// Whether the Python peer stores extended results (`result_extended`).
     pub result_extended: bool,
+    /// Which Python Celery the peer runs.
+    pub celery: CeleryVersion,
+    /// The peer's `task_routes`, as JSON (`PEER_ROUTES`).
+    pub peer_routes: Option<String>,
     /// The 8 hex digits that make this environment unique.
     unique: String,
+}
+
+/// The Python Celery of a peer: 5.4 (the default, `.venv-interop`) or 5.7 (`.venv-celery57`),
+/// whose chord join differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeleryVersion {
+    /// Celery 5.4, pinned in `tests/python/requirements.txt`.
+    V5_4,
+    /// Celery 5.7, pinned in `tests/python/requirements-5.7.txt`.
+    V5_7,
 }
 
 impl TestEnv {
@@ -50,6 +64,8 @@ impl TestEnv {
             key_prefix: format!("{name}-{unique}:"),
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             result_extended: false,
+            celery: CeleryVersion::V5_4,
+            peer_routes: None,
             unique,
         }
     }
@@ -57,6 +73,18 @@ impl TestEnv {
     /// Sets the visibility timeout the Python peer uses (tests of restore want ~1 s).
     pub fn with_visibility_timeout(mut self, visibility_timeout: Duration) -> TestEnv {
         self.visibility_timeout = visibility_timeout;
+        self
+    }
+
+    /// Runs the Python peer on Celery `version`.
+    pub fn with_celery(mut self, version: CeleryVersion) -> TestEnv {
+        self.celery = version;
+        self
+    }
+
+    /// Gives the Python peer `task_routes` (a JSON object, as in Celery's setting).
+    pub fn with_peer_routes(mut self, routes: serde_json::Value) -> TestEnv {
+        self.peer_routes = Some(routes.to_string());
         self
     }
 
@@ -92,6 +120,9 @@ impl TestEnv {
         ];
         if self.result_extended {
             variables.push(("PEER_RESULT_EXTENDED".to_string(), "1".to_string()));
+        }
+        if let Some(routes) = &self.peer_routes {
+            variables.push(("PEER_ROUTES".to_string(), routes.clone()));
         }
         variables
     }

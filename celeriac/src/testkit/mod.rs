@@ -48,7 +48,7 @@ mod watchdog;
 
 pub use celery_peer::CeleryPeer;
 pub use database::{postgres_url, DatabaseKind, TestDatabase};
-pub use env::TestEnv;
+pub use env::{CeleryVersion, TestEnv};
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
 pub use flower::{Flower, FlowerResponse};
 pub use redis_server::RedisServer;

@@ -23,6 +23,7 @@
 //! `ConsumedQueues`, and the consumer picks the change up before its next fetch.
 
 use super::queues::reorder;
+use super::request::truncate;
 use super::{strategy, Shared};
 use crate::broker::Fetched;
 use std::sync::atomic::Ordering;
@@ -221,12 +222,5 @@ fn report_stale(stale: usize) {
             stale,
             "late acks ignored: those messages were restored and redelivered after this worker held them past the visibility timeout"
         );
-    }
-}
-
-pub(crate) fn truncate(text: &str, limit: usize) -> &str {
-    match text.char_indices().nth(limit) {
-        Some((index, _)) => &text[..index],
-        None => text,
     }
 }

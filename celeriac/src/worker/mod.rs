@@ -17,6 +17,7 @@
 //!    `worker_soft_shutdown_timeout` to finish, and the rest are stopped and restored.
 
 pub mod backoff;
+mod canvas;
 mod consumer;
 mod control;
 mod executor;
@@ -24,10 +25,12 @@ mod heartbeat;
 pub mod node_name;
 mod queues;
 pub mod rate_limit;
+mod request;
 mod result_write;
 mod retry;
 mod revoke;
 mod rusage;
+mod settle;
 pub mod shutdown;
 mod slots;
 mod state;

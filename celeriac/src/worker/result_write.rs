@@ -2,7 +2,6 @@
 //! it: wait while it is unreachable (the message is held meanwhile), and when Redis is full,
 //! free memory by acking first (see [`write_freeing`]).
 
-use super::executor::ack;
 use super::Shared;
 use crate::backend::RedisBackend;
 use crate::broker::Delivery;
@@ -72,7 +71,7 @@ pub(crate) async fn write_freeing(
                     .acked_before_result
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(task_id = %meta.task_id, status = %meta.status, "REDIS IS FULL (maxmemory with noeviction): acking the message before its result is stored, to free memory; the result is written as soon as Redis has room");
-                ack(shared, delivery).await;
+                shared.acks.push(delivery);
                 write_when_redis_has_room(shared, backend.clone(), meta.clone());
                 return true;
             }

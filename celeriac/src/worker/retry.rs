@@ -12,8 +12,8 @@
 //! [`retry`] returns true when the task ended for good (retries ran out).
 
 use super::backoff::Backoff;
-use super::executor::{ack, record_failure, store, traceback_text};
-use super::strategy::{restore, Request};
+use super::request::{truncate, Request, REPR_LOGGED};
+use super::settle::{self, record_failure, store, traceback_text, Lease};
 use super::Shared;
 use crate::clock;
 use crate::task::{RetryRequest, Task};
@@ -22,14 +22,22 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Why a task is retried: it asked (`Outcome::Retry`), or it raised an error its
+/// `autoretry_for` lists, which alone gets the exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    Requested,
+    Automatic,
+}
+
 pub(crate) async fn retry(
     shared: &Shared,
     request: &Request,
     task: &Task,
     retry_request: RetryRequest,
     traceback: Option<String>,
-    automatic: bool,
-    acked: bool,
+    cause: Cause,
+    lease: Lease,
 ) -> bool {
     let headers = &request.message.headers;
     let options = task.options();
@@ -47,7 +55,7 @@ pub(crate) async fn retry(
             ))],
             exc_module: "celery.exceptions".into(),
         });
-        give_up(shared, request, task, exception, traceback, acked).await;
+        give_up(shared, request, task, exception, traceback, lease).await;
         return true;
     }
     let now = clock::now();
@@ -55,7 +63,7 @@ pub(crate) async fn retry(
         (Some(eta), _) => eta,
         (None, Some(countdown)) => now + chrono::Duration::from_std(countdown).unwrap_or_default(),
         (None, None) => {
-            let delay = if automatic && options.retry_backoff > 0.0 {
+            let delay = if cause == Cause::Automatic && options.retry_backoff > 0.0 {
                 let backoff = Backoff {
                     retry_backoff: options.retry_backoff,
                     retry_backoff_max: options.retry_backoff_max,
@@ -81,8 +89,8 @@ pub(crate) async fn retry(
         .await
     {
         tracing::error!(task_id = %headers.id, %error, "could not publish retry; restoring the original message");
-        if !acked {
-            restore(shared, request).await;
+        if let Lease::Held(held) = lease {
+            settle::restore(shared, held, request).await;
         }
         return false;
     }
@@ -103,9 +111,7 @@ pub(crate) async fn retry(
         Some(traceback),
     )
     .await;
-    if !acked {
-        ack(shared, &request.delivery).await;
-    }
+    lease.ack(shared, request);
     false
 }
 
@@ -115,9 +121,9 @@ async fn give_up(
     task: &Task,
     exception: ExceptionInfo,
     traceback: Option<String>,
-    acked: bool,
+    lease: Lease,
 ) {
     let headers = &request.message.headers;
-    tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, super::consumer::truncate(&exception.repr(), super::executor::REPR_LOGGED));
-    record_failure(shared, request, task, exception, traceback, acked).await;
+    tracing::error!(task_id = %headers.id, task_name = %headers.task, retries = headers.retries, "Task {}[{}] failed after {} retries: {}", headers.task, headers.id, headers.retries, truncate(&exception.repr(), REPR_LOGGED));
+    record_failure(shared, request, task, exception, traceback, lease).await;
 }

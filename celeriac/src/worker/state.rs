@@ -6,7 +6,7 @@
 //! fetched and removed once it has been acked, requeued or dead-lettered. A running entry holds
 //! the `Notify` that `revoke --terminate` uses to stop it.
 
-use super::strategy::Request;
+use super::request::Request;
 use crate::broker::Delivery;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

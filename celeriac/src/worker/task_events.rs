@@ -2,7 +2,7 @@
 //! each type (wire doc §4.3). `args`/`kwargs` are the repr strings, `result` and `exception`
 //! Python-style reprs, as monitors display them.
 
-use super::strategy::Request;
+use super::request::{truncate, Request, REPR_LOGGED};
 use super::Shared;
 use crate::protocol::time::format_iso;
 use crate::types::{python_args_repr, python_repr, ExceptionInfo};
@@ -48,13 +48,7 @@ pub(crate) fn succeeded(shared: &Shared, request: &Request, result: &Value, runt
     let mut fields = base(request);
     // Celery cuts the result repr at `resultrepr_maxsize` (1,024) in the event, as in the log.
     let repr = python_repr(result);
-    fields.insert(
-        "result".into(),
-        json!(super::consumer::truncate(
-            &repr,
-            super::executor::REPR_LOGGED
-        )),
-    );
+    fields.insert("result".into(), json!(truncate(&repr, REPR_LOGGED)));
     fields.insert("runtime".into(), json!(runtime));
     shared.events.task("task-succeeded", fields);
 }

@@ -10,6 +10,7 @@ mod beat_namespace;
 mod beat_scheduler;
 mod beat_store;
 mod beat_support;
+mod canvas_interop;
 mod control;
 mod control_client;
 mod control_runtime;

@@ -107,3 +107,80 @@ fn redis_key_names_live_in_keys_rs() {
         "Redis key names spelled outside broker/keys.rs: {offenders:?}"
     );
 }
+
+/// The worker's files (`celeriac/src/worker/*.rs`, one level) and the sibling files each one
+/// imports through `super::…`.
+fn worker_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let directory = workspace_root().join("celeriac/src/worker");
+    let mut files = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&directory).expect("the worker directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|extension| extension == "rs") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            files.insert(name, std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    let names: Vec<String> = files.keys().cloned().collect();
+    files
+        .iter()
+        .map(|(name, text)| {
+            // Only the file's own code: its unit tests may reach anywhere.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let imported = names
+                .iter()
+                .filter(|other| *other != name && *other != "mod")
+                .filter(|other| {
+                    [
+                        format!("super::{other}::"),
+                        format!("super::{other};"),
+                        format!("super::{{{other}"),
+                        format!(" {other}, "),
+                    ]
+                    .iter()
+                    .any(|pattern| {
+                        code.lines()
+                            .filter(|line| line.contains("super::"))
+                            .any(|line| line.contains(pattern.as_str()))
+                    })
+                })
+                .cloned()
+                .collect();
+            (name.clone(), imported)
+        })
+        .collect()
+}
+
+#[test]
+fn the_worker_files_import_each_other_without_a_cycle() {
+    let imports = worker_imports();
+    assert!(
+        imports["settle"].contains("canvas"),
+        "the check reads imports: {imports:?}"
+    );
+    // Depth-first search for a back edge.
+    fn visit(
+        name: &str,
+        imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if let Some(start) = path.iter().position(|step| step == name) {
+            panic!(
+                "import cycle among the worker's files: {} -> {name}",
+                path[start..].join(" -> ")
+            );
+        }
+        if !done.insert(name.to_owned()) {
+            return;
+        }
+        path.push(name.to_owned());
+        for next in imports.get(name).into_iter().flatten() {
+            visit(next, imports, path, done);
+        }
+        path.pop();
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for name in imports.keys() {
+        visit(name, &imports, &mut Vec::new(), &mut done);
+    }
+}

@@ -11,10 +11,12 @@ Redis server and key prefix:
 - PEER_VISIBILITY_TIMEOUT  kombu `visibility_timeout` in seconds (default 3600)
 - PEER_RESULT_EXTENDED     "1" turns on `result_extended`
 - PEER_ACKS_LATE           "1" turns on `task_acks_late`
+- PEER_ROUTES              JSON `task_routes`, e.g. {"py.*": {"queue": "py-1"}} (canvas tests)
 
 Run a worker with `python -m celery -A peer worker` from this directory.
 """
 
+import json
 import os
 import time
 
@@ -38,6 +40,7 @@ app.conf.update(
     accept_content=["json"],
     task_default_queue="celery",
     broker_connection_retry_on_startup=True,
+    task_routes=json.loads(os.environ.get("PEER_ROUTES") or "{}"),
 )
 
 
@@ -98,3 +101,41 @@ def record(token):
     """Appends `token` to the list `<PEER_KEYPREFIX>record`, so tests can see this worker ran."""
     broker_redis().rpush(f"{KEYPREFIX}record", token)
     return token
+
+
+@app.task(name="demo.mul")
+def demo_mul(x, y):
+    return x * y
+
+
+@app.task(name="demo.tsum")
+def demo_tsum(numbers):
+    broker_redis().incr(f"{KEYPREFIX}calls:demo.tsum")
+    return sum(numbers)
+
+
+# `py.*`: the Python steps of the canvas tests, routed to the Python worker's queue.
+@app.task(name="py.mul")
+def py_mul(x, y):
+    return x * y
+
+
+@app.task(name="py.tsum")
+def py_tsum(numbers):
+    """A chord body that counts its calls, so a test can tell it fired exactly once."""
+    broker_redis().incr(f"{KEYPREFIX}calls:py.tsum")
+    return sum(numbers)
+
+
+@app.task(name="py.errback")
+def py_errback(task_id):
+    """An old-style errback: records the id of the task that failed."""
+    broker_redis().rpush(f"{KEYPREFIX}errbacks", task_id)
+    return task_id
+
+
+@app.task(name="py.retry_once", bind=True)
+def py_retry_once(self, x):
+    if self.request.retries == 0:
+        raise self.retry(countdown=0.2)
+    return x

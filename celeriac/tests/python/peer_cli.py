@@ -14,6 +14,9 @@ on stdout:
                                     {name: {alive, processed, active}}, "tasks": {id: {state, ...}}};
                                     an event of type `peer-probe` is not recorded but sets the key
                                     `<PEER_KEYPREFIX>events-ready`, so a test knows it listens
+    canvas SPEC [--timeout S]    -> builds a chain/group/chord from the JSON SPEC (see `build`),
+                                    applies it with Celery's own canvas and waits:
+                                    {"id", "status", "result"} (a group: "results", a list)
     fetch_unacked QUEUE [--timeout S]
                                  -> takes one message without acking it, prints
                                     {"delivery_tag", "task_id"} and exits abruptly, leaving a
@@ -168,6 +171,52 @@ def events(options):
     os._exit(0)
 
 
+def build(spec):
+    """{"task", "args", "kwargs", "immutable", "options", "link": [spec], "link_error": [spec]},
+    {"chain": [spec]}, {"group": [spec]} or {"chord": [spec], "body": spec}."""
+    from celery import chain, chord, group
+
+    if "chain" in spec:
+        signature = chain(*[build(step) for step in spec["chain"]])
+    elif "group" in spec:
+        signature = group([build(member) for member in spec["group"]])
+    elif "chord" in spec:
+        signature = chord([build(member) for member in spec["chord"]], build(spec["body"]))
+    else:
+        signature = app.signature(
+            spec["task"],
+            args=spec.get("args", []),
+            kwargs=spec.get("kwargs", {}),
+            immutable=spec.get("immutable", False),
+            **spec.get("options", {}),
+        )
+    for callback in spec.get("link", []):
+        signature.link(build(callback))
+    for errback in spec.get("link_error", []):
+        signature.link_error(build(errback))
+    return signature
+
+
+def canvas(options):
+    from celery.result import GroupResult
+
+    applied = build(json.loads(options.spec)).apply_async()
+    if isinstance(applied, GroupResult):
+        try:
+            values = applied.get(timeout=options.timeout, propagate=False)
+        except CeleryTimeoutError:
+            emit({"id": applied.id, "status": "TIMEOUT"})
+            return
+        emit({"id": applied.id, "status": "GROUP", "results": to_json(values)})
+        return
+    try:
+        value = applied.get(timeout=options.timeout, propagate=False)
+    except CeleryTimeoutError:
+        emit({"id": applied.id, "status": "TIMEOUT", "last_status": applied.state})
+        return
+    emit({"id": applied.id, "status": applied.state, "result": to_json(value)})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +248,11 @@ def main():
     events_parser = commands.add_parser("events")
     events_parser.add_argument("--seconds", type=float, default=5.0)
     events_parser.set_defaults(handler=events)
+
+    canvas_parser = commands.add_parser("canvas")
+    canvas_parser.add_argument("spec")
+    canvas_parser.add_argument("--timeout", type=float, default=30.0)
+    canvas_parser.set_defaults(handler=canvas)
 
     fetch_parser = commands.add_parser("fetch_unacked")
     fetch_parser.add_argument("queue")

@@ -4,6 +4,7 @@
 mod beat_chaos;
 mod chaos;
 mod chaos_support;
+mod chord_chaos;
 mod cli;
 mod control_cli;
 mod events_cli;

@@ -1,0 +1,388 @@
+//! What a run's message asks to happen after it (Celery's `trace.py` and the Redis backend's
+//! `on_chord_part_return`), called from [`super::settle`]:
+//!
+//! - **Success**: the `link` callbacks get the result prepended (one callback alone; several
+//!   wrapped in one new group), then the next `chain` step (the last element: the chain is
+//!   embedded reversed) gets the result and the rest of the chain. Both carry this task as
+//!   `parent_id` and its root as `root_id`. What was sent becomes the stored `children`.
+//! - **Failure**: the rest of the chain is stored as FAILURE with the same error (the steps
+//!   never run), and the errbacks are sent as one new group with this task's id as argument
+//!   (Celery's old errback signature, the one it uses for any errback it cannot inspect).
+//! - **Any final state** of a chord header member (success, failure, revoke) joins the chord;
+//!   the member that completes it fires the body with the header's results, or stores a
+//!   `ChordError` on the body when one member failed.
+
+use super::request::Request;
+use super::result_write::write;
+use super::Shared;
+use crate::backend::ChordPart;
+use crate::canvas::{self, Sent};
+use crate::protocol::signature::{chord_part, parse_chord_part, signatures, Signature};
+use crate::protocol::time::format_iso;
+use crate::protocol::ResultMeta;
+use crate::types::{ExceptionInfo, TaskState};
+use serde_json::{json, Map, Value};
+
+/// Whether the message is a chord header member: it is acked only after it joined, so a worker
+/// killed mid-header cannot lose a part of the chord.
+pub(crate) fn in_chord(request: &Request) -> bool {
+    !request.message.embed.chord.is_null() && request.message.headers.group.is_some()
+}
+
+/// The options of everything this run sends: it is their parent, its root their root.
+fn sent_by(request: &Request) -> Map<String, Value> {
+    let headers = &request.message.headers;
+    let mut options = Map::new();
+    options.insert("parent_id".into(), json!(headers.id.as_str()));
+    options.insert(
+        "root_id".into(),
+        json!(headers.root_id.as_deref().unwrap_or(headers.id.as_str())),
+    );
+    options
+}
+
+/// Sends `signature`; a failure is logged with what was lost, and the run goes on.
+async fn send(
+    shared: &Shared,
+    request: &Request,
+    what: &str,
+    signature: Signature,
+    partial: Vec<Value>,
+    options: Map<String, Value>,
+) -> Option<Sent> {
+    let task = signature.task.clone();
+    match canvas::apply(&shared.producer, signature, partial, options).await {
+        Ok(sent) => Some(sent),
+        Err(error) => {
+            tracing::error!(task_id = %request.id(), task_name = %request.name(), sending = %task, error = %crate::error::chain(&error), "WORKFLOW STEP NOT SENT: could not send the {what} of this task");
+            None
+        }
+    }
+}
+
+/// Reads a signature list of the embed; an unreadable one is logged (the workflow stops there).
+fn embedded(request: &Request, what: &str, value: &Value) -> Vec<Signature> {
+    signatures(value).unwrap_or_else(|error| {
+        tracing::error!(task_id = %request.id(), %error, "WORKFLOW STEP NOT SENT: the message's {what} is not a list of signatures");
+        Vec::new()
+    })
+}
+
+/// Sends the callbacks and the next chain step of a run that returned `value`; their
+/// `children` entries for the stored result.
+pub(crate) async fn after_success(shared: &Shared, request: &Request, value: &Value) -> Vec<Value> {
+    let embed = &request.message.embed;
+    let mut sent = Vec::new();
+    let callbacks = embedded(request, "link callbacks", &embed.callbacks);
+    if callbacks.len() == 1 {
+        let callback = callbacks.into_iter().next().unwrap_or_default();
+        let options = sent_by(request);
+        sent.extend(
+            send(
+                shared,
+                request,
+                "link callback",
+                callback,
+                vec![value.clone()],
+                options,
+            )
+            .await,
+        );
+    } else if !callbacks.is_empty() {
+        // Celery sends group callbacks each on their own and wraps all others in one group.
+        let (groups, others): (Vec<_>, Vec<_>) = callbacks
+            .into_iter()
+            .partition(|callback| callback.subtask_type.as_deref() == Some("group"));
+        for callback in groups {
+            let options = sent_by(request);
+            sent.extend(
+                send(
+                    shared,
+                    request,
+                    "link callback",
+                    callback,
+                    vec![value.clone()],
+                    options,
+                )
+                .await,
+            );
+        }
+        if !others.is_empty() {
+            let group = canvas::group(others);
+            let options = sent_by(request);
+            sent.extend(
+                send(
+                    shared,
+                    request,
+                    "link callbacks",
+                    group,
+                    vec![value.clone()],
+                    options,
+                )
+                .await,
+            );
+        }
+    }
+    let mut chain = embedded(request, "chain", &embed.chain);
+    if let Some(next) = chain.pop() {
+        let mut options = sent_by(request);
+        let rest: Vec<Value> = chain.iter().map(Signature::to_value).collect();
+        options.insert("chain".into(), Value::Array(rest));
+        sent.extend(
+            send(
+                shared,
+                request,
+                "next chain step",
+                next,
+                vec![value.clone()],
+                options,
+            )
+            .await,
+        );
+    }
+    sent.iter().map(Sent::child).collect()
+}
+
+/// Fails the rest of the workflow of a run that failed with `exception`: its chord part, the
+/// rest of its chain, its errbacks.
+pub(crate) async fn after_failure(
+    shared: &Shared,
+    request: &Request,
+    exception: &ExceptionInfo,
+    traceback: &str,
+) {
+    let embed = &request.message.embed;
+    join_chord(shared, request, TaskState::Failure, &json!(exception)).await;
+    for step in embedded(request, "chain", &embed.chain) {
+        fail_step(shared, request, &step, exception, traceback).await;
+    }
+    let errbacks = embedded(request, "errbacks", &embed.errbacks);
+    if !errbacks.is_empty() {
+        let failed_id = json!(request.id());
+        let options = sent_by(request);
+        send(
+            shared,
+            request,
+            "errbacks",
+            canvas::group(errbacks),
+            vec![failed_id],
+            options,
+        )
+        .await;
+    }
+}
+
+/// A chain step that will never run: FAILURE stored under its frozen id (so whoever waits on
+/// the chain's result sees the error), and its chord joined as failed.
+async fn fail_step(
+    shared: &Shared,
+    request: &Request,
+    step: &Signature,
+    exception: &ExceptionInfo,
+    traceback: &str,
+) {
+    let Some(task_id) = step.task_id() else {
+        return;
+    };
+    let mut meta = ResultMeta::new(task_id, TaskState::Failure, json!(exception));
+    meta.traceback = Some(traceback.to_owned());
+    meta.date_done = Some(format_iso(crate::clock::now()));
+    meta.group_id = step.option_str("group_id").map(str::to_owned);
+    write(shared, &meta).await;
+    if let (Some(group_id), Some(body)) = (step.option_str("group_id"), step.options.get("chord")) {
+        let part = Part {
+            group_id,
+            task_id,
+            group_index: step.options.get("group_index").and_then(Value::as_i64),
+            body,
+        };
+        // Boxed: a chord that fails fails its body's chain, which may join another chord.
+        Box::pin(join(
+            shared,
+            request,
+            part,
+            TaskState::Failure,
+            &json!(exception),
+        ))
+        .await;
+    }
+}
+
+/// One header member's place in its chord.
+struct Part<'a> {
+    group_id: &'a str,
+    task_id: &'a str,
+    group_index: Option<i64>,
+    body: &'a Value,
+}
+
+/// Joins the chord of a header member that ended in `state` with `result`.
+pub(crate) async fn join_chord(
+    shared: &Shared,
+    request: &Request,
+    state: TaskState,
+    result: &Value,
+) {
+    let headers = &request.message.headers;
+    let (Some(group_id), false) = (&headers.group, request.message.embed.chord.is_null()) else {
+        return;
+    };
+    let part = Part {
+        group_id,
+        task_id: headers.id.as_str(),
+        group_index: headers.group_index,
+        body: &request.message.embed.chord,
+    };
+    join(shared, request, part, state, result).await;
+}
+
+async fn join(
+    shared: &Shared,
+    request: &Request,
+    part: Part<'_>,
+    state: TaskState,
+    result: &Value,
+) {
+    let Some(backend) = &shared.backend else {
+        tracing::error!(task_id = %part.task_id, group_id = %part.group_id, "CHORD STALLED: this worker has no result backend to join the chord in");
+        return;
+    };
+    let entry = chord_part(part.task_id, state.as_str(), result);
+    let ordered = shared.config.result_chord_ordered;
+    let joined = backend
+        .chord_part_return(
+            part.group_id,
+            part.task_id,
+            part.group_index,
+            &entry,
+            ordered,
+        )
+        .await;
+    match joined {
+        Ok(ChordPart::Complete { token }) => {
+            fire(shared, request, &part, ordered).await;
+            if let Err(error) = backend.chord_fired(part.group_id, &token).await {
+                tracing::warn!(group_id = %part.group_id, %error, "could not clear a fired chord's data; it expires by itself");
+            }
+        }
+        Ok(ChordPart::AlreadyFired) => {
+            tracing::info!(task_id = %part.task_id, group_id = %part.group_id, "chord already fired; this header result came late and changes nothing");
+        }
+        Ok(ChordPart::Waiting { .. } | ChordPart::ClaimedElsewhere) => {}
+        Err(error) => {
+            tracing::error!(task_id = %part.task_id, group_id = %part.group_id, error = %crate::error::chain(&error), "CHORD MAY STALL: could not add this header result to the chord");
+        }
+    }
+}
+
+/// Fires the body of a complete chord: called with the header's results, or failed with
+/// `ChordError` naming the first member that failed.
+async fn fire(shared: &Shared, request: &Request, part: &Part<'_>, ordered: bool) {
+    let body = match Signature::from_value(part.body) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(group_id = %part.group_id, %error, "CHORD BODY NOT SENT: the chord body is not a signature");
+            return;
+        }
+    };
+    let Some(backend) = &shared.backend else {
+        return;
+    };
+    let entries = match backend.chord_results(part.group_id, ordered).await {
+        Ok(Some(entries)) => entries,
+        Ok(None) => {
+            let reason =
+                "Join error: the header holds nested group results, which Celeriac does not join";
+            return chord_error(shared, request, part.group_id, &body, reason).await;
+        }
+        Err(error) => {
+            let reason = format!("Join error: {error}");
+            return chord_error(shared, request, part.group_id, &body, &reason).await;
+        }
+    };
+    let mut results = Vec::with_capacity(entries.len());
+    for raw in entries {
+        match parse_chord_part(&raw) {
+            Ok((_, state, result)) if state == "SUCCESS" => results.push(result),
+            Ok((task_id, _, result)) => {
+                let repr = serde_json::from_value::<ExceptionInfo>(result.clone())
+                    .map(|exception| exception.repr())
+                    .unwrap_or_else(|_| crate::types::python_repr(&result));
+                let reason = format!("Dependency {task_id} raised {repr}");
+                return chord_error(shared, request, part.group_id, &body, &reason).await;
+            }
+            Err(error) => {
+                let reason = format!("Join error: {error}");
+                return chord_error(shared, request, part.group_id, &body, &reason).await;
+            }
+        }
+    }
+    let mut options = Map::new();
+    options.insert("parent_id".into(), json!(part.task_id));
+    let root = request
+        .message
+        .headers
+        .root_id
+        .as_deref()
+        .unwrap_or(part.task_id);
+    options.insert("root_id".into(), json!(root));
+    tracing::info!(group_id = %part.group_id, body = %body.task, results = results.len(), "chord complete; sending its body");
+    send(
+        shared,
+        request,
+        "chord body",
+        body,
+        vec![Value::Array(results)],
+        options,
+    )
+    .await;
+}
+
+/// A chord whose header failed: the body's errbacks get the body's id, the body is stored as
+/// FAILURE with `ChordError(reason)`, and so is the rest of the body's chain.
+async fn chord_error(
+    shared: &Shared,
+    request: &Request,
+    group_id: &str,
+    body: &Signature,
+    reason: &str,
+) {
+    let body_id = body
+        .task_id()
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    tracing::error!(group_id, body_id = %body_id, reason, "chord failed; storing ChordError on its body");
+    let exception = ExceptionInfo::new("ChordError", reason).in_module("celery.exceptions");
+    let traceback = format!("Traceback (most recent call last):\n  chord {group_id}\ncelery.exceptions.ChordError: {reason}");
+    let mut meta = ResultMeta::new(&body_id, TaskState::Failure, json!(exception));
+    meta.traceback = Some(traceback.clone());
+    meta.date_done = Some(format_iso(crate::clock::now()));
+    write(shared, &meta).await;
+    if let Some(errbacks) = body.options.get("link_error") {
+        let errbacks = embedded(request, "chord body errbacks", errbacks);
+        if !errbacks.is_empty() {
+            let mut options = Map::new();
+            options.insert("parent_id".into(), json!(body_id));
+            options.insert("root_id".into(), json!(body_id));
+            send(
+                shared,
+                request,
+                "chord body errbacks",
+                canvas::group(errbacks),
+                vec![json!(body_id)],
+                options,
+            )
+            .await;
+        }
+    }
+    if let Some(chain) = body.options.get("chain") {
+        for step in embedded(request, "chord body chain", chain) {
+            fail_step(shared, request, &step, &exception, &traceback).await;
+        }
+    }
+    if let Some(backend) = &shared.backend {
+        if let Err(error) = backend.chord_errored(group_id).await {
+            tracing::warn!(group_id, %error, "could not clear a failed chord's size");
+        }
+    }
+}
