@@ -206,15 +206,6 @@ fn python_string_repr(text: &str) -> String {
     out
 }
 
-/// `text` cut to at most `limit` characters (not bytes), for log lines and event fields that
-/// must not carry a megabyte argument whole.
-pub(crate) fn truncate_chars(text: &str, limit: usize) -> &str {
-    match text.char_indices().nth(limit) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

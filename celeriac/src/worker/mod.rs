@@ -17,6 +17,7 @@
 //!    `worker_soft_shutdown_timeout` to finish, and the rest are stopped and restored.
 
 pub mod backoff;
+mod builtins;
 mod canvas;
 mod consumer;
 mod control;
@@ -230,6 +231,8 @@ impl Worker {
             None => None,
         };
         let producer = Producer::from_parts(broker.clone(), backend.clone(), &config);
+        let mut registry = registry;
+        builtins::register(&mut registry, &producer);
         let events = EventDispatcher::new(
             broker.clone(),
             &options.node_name,
@@ -283,7 +286,7 @@ impl Worker {
             queues = ?shared.queues.names(),
             concurrency = shared.pool.size(),
             prefetch = shared.options.prefetch_limit(),
-            tasks = ?shared.registry.names().collect::<Vec<_>>(),
+            tasks = ?shared.registry.names().filter(|name| !name.starts_with("celery.")).collect::<Vec<_>>(),
             "worker ready"
         );
         revoke::load(&shared).await;

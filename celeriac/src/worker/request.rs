@@ -82,4 +82,11 @@ pub(crate) fn identify(raw: &str) -> (Option<String>, Option<String>) {
     (id, name)
 }
 
-pub(crate) use crate::types::truncate_chars as truncate;
+/// `text` cut to at most `limit` characters (not bytes), for log lines and event fields that
+/// must not carry a megabyte argument whole.
+pub(crate) fn truncate(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}

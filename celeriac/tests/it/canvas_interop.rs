@@ -211,6 +211,23 @@ async fn python_canvases_through_a_rust_worker(m: &Matrix) {
     assert_eq!(got["results"], json!([2, 4]), "{got}");
 }
 
+/// Celery's built-in tasks, sent by Python's canvas to the Rust worker.
+async fn builtins_on_a_rust_worker(m: &Matrix) {
+    let got = m
+        .python(json!({"starmap": task("demo.mul", json!([])), "it": [[2, 3], [4, 5]]}))
+        .await;
+    assert_eq!(got["result"], json!([6, 20]), "{got}");
+    let got = m
+        .python(
+            json!({"chunks": task("demo.add", json!([])), "it": [[1, 1], [2, 2], [3, 3]], "n": 2, "apply": {"queue": m.rust}}),
+        )
+        .await;
+    assert_eq!(got["results"], json!([[2, 4], [6]]), "{got}");
+    let accumulate = json!({"task": "celery.accumulate", "args": [1, 2, 3], "kwargs": {"index": 1}, "options": {"queue": m.rust}});
+    let got = m.python(accumulate).await;
+    assert_eq!(got["result"], json!(2), "{got}");
+}
+
 async fn rust_canvases_through_a_python_worker(m: &Matrix) {
     let wait = |sent: celeriac::canvas::Sent| async move {
         let metas = sent.result(&m.producer).get(WAIT).await.unwrap();
@@ -328,6 +345,7 @@ async fn chord_over_mixed_workers(m: &Matrix, version: CeleryVersion) {
 async fn run(version: CeleryVersion, name: &str) {
     let (m, worker, _peer) = matrix(version, name).await;
     python_canvases_through_a_rust_worker(&m).await;
+    builtins_on_a_rust_worker(&m).await;
     rust_canvases_through_a_python_worker(&m).await;
     chord_over_mixed_workers(&m, version).await;
     let _ = (&m.rust, &m.python);

@@ -173,8 +173,10 @@ def events(options):
 
 def build(spec):
     """{"task", "args", "kwargs", "immutable", "options", "link": [spec], "link_error": [spec]},
-    {"chain": [spec]}, {"group": [spec]} or {"chord": [spec], "body": spec}."""
+    {"chain": [spec]}, {"group": [spec]}, {"chord": [spec], "body": spec},
+    {"starmap": spec, "it": [...]} or {"chunks": spec, "it": [...], "n": N}."""
     from celery import chain, chord, group
+    from celery.canvas import chunks, xstarmap
 
     if "chain" in spec:
         signature = chain(*[build(step) for step in spec["chain"]])
@@ -182,6 +184,10 @@ def build(spec):
         signature = group([build(member) for member in spec["group"]])
     elif "chord" in spec:
         signature = chord([build(member) for member in spec["chord"]], build(spec["body"]))
+    elif "starmap" in spec:
+        signature = xstarmap(build(spec["starmap"]), spec["it"])
+    elif "chunks" in spec:
+        signature = chunks(build(spec["chunks"]), spec["it"], spec["n"])
     else:
         signature = app.signature(
             spec["task"],
@@ -200,7 +206,8 @@ def build(spec):
 def canvas(options):
     from celery.result import GroupResult
 
-    applied = build(json.loads(options.spec)).apply_async()
+    spec = json.loads(options.spec)
+    applied = build(spec).apply_async(**spec.get("apply", {}))
     if isinstance(applied, GroupResult):
         try:
             values = applied.get(timeout=options.timeout, propagate=False)

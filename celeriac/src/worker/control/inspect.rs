@@ -12,7 +12,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 pub(super) fn registered(shared: &Shared) -> Value {
-    json!(shared.registry.names().collect::<Vec<_>>())
+    // Celery lists the application's tasks, not its `celery.*` built-ins (`builtins=False`).
+    let names: Vec<&str> = shared
+        .registry
+        .names()
+        .filter(|name| !name.starts_with("celery."))
+        .collect();
+    json!(names)
 }
 
 /// Celery's `stats`: `total` counts task starts by name, `pool` and `prefetch_count` show the
