@@ -249,6 +249,38 @@ pub struct TaskInfo {
     /// Tasks re-run from this one (detail only).
     #[serde(default)]
     pub retried_as: Vec<String>,
+    /// The group or chord header it belongs to (detail only).
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Tasks it sent: callbacks, the next chain step, errbacks (detail only).
+    #[serde(default)]
+    pub children: Vec<WorkflowTask>,
+    /// The members of its group or chord header (detail only).
+    #[serde(default)]
+    pub group: Vec<WorkflowTask>,
+    /// Its chord's progress while the chord waits (detail only).
+    #[serde(default)]
+    pub chord: Option<ChordProgress>,
+}
+
+/// Another task of a task's workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTask {
+    /// The task.
+    pub task_id: String,
+    /// Its name, once known.
+    pub name: Option<String>,
+    /// Its state.
+    pub state: TaskState,
+}
+
+/// How many header results a chord has of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChordProgress {
+    /// Header results in.
+    pub done: u64,
+    /// The chord's size.
+    pub size: u64,
 }
 
 impl TaskInfo {
@@ -464,6 +496,10 @@ impl LiveTask {
             parent_id: self.parent_id.clone(),
             timeline: Vec::new(),
             retried_as: Vec::new(),
+            group_id: None,
+            children: Vec::new(),
+            group: Vec::new(),
+            chord: None,
         }
     }
 }

@@ -3,8 +3,9 @@
 //! revoke and terminate actions, each confirmed first.
 //!
 //! The server renders `/api/task/info/{id}`; the live stream's version of the task is laid
-//! over it, and each change of it reloads the info (and once more shortly after, when the
-//! history recorder has written the event) for the timeline.
+//! over it, and each change of it, or of another task of its workflow (group members, tasks
+//! it sent), reloads the info (and once more shortly after, when the history recorder has
+//! written the event) for the timeline and the workflow section.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::components::confirm_button::ConfirmButton;
 use crate::components::format;
 use crate::components::state_badge::StateBadge;
 use crate::live::use_live_events;
-use crate::model::{RetryAnswer, RevokeAnswer, TaskInfo};
+use crate::model::{RetryAnswer, RevokeAnswer, TaskInfo, WorkflowTask};
 use crate::paths;
 
 /// How long after a live change the info is read again, for the recorder to catch up.
@@ -30,10 +31,21 @@ pub fn TaskDetailPage() -> AnyView {
     let params = use_params_map();
     let task_id = Memo::new(move |_| params.with(|params| params.get("id").unwrap_or_default()));
     let live = use_live_events();
+    // The other tasks of its workflow: a change to one of them (a chord member finishing)
+    // reloads the page's info too.
+    let related = RwSignal::new(Vec::<String>::new());
     let live_version = Memo::new(move |_| {
         let id = task_id.get();
-        live.state
-            .with(|state| state.tasks.get(&id).map(|task| task.version))
+        live.state.with(|state| {
+            let own = state.tasks.get(&id).map(|task| task.version)?;
+            let others: u64 = related.with(|related| {
+                related
+                    .iter()
+                    .filter_map(|other| state.tasks.get(other).map(|task| task.version))
+                    .sum()
+            });
+            Some(own.wrapping_add(others))
+        })
     });
     let reloads = RwSignal::new(0_u64);
     Effect::new(move |previous: Option<Option<u64>>| {
@@ -55,6 +67,21 @@ pub fn TaskDetailPage() -> AnyView {
             }
         },
     );
+
+    Effect::new(move |_| {
+        if let Some(Ok(task)) = info.get() {
+            let ids: Vec<String> = task
+                .group
+                .iter()
+                .chain(task.children.iter())
+                .map(|other| other.task_id.clone())
+                .filter(|other| *other != task.uuid)
+                .collect();
+            if related.with_untracked(|related| *related != ids) {
+                related.set(ids);
+            }
+        }
+    });
 
     // Only this task's changes re-render the page (other tasks' deltas do not).
     let live_task = Memo::new(move |_| {
@@ -133,6 +160,7 @@ fn TaskView(task: TaskInfo) -> AnyView {
                 {task.retried_as.clone().into_iter().map(|id| view! { <A href=paths::task(&id)>{format::short_id(&id)}</A> " " }).collect_view()}
             </p>
         })}
+        <Workflow task=task.clone() />
         {text_block("Arguments", "task-args", task.args.clone())}
         {text_block("Keyword arguments", "task-kwargs", task.kwargs.clone())}
         {text_block("Result", "task-result", task.result.clone())}
@@ -153,6 +181,46 @@ fn TaskView(task: TaskInfo) -> AnyView {
             </table>
         })}
     }).into_any()
+}
+
+/// The task's place in its workflow: its group or chord (with the chord's progress while it
+/// waits), the group's members and the tasks it sent, each with its state.
+#[component]
+fn Workflow(task: TaskInfo) -> AnyView {
+    if task.group_id.is_none() && task.children.is_empty() {
+        return ().into_any();
+    }
+    let list = |tasks: Vec<WorkflowTask>, test_id: &'static str| {
+        view! {
+            <ul class="workflow" data-testid=test_id>
+                {tasks.into_iter().map(|member| view! {
+                    <li>
+                        <StateBadge state=member.state />" "
+                        <A href=paths::task(&member.task_id)>{format::short_id(&member.task_id)}</A>" "
+                        {format::or_dash(member.name.as_deref())}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+    };
+    (view! {
+        <h2>"Workflow"</h2>
+        {task.group_id.clone().map(|group_id| view! {
+            <p data-testid="workflow-group">"Group " <code>{group_id}</code>
+                {task.chord.map(|chord| view! {
+                    <span data-testid="chord-progress">
+                        {format!(" — chord: {} of {} header tasks done", chord.done, chord.size)}
+                    </span>
+                })}
+            </p>
+        })}
+        {(!task.group.is_empty()).then(|| list(task.group.clone(), "workflow-members"))}
+        {(!task.children.is_empty()).then(|| view! {
+            <p>"Sent:"</p>
+            {list(task.children.clone(), "workflow-children")}
+        })}
+    })
+    .into_any()
 }
 
 /// Retry, revoke, terminate.

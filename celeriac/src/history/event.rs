@@ -115,6 +115,9 @@ pub struct TaskEvent {
     pub root_id: Option<String>,
     /// The task that sent this one.
     pub parent_id: Option<String>,
+    /// The group or chord header it belongs to (`group_id`: Celeriac workers add it to
+    /// `task-received`; Celery's events carry none, its result document does).
+    pub group_id: Option<String>,
     /// The queue (`task-sent`: `queue`, else `routing_key`).
     pub queue: Option<String>,
     /// Earliest run time.
@@ -146,6 +149,7 @@ impl TaskEvent {
             retries: None,
             root_id: None,
             parent_id: None,
+            group_id: None,
             queue: None,
             eta: None,
             expires: None,
@@ -209,6 +213,7 @@ impl TaskEvent {
             .and_then(|retries| u32::try_from(retries).ok());
         event.root_id = text(fields, "root_id");
         event.parent_id = text(fields, "parent_id");
+        event.group_id = text(fields, "group_id");
         event.queue = text(fields, "queue").or_else(|| text(fields, "routing_key"));
         event.eta = text(fields, "eta").and_then(|eta| parse_iso(&eta));
         event.expires = text(fields, "expires").and_then(|expires| parse_iso(&expires));

@@ -59,7 +59,9 @@ mod store;
 pub use bulk_retry::{retry_tasks, BulkRetryReport, BulkRetrySelection, BULK_RETRY_CAP};
 pub use catch_up::{CatchUpCursor, CatchUpReport};
 pub use event::{TaskEvent, TaskEventKind};
-pub use query::{Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry};
+pub use query::{
+    Count, Cursor, Page, TaskDetail, TaskFilter, TimeField, TimelineEntry, WorkflowTask,
+};
 pub use reconcile::{ReconcilePosition, ReconcileReport};
 pub use record::TaskRecord;
 pub use recorder::{record_from_monitor, task_events, RecorderOptions, RecorderStats};

@@ -162,7 +162,25 @@ pub struct TaskDetail {
     pub timeline: Vec<TimelineEntry>,
     /// Tasks that re-ran this one ([`super::retry_task`]), oldest first.
     pub retried_as: Vec<String>,
+    /// Tasks this one sent (callbacks, the next chain step, errbacks), by `parent_id`.
+    pub children: Vec<WorkflowTask>,
+    /// The members of its group or chord header (itself included), by `group_id`.
+    pub group: Vec<WorkflowTask>,
 }
+
+/// Another task of a task's workflow, as its page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowTask {
+    /// The task.
+    pub task_id: String,
+    /// Its name, once known.
+    pub name: Option<String>,
+    /// Its state.
+    pub state: TaskState,
+}
+
+/// How many tasks of a workflow a task page lists at most.
+const WORKFLOW_LIMIT: i64 = 200;
 
 /// A part of a search term in fewer rows than this is looked up at once, without counting the
 /// other parts.
@@ -456,11 +474,48 @@ impl TaskHistory {
         );
         let retried_as: Vec<String> = fetch_rows!(self, sql, "read re-runs", |row| row
             .try_get::<String, _>("task_id"));
+        let children = self.workflow("parent_id", task_id).await?;
+        let group = match &task.group_id {
+            Some(group_id) => self.workflow("group_id", group_id).await?,
+            None => Vec::new(),
+        };
         Ok(Some(TaskDetail {
             task,
             timeline,
             retried_as,
+            children,
+            group,
         }))
+    }
+
+    /// The tasks whose `column` (`parent_id` or `group_id`) is `value`, oldest first.
+    async fn workflow(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<WorkflowTask>, HistoryError> {
+        let mut sql = Sql::new(self.database.dialect());
+        let placeholder = sql.text(value);
+        sql.text = format!(
+            "SELECT task_id, name, state FROM celeriac_task_history WHERE {column} = {placeholder} \
+             ORDER BY seen_at, id LIMIT {WORKFLOW_LIMIT}"
+        );
+        let rows: Vec<(String, Option<String>, String)> =
+            fetch_rows!(self, sql, "read workflow", |row| Ok((
+                row.try_get::<String, _>("task_id")?,
+                row.try_get::<Option<String>, _>("name")?,
+                row.try_get::<String, _>("state")?
+            )));
+        Ok(rows
+            .into_iter()
+            .filter_map(|(task_id, name, state)| {
+                Some(WorkflowTask {
+                    task_id,
+                    name,
+                    state: parse_state(&state)?,
+                })
+            })
+            .collect())
     }
 }
 

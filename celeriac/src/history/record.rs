@@ -76,6 +76,8 @@ pub struct TaskRecord {
     pub root_id: Option<String>,
     /// The task that sent it.
     pub parent_id: Option<String>,
+    /// The group or chord header it belongs to.
+    pub group_id: Option<String>,
     /// Earliest run time.
     pub eta: Option<DateTime<Utc>>,
     /// Expiry time.
@@ -143,6 +145,7 @@ impl TaskRecord {
             retries: None,
             root_id: None,
             parent_id: None,
+            group_id: None,
             eta: None,
             expires: None,
             retried_from: None,
@@ -207,6 +210,7 @@ impl TaskRecord {
         }
         fill(&mut self.root_id, &event.root_id);
         fill(&mut self.parent_id, &event.parent_id);
+        fill(&mut self.group_id, &event.group_id);
         fill(&mut self.queue, &event.queue);
         fill(&mut self.eta, &event.eta);
         fill(&mut self.expires, &event.expires);
@@ -238,6 +242,7 @@ impl TaskRecord {
             _ => {}
         }
         fill(&mut self.parent_id, &meta.parent_id);
+        fill(&mut self.group_id, &meta.group_id);
         fill(&mut self.name, &meta.name);
         fill(&mut self.queue, &meta.queue);
         if let Some(worker) = &meta.worker {

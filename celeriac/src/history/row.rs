@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// The columns written by an upsert, in bind order (everything but `id`).
-pub(crate) const WRITTEN_COLUMNS: [&str; 25] = [
+pub(crate) const WRITTEN_COLUMNS: [&str; 26] = [
     "task_id",
     "name",
     "state",
@@ -37,6 +37,7 @@ pub(crate) const WRITTEN_COLUMNS: [&str; 25] = [
     "eta",
     "expires",
     "retried_from",
+    "group_id",
 ];
 
 /// The columns a `SELECT` of whole records reads.
@@ -72,6 +73,7 @@ pub(crate) struct RowValues {
     pub(crate) eta: Option<i64>,
     pub(crate) expires: Option<i64>,
     pub(crate) retried_from: Option<String>,
+    pub(crate) group_id: Option<String>,
 }
 
 impl RowValues {
@@ -108,6 +110,7 @@ impl RowValues {
             eta: record.eta.map(micros),
             expires: record.expires.map(micros),
             retried_from: record.retried_from.clone(),
+            group_id: record.group_id.clone(),
         }
     }
 }
@@ -178,6 +181,7 @@ where
         eta: time("eta")?,
         expires: time("expires")?,
         retried_from: text("retried_from")?,
+        group_id: text("group_id")?,
         row_id: Some(row.try_get("id")?),
     })
 }

@@ -296,6 +296,7 @@ async fn sqlite_write(
             .bind(row.eta)
             .bind(row.expires)
             .bind(&row.retried_from)
+            .bind(&row.group_id)
             .execute(&mut *connection)
             .await
             .map_err(DatabaseError::query("upsert history row"))?;
@@ -325,10 +326,10 @@ async fn sqlite_write(
 }
 
 /// Column types for `UNNEST`, in [`WRITTEN_COLUMNS`] order.
-const POSTGRES_ARRAY_TYPES: [&str; 25] = [
+const POSTGRES_ARRAY_TYPES: [&str; 26] = [
     "text", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8", "text", "text", "text",
     "text", "text", "text", "text", "text", "text", "float8", "int8", "text", "text", "int8",
-    "int8", "text",
+    "int8", "text", "text",
 ];
 
 async fn postgres_write(
@@ -386,6 +387,7 @@ async fn postgres_write(
             .bind(number(|row| row.eta))
             .bind(number(|row| row.expires))
             .bind(column(|row| row.retried_from.clone()))
+            .bind(column(|row| row.group_id.clone()))
             .execute(&mut *connection)
             .await
             .map_err(DatabaseError::query("upsert history rows"))?;

@@ -215,4 +215,27 @@ impl RedisBackend {
             .map_err(redis_error("DEL chord size"))?;
         Ok(())
     }
+
+    /// How far chord `group_id` is: (header results in, chord size), while it waits; None
+    /// when there is no such chord or it has fired (its keys are cleared then).
+    pub async fn chord_progress(&self, group_id: &str) -> Result<Option<(u64, u64)>, BackendError> {
+        let keys = Keys::chord(group_id);
+        let mut connection = self.connection.clone();
+        let (size, kind): (Option<u64>, String) = ::redis::pipe()
+            .cmd("GET")
+            .arg(&keys.size)
+            .cmd("TYPE")
+            .arg(&keys.results)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("read chord progress"))?;
+        let Some(size) = size else { return Ok(None) };
+        let command = if kind == "list" { "LLEN" } else { "ZCARD" };
+        let done: u64 = ::redis::cmd(command)
+            .arg(&keys.results)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("read chord progress"))?;
+        Ok(Some((done, size)))
+    }
 }

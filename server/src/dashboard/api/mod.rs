@@ -46,6 +46,8 @@ mod worker_control;
 #[cfg(test)]
 mod worker_tests;
 mod workers;
+#[cfg(test)]
+mod workflow_tests;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -102,7 +102,9 @@ pub(super) async fn list(
     Ok(Json(tasks))
 }
 
-/// `GET /api/task/info/{task_id}`: Flower's dictionary, plus our `timeline` and `retried_as`.
+/// `GET /api/task/info/{task_id}`: Flower's dictionary, plus our `timeline`, `retried_as` and
+/// the workflow: `group_id`, `children` and `group` (`{task_id, name, state}` each) and, while
+/// its chord waits, `chord: {done, size}`.
 pub(super) async fn info(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
@@ -119,9 +121,28 @@ pub(super) async fn info(
             .iter()
             .map(|entry| timeline_entry(entry.kind.as_type(), entry.at, entry.hostname.as_deref()))
             .collect();
+        let chord = match (&detail.task.group_id, state.producer.backend()) {
+            (Some(group_id), Some(backend)) => backend
+                .chord_progress(group_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|(done, size)| json!({"done": done, "size": size})),
+            _ => None,
+        };
+        let workflow = |tasks: &[celeriac::history::WorkflowTask]| -> Value {
+            tasks
+                .iter()
+                .map(|task| json!({"task_id": task.task_id, "name": task.name, "state": task.state.as_str()}))
+                .collect()
+        };
         if let Some(fields) = task.as_object_mut() {
             fields.insert("timeline".into(), Value::Array(timeline));
             fields.insert("retried_as".into(), json!(detail.retried_as));
+            fields.insert("group_id".into(), json!(detail.task.group_id));
+            fields.insert("children".into(), workflow(&detail.children));
+            fields.insert("group".into(), workflow(&detail.group));
+            fields.insert("chord".into(), json!(chord));
         }
         return Ok(Json(task));
     }

@@ -1,0 +1,82 @@
+//! The task page's workflow section over a real socket (issue 14): a chain's first step lists
+//! the step it sent, a chord member lists its group and the chord's other members, against an
+//! in-process worker on the test's private Redis prefix (the app of `tests.rs`).
+
+use axum::http::StatusCode;
+use celeriac::canvas::{chain, chord, Signature};
+use celeriac::testkit::eventually;
+use serde_json::{json, Value};
+
+use super::tests::{spawn_app, WAIT};
+
+fn add(x: i64, y: i64) -> Signature {
+    Signature::new("demo.add").args(vec![json!(x), json!(y)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_page_shows_its_chain_children_and_its_chord() {
+    let app = spawn_app("dash-workflow").await;
+    let _worker = app.start_worker("workflow@test").await;
+    let producer = app.producer().await;
+    let queue = json!(app.queue);
+    let first = add(1, 1)
+        .option("queue", queue.clone())
+        .option("task_id", json!("chain-first"));
+    let second = Signature::new("demo.mul")
+        .args(vec![json!(3)])
+        .option("queue", queue.clone());
+    let sent = producer
+        .apply_signature(chain([first, second]))
+        .await
+        .unwrap();
+    let last_id = sent.id().to_owned();
+    let info = eventually(
+        WAIT,
+        "the chain's first step listing the step it sent",
+        || async {
+            let (status, info) = app.json("GET", "/api/task/info/chain-first").await;
+            (status == StatusCode::OK
+                && info["children"]
+                    .as_array()
+                    .is_some_and(|children| !children.is_empty()))
+            .then_some(info)
+        },
+    )
+    .await;
+    assert_eq!(info["children"][0]["task_id"], json!(last_id), "{info}");
+    assert_eq!(info["children"][0]["name"], json!("demo.mul"), "{info}");
+
+    let header: Vec<Signature> = (0..3)
+        .map(|index| {
+            add(index, index)
+                .option("queue", queue.clone())
+                .option("task_id", json!(format!("member-{index}")))
+        })
+        .collect();
+    let body = Signature::new("demo.tsum").option("queue", queue);
+    producer.apply_signature(chord(header, body)).await.unwrap();
+    let info: Value = eventually(
+        WAIT,
+        "a chord member listing the chord's three members",
+        || async {
+            let (_, info) = app.json("GET", "/api/task/info/member-1").await;
+            (info["group"].as_array().map(Vec::len) == Some(3)).then_some(info)
+        },
+    )
+    .await;
+    assert!(info["group_id"].is_string(), "{info}");
+    let members: Vec<&str> = info["group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|member| member["task_id"].as_str())
+        .collect();
+    for index in 0..3 {
+        assert!(
+            members.contains(&format!("member-{index}").as_str()),
+            "{info}"
+        );
+    }
+    // Fired: its keys are gone, so no progress is shown any more.
+    assert_eq!(info["chord"], Value::Null, "{info}");
+}
