@@ -20,6 +20,7 @@
 #[cfg(test)]
 mod decode_tests;
 mod kind;
+pub mod task_fields;
 mod typed;
 
 pub use kind::{EventGroup, EventKind};

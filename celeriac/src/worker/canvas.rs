@@ -41,7 +41,9 @@ fn sent_by(request: &Request) -> Map<String, Value> {
     options
 }
 
-/// Sends `signature`; a failure is logged with what was lost, and the run goes on.
+/// Sends `signature`. While Redis is unreachable it tries again (the run's message is held
+/// meanwhile when it is acked late), until the shutdown's grace period runs out; any other
+/// failure, or that one, is logged with what was not sent, and the run goes on.
 async fn send(
     shared: &Shared,
     request: &Request,
@@ -51,12 +53,40 @@ async fn send(
     options: Map<String, Value>,
 ) -> Option<Sent> {
     let task = signature.task.clone();
-    match canvas::apply(&shared.producer, signature, partial, options).await {
-        Ok(sent) => Some(sent),
-        Err(error) => {
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        let attempt = canvas::apply(
+            &shared.producer,
+            signature.clone(),
+            partial.clone(),
+            options.clone(),
+        )
+        .await;
+        let error = match attempt {
+            Ok(sent) => return Some(sent),
+            Err(error) => error,
+        };
+        if !transient(&error) || *shared.aborting.borrow() {
             tracing::error!(task_id = %request.id(), task_name = %request.name(), sending = %task, error = %crate::error::chain(&error), "WORKFLOW STEP NOT SENT: could not send the {what} of this task");
-            None
+            return None;
         }
+        tracing::warn!(task_id = %request.id(), sending = %task, error = %crate::error::chain(&error), "could not send the {what} of this task yet; trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+/// An error waiting may cure: Redis unreachable or not serving yet.
+fn transient(error: &crate::Error) -> bool {
+    match error {
+        crate::Error::Broker(crate::error::BrokerError::Redis { source, .. }) => {
+            source.is_io_error()
+                || source.is_connection_dropped()
+                || source.is_connection_refusal()
+                || source.is_timeout()
+        }
+        crate::Error::Backend(error) => error.is_unreachable(),
+        _ => false,
     }
 }
 

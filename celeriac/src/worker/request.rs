@@ -5,9 +5,9 @@
 use crate::broker::Delivery;
 use crate::protocol::{Envelope, TaskMessage};
 
-/// Characters of a result or exception repr in a log line or event, Celery's
-/// `resultrepr_maxsize`: the stored result keeps it whole.
-pub(crate) const REPR_LOGGED: usize = 1_024;
+/// Characters of a result or exception repr in a log line, as in an event (Celery's
+/// `resultrepr_maxsize`): the stored result keeps it whole.
+pub(crate) const REPR_LOGGED: usize = crate::protocol::event::task_fields::REPR_MAX;
 
 /// The longest task id or task name a dead-letter log line and FAILURE carry; a message whose
 /// id or name is over four times this is refused as invalid.

@@ -1,60 +1,32 @@
-//! The task events a worker sends (with `worker_send_task_events`), with Celery's fields for
-//! each type (wire doc §4.3). `args`/`kwargs` are the repr strings, `result` and `exception`
-//! Python-style reprs, as monitors display them.
+//! The task events a worker sends (with `worker_send_task_events`); their fields are
+//! [`crate::protocol::event::task_fields`], Celery's for each type (wire doc §4.3).
 
-use super::request::{truncate, Request, REPR_LOGGED};
+use super::request::Request;
 use super::Shared;
-use crate::protocol::time::format_iso;
-use crate::types::{python_args_repr, python_repr, ExceptionInfo};
-use serde_json::{json, Map, Value};
-
-fn base(request: &Request) -> Map<String, Value> {
-    let mut fields = Map::new();
-    fields.insert("uuid".into(), json!(request.message.headers.id.0));
-    fields
-}
+use crate::protocol::event::task_fields;
+use crate::types::ExceptionInfo;
+use serde_json::Value;
 
 pub(crate) fn received(shared: &Shared, request: &Request) {
     if !shared.events.task_events() {
         return;
     }
-    let message = &request.message;
-    let headers = &message.headers;
-    let mut fields = base(request);
-    fields.insert("name".into(), json!(headers.task));
-    let args = headers
-        .argsrepr
-        .clone()
-        .unwrap_or_else(|| python_args_repr(&message.args));
-    let kwargs = headers
-        .kwargsrepr
-        .clone()
-        .unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone())));
-    fields.insert("args".into(), json!(args));
-    fields.insert("kwargs".into(), json!(kwargs));
-    fields.insert("root_id".into(), json!(headers.root_id));
-    fields.insert("parent_id".into(), json!(headers.parent_id));
-    fields.insert("retries".into(), json!(headers.retries));
-    fields.insert("eta".into(), json!(headers.eta.map(format_iso)));
-    fields.insert("expires".into(), json!(headers.expires.map(format_iso)));
-    // Not in Celery's event: monitors that know it (our history) show the task's group or
-    // chord; others ignore an unknown field.
-    if let Some(group) = &headers.group {
-        fields.insert("group_id".into(), json!(group));
-    }
-    shared.events.task("task-received", fields);
+    shared
+        .events
+        .task("task-received", task_fields::received(&request.message));
 }
 
 pub(crate) fn started(shared: &Shared, request: &Request) {
-    shared.events.task("task-started", base(request));
+    shared
+        .events
+        .task("task-started", task_fields::started(request.id()));
 }
 
 pub(crate) fn succeeded(shared: &Shared, request: &Request, result: &Value, runtime: f64) {
-    let mut fields = base(request);
-    // Celery cuts the result repr at `resultrepr_maxsize` (1,024) in the event, as in the log.
-    let repr = python_repr(result);
-    fields.insert("result".into(), json!(truncate(&repr, REPR_LOGGED)));
-    fields.insert("runtime".into(), json!(runtime));
+    if !shared.events.task_events() {
+        return;
+    }
+    let fields = task_fields::succeeded(request.id(), result, runtime);
     shared.events.task("task-succeeded", fields);
 }
 
@@ -64,7 +36,8 @@ pub(crate) fn failed(
     exception: &ExceptionInfo,
     traceback: &str,
 ) {
-    with_exception(shared, request, "task-failed", exception, traceback);
+    let fields = task_fields::with_exception(request.id(), exception, traceback);
+    shared.events.task("task-failed", fields);
 }
 
 /// `task-failed` for a message moved to the dead-letter list (unknown task, arguments the task
@@ -77,10 +50,7 @@ pub(crate) fn dead_lettered(
     exception: &ExceptionInfo,
     traceback: &str,
 ) {
-    let mut fields = Map::new();
-    fields.insert("uuid".into(), json!(task_id));
-    fields.insert("exception".into(), json!(exception.repr()));
-    fields.insert("traceback".into(), json!(traceback));
+    let fields = task_fields::with_exception(task_id, exception, traceback);
     shared.events.task("task-failed", fields);
 }
 
@@ -90,40 +60,21 @@ pub(crate) fn retried(
     exception: &ExceptionInfo,
     traceback: &str,
 ) {
-    with_exception(shared, request, "task-retried", exception, traceback);
-}
-
-fn with_exception(
-    shared: &Shared,
-    request: &Request,
-    kind: &str,
-    exception: &ExceptionInfo,
-    traceback: &str,
-) {
-    let mut fields = base(request);
-    fields.insert("exception".into(), json!(exception.repr()));
-    fields.insert("traceback".into(), json!(traceback));
-    shared.events.task(kind, fields);
+    let fields = task_fields::with_exception(request.id(), exception, traceback);
+    shared.events.task("task-retried", fields);
 }
 
 pub(crate) fn revoked(shared: &Shared, request: &Request, expired: bool) {
-    let mut fields = base(request);
-    fields.insert("terminated".into(), json!(false));
-    fields.insert("signum".into(), Value::Null);
-    fields.insert("expired".into(), json!(expired));
+    let fields = task_fields::revoked(request.id(), false, expired);
     shared.events.task("task-revoked", fields);
 }
 
 pub(crate) fn revoked_terminated(shared: &Shared, request: &Request) {
-    let mut fields = base(request);
-    fields.insert("terminated".into(), json!(true));
-    fields.insert("signum".into(), json!(15));
-    fields.insert("expired".into(), json!(false));
+    let fields = task_fields::revoked(request.id(), true, false);
     shared.events.task("task-revoked", fields);
 }
 
 pub(crate) fn rejected(shared: &Shared, request: &Request, requeue: bool) {
-    let mut fields = base(request);
-    fields.insert("requeue".into(), json!(requeue));
+    let fields = task_fields::rejected(request.id(), requeue);
     shared.events.task("task-rejected", fields);
 }

@@ -1,0 +1,95 @@
+//! The fields of each task event a worker sends, as Celery's worker sends them (wire doc
+//! §4.3): `args`/`kwargs` are repr strings, `result` and `exception` Python-style reprs cut at
+//! `resultrepr_maxsize`, as monitors display them. The worker adds only the sending.
+
+use crate::protocol::time::format_iso;
+use crate::protocol::TaskMessage;
+use crate::types::{python_args_repr, python_repr, ExceptionInfo};
+use serde_json::{json, Map, Value};
+
+/// Characters of a result or exception repr in an event (Celery's `resultrepr_maxsize`).
+pub const REPR_MAX: usize = 1_024;
+
+fn cut(text: &str) -> &str {
+    match text.char_indices().nth(REPR_MAX) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}
+
+fn with_uuid(task_id: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("uuid".into(), json!(task_id));
+    fields
+}
+
+/// `task-received`. Celeriac adds `group_id` for a group or chord member (Celery's event has
+/// none; monitors that do not know it ignore it).
+pub fn received(message: &TaskMessage) -> Map<String, Value> {
+    let headers = &message.headers;
+    let mut fields = with_uuid(headers.id.as_str());
+    fields.insert("name".into(), json!(headers.task));
+    let args = headers
+        .argsrepr
+        .clone()
+        .unwrap_or_else(|| python_args_repr(&message.args));
+    let kwargs = headers
+        .kwargsrepr
+        .clone()
+        .unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone())));
+    fields.insert("args".into(), json!(args));
+    fields.insert("kwargs".into(), json!(kwargs));
+    fields.insert("root_id".into(), json!(headers.root_id));
+    fields.insert("parent_id".into(), json!(headers.parent_id));
+    fields.insert("retries".into(), json!(headers.retries));
+    fields.insert("eta".into(), json!(headers.eta.map(format_iso)));
+    fields.insert("expires".into(), json!(headers.expires.map(format_iso)));
+    if let Some(group) = &headers.group {
+        fields.insert("group_id".into(), json!(group));
+    }
+    fields
+}
+
+/// `task-started`.
+pub fn started(task_id: &str) -> Map<String, Value> {
+    with_uuid(task_id)
+}
+
+/// `task-succeeded`.
+pub fn succeeded(task_id: &str, result: &Value, runtime: f64) -> Map<String, Value> {
+    let mut fields = with_uuid(task_id);
+    fields.insert("result".into(), json!(cut(&python_repr(result))));
+    fields.insert("runtime".into(), json!(runtime));
+    fields
+}
+
+/// `task-failed` and `task-retried`.
+pub fn with_exception(
+    task_id: &str,
+    exception: &ExceptionInfo,
+    traceback: &str,
+) -> Map<String, Value> {
+    let mut fields = with_uuid(task_id);
+    fields.insert("exception".into(), json!(exception.repr()));
+    fields.insert("traceback".into(), json!(traceback));
+    fields
+}
+
+/// `task-revoked`: SIGTERM's 15 as `signum` when a running task was terminated.
+pub fn revoked(task_id: &str, terminated: bool, expired: bool) -> Map<String, Value> {
+    let mut fields = with_uuid(task_id);
+    fields.insert("terminated".into(), json!(terminated));
+    fields.insert(
+        "signum".into(),
+        if terminated { json!(15) } else { Value::Null },
+    );
+    fields.insert("expired".into(), json!(expired));
+    fields
+}
+
+/// `task-rejected`.
+pub fn rejected(task_id: &str, requeue: bool) -> Map<String, Value> {
+    let mut fields = with_uuid(task_id);
+    fields.insert("requeue".into(), json!(requeue));
+    fields
+}
