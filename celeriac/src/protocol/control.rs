@@ -140,6 +140,21 @@ impl ControlRequest {
     }
 }
 
+/// Celery's reply to a command that worked: `{"ok": text}`.
+pub fn ok_reply(text: impl Into<String>) -> Value {
+    let mut reply = Map::new();
+    reply.insert("ok".into(), Value::String(text.into()));
+    Value::Object(reply)
+}
+
+/// Celery's reply to a command that failed: `{"error": text}`, the text usually a Python repr
+/// of the exception, as `celery control` prints it.
+pub fn error_reply(text: impl Into<String>) -> Value {
+    let mut reply = Map::new();
+    reply.insert("error".into(), Value::String(text.into()));
+    Value::Object(reply)
+}
+
 /// The envelope of `node_name`'s reply to ticket `ticket`, routed to `routing_key`.
 pub fn reply_envelope(
     node_name: &str,

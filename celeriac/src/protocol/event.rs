@@ -36,6 +36,47 @@ pub const EVENT_EXCHANGE: &str = "celeryev";
 /// The routing key Celery uses for batched task events.
 pub const TASK_MULTI: &str = "task.multi";
 
+/// What a worker's `worker-online`, `worker-heartbeat` and `worker-offline` events say of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerPresence {
+    /// Seconds between heartbeats (`freq`).
+    pub frequency: f64,
+    /// Tasks running now.
+    pub active: usize,
+    /// Task runs started since the worker started.
+    pub processed: u64,
+    /// The 1, 5 and 15 minute load averages.
+    pub load_average: [f64; 3],
+    /// `sw_ver`: the worker's version.
+    pub version: &'static str,
+}
+
+impl WorkerPresence {
+    /// The event's fields, as Celery sends them (`sw_ident` names the implementation).
+    pub fn fields(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("freq".into(), Value::from(self.frequency));
+        fields.insert("active".into(), Value::from(self.active));
+        fields.insert("processed".into(), Value::from(self.processed));
+        fields.insert(
+            "loadavg".into(),
+            Value::Array(
+                self.load_average
+                    .iter()
+                    .map(|load| Value::from(*load))
+                    .collect(),
+            ),
+        );
+        fields.insert("sw_ident".into(), Value::from("celeriac"));
+        fields.insert("sw_ver".into(), Value::from(self.version));
+        fields.insert(
+            "sw_sys".into(),
+            Value::from(std::env::consts::OS.replace("linux", "Linux")),
+        );
+        fields
+    }
+}
+
 /// The common part every event carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventSource {

@@ -3,7 +3,8 @@
 //! (sent by [`super::Worker::run`]).
 
 use super::Shared;
-use serde_json::{json, Map, Value};
+use crate::protocol::event::WorkerPresence;
+use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,22 +27,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// The fields of the worker events, as Celery sends them.
 pub(crate) fn fields(shared: &Shared) -> Map<String, Value> {
-    let active = shared.pool.in_use();
-    let mut fields = Map::new();
-    fields.insert("freq".into(), json!(FREQUENCY.as_secs_f64()));
-    fields.insert("active".into(), json!(active));
-    fields.insert(
-        "processed".into(),
-        json!(shared.counters.processed.load(Ordering::Relaxed)),
-    );
-    fields.insert("loadavg".into(), json!(load_average()));
-    fields.insert("sw_ident".into(), json!("celeriac"));
-    fields.insert("sw_ver".into(), json!(env!("CARGO_PKG_VERSION")));
-    fields.insert(
-        "sw_sys".into(),
-        json!(std::env::consts::OS.replace("linux", "Linux")),
-    );
-    fields
+    WorkerPresence {
+        frequency: FREQUENCY.as_secs_f64(),
+        active: shared.pool.in_use(),
+        processed: shared.counters.processed.load(Ordering::Relaxed),
+        load_average: load_average(),
+        version: env!("CARGO_PKG_VERSION"),
+    }
+    .fields()
 }
 
 /// The 1, 5 and 15 minute load averages rounded to two places, as Celery reports them.

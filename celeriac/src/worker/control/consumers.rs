@@ -7,11 +7,14 @@
 use super::super::queues::ConsumedQueue;
 use super::super::Shared;
 use super::text_argument;
-use serde_json::{json, Map, Value};
+use crate::protocol::control::{error_reply, ok_reply};
+use serde_json::{Map, Value};
 
 pub(super) async fn add_consumer(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let Some(name) = text_argument(arguments, "queue").filter(|name| !name.is_empty()) else {
-        return json!({"error": "TypeError(\"add_consumer() missing 1 required positional argument: 'queue'\")"});
+        return error_reply(
+            "TypeError(\"add_consumer() missing 1 required positional argument: 'queue'\")",
+        );
     };
     let exchange = text_argument(arguments, "exchange").unwrap_or_else(|| name.clone());
     let queue = ConsumedQueue {
@@ -33,15 +36,17 @@ pub(super) async fn add_consumer(shared: &Shared, arguments: &Map<String, Value>
     } else {
         tracing::info!(queue = %name, "already consuming from {name}");
     }
-    json!({"ok": format!("add consumer {name}")})
+    ok_reply(format!("add consumer {name}"))
 }
 
 pub(super) fn cancel_consumer(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let Some(name) = text_argument(arguments, "queue") else {
-        return json!({"error": "TypeError(\"cancel_consumer() missing 1 required positional argument: 'queue'\")"});
+        return error_reply(
+            "TypeError(\"cancel_consumer() missing 1 required positional argument: 'queue'\")",
+        );
     };
     if shared.queues.cancel(&name) {
         tracing::info!(queue = %name, "Canceling queue {name}");
     }
-    json!({"ok": format!("no longer consuming from {name}")})
+    ok_reply(format!("no longer consuming from {name}"))
 }

@@ -23,7 +23,9 @@ mod pool;
 mod tasks;
 
 use super::{heartbeat, Shared};
-use crate::protocol::control::{reply_envelope, ControlRequest, CONTROL_EXCHANGE};
+use crate::protocol::control::{
+    error_reply, ok_reply, reply_envelope, ControlRequest, CONTROL_EXCHANGE,
+};
 use crate::protocol::Envelope;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
@@ -92,7 +94,7 @@ async fn handle(shared: &Shared, payload: &[u8], started: Instant) {
 async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) -> Option<Value> {
     let arguments = &request.arguments;
     let reply = match request.method.as_str() {
-        "ping" => json!({"ok": "pong"}),
+        "ping" => ok_reply("pong"),
         "registered" | "dump_tasks" => inspect::registered(shared),
         "clock" => json!({"clock": shared.events.tick()}),
         "stats" => inspect::stats(shared, started),
@@ -116,12 +118,20 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
         "enable_events" => {
             let was = shared.events.task_events();
             shared.events.set_task_events(true);
-            json!({"ok": if was { "task events already enabled" } else { "task events enabled" }})
+            ok_reply(if was {
+                "task events already enabled"
+            } else {
+                "task events enabled"
+            })
         }
         "disable_events" => {
             let was = shared.events.task_events();
             shared.events.set_task_events(false);
-            json!({"ok": if was { "task events disabled" } else { "task events already disabled" }})
+            ok_reply(if was {
+                "task events disabled"
+            } else {
+                "task events already disabled"
+            })
         }
         "shutdown" => {
             shared.shutdown_requested.notify_one();
@@ -134,7 +144,7 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
                 .await;
             return None;
         }
-        other => json!({"error": format!("No such control command: {other}")}),
+        other => error_reply(format!("No such control command: {other}")),
     };
     Some(reply)
 }

@@ -10,22 +10,23 @@
 
 use super::super::Shared;
 use super::integer_argument;
-use serde_json::{json, Map, Value};
+use crate::protocol::control::{error_reply, ok_reply};
+use serde_json::{Map, Value};
 
 pub(super) fn pool_grow(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let n = step(arguments);
     shared.set_concurrency(shared.pool.size().saturating_add(n));
-    json!({"ok": "pool will grow"})
+    ok_reply("pool will grow")
 }
 
 pub(super) fn pool_shrink(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let n = step(arguments);
     shared.set_concurrency(shared.pool.size().saturating_sub(n).max(1));
-    json!({"ok": "pool will shrink"})
+    ok_reply("pool will shrink")
 }
 
 pub(super) fn autoscale() -> Value {
-    json!({"error": "ValueError('Autoscale not enabled')"})
+    error_reply("ValueError('Autoscale not enabled')")
 }
 
 /// `n`, default 1 as in Celery; negative or absurd values count as 0.

@@ -4,7 +4,8 @@
 use super::super::rate_limit::{RateLimit, TokenBucket};
 use super::super::{revoke, Shared};
 use super::{task_ids, text_argument};
-use serde_json::{json, Map, Value};
+use crate::protocol::control::{error_reply, ok_reply};
+use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
 /// `revoke` (and `terminate`, which always terminates). `task_id` may be one id or a list,
@@ -30,20 +31,23 @@ pub(super) async fn revoke(
             .map(String::as_str)
             .collect();
         if stopped.is_empty() {
-            json!({"ok": "terminate: tasks unknown"})
+            ok_reply("terminate: tasks unknown")
         } else {
-            json!({"ok": format!("terminate: {}", stopped.join(", "))})
+            ok_reply(format!("terminate: {}", stopped.join(", ")))
         }
     } else {
         let listed: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-        json!({"ok": format!("tasks {{{}}} flagged as revoked", listed.join(", "))})
+        ok_reply(format!(
+            "tasks {{{}}} flagged as revoked",
+            listed.join(", ")
+        ))
     }
 }
 
 pub(super) fn rate_limit(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let task_name = text_argument(arguments, "task_name").unwrap_or_default();
     if shared.registry.get(&task_name).is_none() {
-        return json!({"error": format!("unknown task {task_name:?}")});
+        return error_reply(format!("unknown task {task_name:?}"));
     }
     let text = text_argument(arguments, "rate_limit").unwrap_or_default();
     match RateLimit::parse(&text) {
@@ -52,16 +56,16 @@ pub(super) fn rate_limit(shared: &Shared, arguments: &Map<String, Value>) -> Val
             if let Ok(mut buckets) = shared.rate_limits.lock() {
                 buckets.insert(task_name, bucket);
             }
-            json!({"ok": "new rate limit set successfully"})
+            ok_reply("new rate limit set successfully")
         }
-        Err(error) => json!({"error": format!("invalid rate limit string: {error}")}),
+        Err(error) => error_reply(format!("invalid rate limit string: {error}")),
     }
 }
 
 pub(super) fn time_limit(shared: &Shared, arguments: &Map<String, Value>) -> Value {
     let task_name = text_argument(arguments, "task_name").unwrap_or_default();
     if shared.registry.get(&task_name).is_none() {
-        return json!({"error": format!("unknown task {task_name:?}")});
+        return error_reply(format!("unknown task {task_name:?}"));
     }
     let limit = |key: &str| {
         arguments
@@ -76,5 +80,5 @@ pub(super) fn time_limit(shared: &Shared, arguments: &Map<String, Value>) -> Val
     if let Ok(mut limits) = shared.time_limits.lock() {
         limits.insert(task_name, (limit("hard"), limit("soft")));
     }
-    json!({"ok": "time limits set successfully"})
+    ok_reply("time limits set successfully")
 }
