@@ -2,7 +2,7 @@
 //! Python workers run what a Rust producer or worker sends and the reverse.
 //!
 //! ```no_run
-//! # async fn example(producer: celeriac::Producer) -> Result<(), celeriac::Error> {
+//! # async fn example(producer: celeriac::producer::Producer) -> Result<(), celeriac::Error> {
 //! use celeriac::canvas::{chain, chord, group, Signature};
 //! use serde_json::json;
 //! let add = |x: i64, y: i64| Signature::new("demo.add").args(vec![json!(x), json!(y)]);
