@@ -324,3 +324,50 @@ async fn send_chord(
     }
     Ok(Sent::Task(body_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::{chain, chord, group};
+
+    fn task(name: &str) -> Signature {
+        Signature::new(name)
+    }
+
+    #[test]
+    fn a_group_followed_by_a_step_becomes_a_chord_and_every_task_step_gets_an_id() {
+        let steps = chain_steps(vec![
+            task("a"),
+            chain([task("b"), group([task("c"), task("d")])]),
+            task("e"),
+        ])
+        .unwrap();
+        let shapes: Vec<Option<&str>> = steps
+            .iter()
+            .map(|step| step.subtask_type.as_deref())
+            .collect();
+        assert_eq!(shapes, vec![None, None, Some("chord")]);
+        assert!(steps[0].task_id().is_some() && steps[1].task_id().is_some());
+        match steps[2].shape().unwrap() {
+            Shape::Chord { header, body } => {
+                assert_eq!(header.len(), 2);
+                assert_eq!(body.task, "e");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn chord_size_counts_what_each_member_adds() {
+        assert_eq!(chord_size(&task("a")).unwrap(), 1);
+        assert_eq!(chord_size(&group([task("a"), task("b")])).unwrap(), 2);
+        assert_eq!(
+            chord_size(&chain([task("a"), group([task("b"), task("c")])])).unwrap(),
+            2
+        );
+        assert_eq!(
+            chord_size(&chord([task("a"), task("b")], task("c"))).unwrap(),
+            1
+        );
+    }
+}

@@ -347,15 +347,17 @@ async fn fire(shared: &Shared, request: &Request, part: &Part<'_>, ordered: bool
             }
         }
     }
+    // Celery sends the body with `delay`: its own `parent_id`/`root_id` options win, else the
+    // member that completed the chord is its parent and that member's root its root.
     let mut options = Map::new();
-    options.insert("parent_id".into(), json!(part.task_id));
-    let root = request
-        .message
-        .headers
-        .root_id
-        .as_deref()
-        .unwrap_or(part.task_id);
-    options.insert("root_id".into(), json!(root));
+    if body.option_str("parent_id").is_none() {
+        options.insert("parent_id".into(), json!(part.task_id));
+    }
+    if body.option_str("root_id").is_none() {
+        let headers = &request.message.headers;
+        let root = headers.root_id.as_deref().unwrap_or(part.task_id);
+        options.insert("root_id".into(), json!(root));
+    }
     tracing::info!(group_id = %part.group_id, body = %body.task, results = results.len(), "chord complete; sending its body");
     send(
         shared,

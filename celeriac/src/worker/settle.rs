@@ -112,17 +112,21 @@ pub(crate) async fn succeeded(
     lease: Lease,
 ) {
     let children = canvas::after_success(shared, request, &value).await;
+    // Only a chord member needs the value after storing it: no copy of a large result else.
+    let joined = canvas::in_chord(request).then(|| value.clone());
     let stored = store_with_children(
         shared,
         request,
         task,
         TaskState::Success,
-        value.clone(),
+        value,
         None,
         children,
     )
     .await;
-    canvas::join_chord(shared, request, TaskState::Success, &value).await;
+    if let Some(value) = joined {
+        canvas::join_chord(shared, request, TaskState::Success, &value).await;
+    }
     lease.finish(shared, request, stored).await;
 }
 

@@ -45,6 +45,15 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
     .await;
     assert_eq!(info["children"][0]["task_id"], json!(last_id), "{info}");
     assert_eq!(info["children"][0]["name"], json!("demo.mul"), "{info}");
+    let typed: app::model::TaskInfo = serde_json::from_value(info).unwrap();
+    assert_eq!(typed.children[0].task_id, last_id);
+    // The server-rendered page has the section, linking the step it sent.
+    let page = app.text("/tasks/chain-first").await;
+    assert!(
+        page.contains(r#"data-testid="workflow-children""#),
+        "{page}"
+    );
+    assert!(page.contains(&last_id[..8]), "{page}");
 
     let header: Vec<Signature> = (0..3)
         .map(|index| {
@@ -79,4 +88,29 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
     }
     // Fired: its keys are gone, so no progress is shown any more.
     assert_eq!(info["chord"], Value::Null, "{info}");
+
+    // While a member still runs, a finished member's page shows how far the chord is.
+    let slow = Signature::new("demo.sleep")
+        .args(vec![json!(3)])
+        .option("queue", json!(app.queue));
+    let quick = add(1, 1)
+        .option("queue", json!(app.queue))
+        .option("task_id", json!("quick-member"));
+    let body = Signature::new("demo.echo").option("queue", json!(app.queue));
+    producer
+        .apply_signature(chord([slow, quick], body))
+        .await
+        .unwrap();
+    let info = eventually(
+        WAIT,
+        "the chord's progress on the quick member's page",
+        || async {
+            let (_, info) = app.json("GET", "/api/task/info/quick-member").await;
+            info["chord"].is_object().then_some(info)
+        },
+    )
+    .await;
+    assert_eq!(info["chord"], json!({"done": 1, "size": 2}), "{info}");
+    let page = app.text("/tasks/quick-member").await;
+    assert!(page.contains("1 of 2 header tasks done"), "{page}");
 }
