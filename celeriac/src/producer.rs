@@ -75,6 +75,9 @@ pub struct SendOptions {
     /// Derive the task id from the task name and this key (the object and action the task is
     /// for, e.g. `"order-42/invoice"`), so retried requests map to the same task.
     pub unique_key: Option<String>,
+    /// What the message asks after it (`link`, `link_error`, the rest of a chain), as a
+    /// retried workflow step carries it; empty for a plain call.
+    pub workflow: crate::protocol::Embed,
 }
 
 impl SendOptions {
@@ -438,6 +441,7 @@ impl Producer {
                 .extra
                 .insert(UNIQUE_HEADER.to_owned(), Value::Bool(true));
         }
+        message.embed = options.workflow.clone();
         message.validate_for_publish()?;
         let raw = self.envelope_json(&message, &queue, priority);
         let sent_event = self.events.as_ref().map(|_| sent_fields(&message, &queue));

@@ -182,6 +182,12 @@ impl Keys {
         format!("{}celeriac.pending.{}", self.prefix, task_id)
     }
 
+    /// STRING: the workflow (`{callbacks, errbacks, chain}` of the message) of a task that
+    /// failed on a Celeriac worker, so the dashboard's Retry sends it along. Not a kombu key.
+    pub fn workflow(&self, task_id: &str) -> String {
+        format!("{}celeriac.workflow.{}", self.prefix, task_id)
+    }
+
     /// ZSET task id → epoch seconds until which it stays revoked: revokes outlive the workers
     /// that received them. Not a kombu key (Celery keeps revokes in worker memory).
     pub fn revoked(&self) -> String {

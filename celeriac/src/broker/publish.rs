@@ -59,6 +59,35 @@ impl RedisBroker {
         Ok(())
     }
 
+    /// Keeps the workflow of a failed task (`embed`, the message's JSON embed) for `ttl`, for a
+    /// later retry of that task to continue it.
+    pub async fn remember_workflow(
+        &self,
+        task_id: &str,
+        embed: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("SET")
+            .arg(self.keys.workflow(task_id))
+            .arg(embed)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error("SET workflow"))
+    }
+
+    /// The workflow kept by [`RedisBroker::remember_workflow`], if any.
+    pub async fn workflow(&self, task_id: &str) -> Result<Option<String>, BrokerError> {
+        let mut connection = self.connection.clone();
+        ::redis::cmd("GET")
+            .arg(self.keys.workflow(task_id))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error("GET workflow"))
+    }
+
     /// Publishes to a named direct exchange the way kombu does: the binding table
     /// `_kombu.binding.<exchange>` names the queue for `routing_key`. Returns false when no
     /// binding matches (kombu then drops the message; control replies rely on this routing).

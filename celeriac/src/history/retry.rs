@@ -12,6 +12,12 @@
 //! message our producer sends, because Python producers would still be missing and
 //! `result_extended` covers both.
 //!
+//! The workflow: Celery cannot run a finished task again; the nearest it has is `Task.retry`,
+//! which sends the same message again, its workflow included. So when a Celeriac worker ran
+//! the failed task, which keeps the message's callbacks, errbacks and the rest of its chain for
+//! `result_expires`, the re-run carries them and the chain goes on from there. A task that a
+//! Python worker ran is re-run alone.
+//!
 //! The link: the new task gets a fresh id, the `celeriac_retry_of` header (Python workers
 //! ignore unknown headers; Celery keeps them in `task.request`), and the history row of the
 //! new task has `retried_from` set. The new task keeps the original's `parent_id` and,
@@ -24,6 +30,22 @@ use super::{HistoryError, TaskHistory};
 use crate::backend::{AsyncResult, BackendError};
 use crate::producer::{Producer, SendOptions};
 use serde_json::Value;
+
+/// The workflow a Celeriac worker kept when `task_id` failed (its callbacks, errbacks and the
+/// rest of its chain), so the re-run continues it; none when a Python worker ran it or the
+/// task was not part of one.
+async fn kept_workflow(producer: &Producer, task_id: &str) -> crate::protocol::Embed {
+    match producer.broker().workflow(task_id).await {
+        Ok(Some(text)) => serde_json::from_str::<Value>(&text)
+            .map(|value| crate::protocol::Embed::from_value(&value))
+            .unwrap_or_default(),
+        Ok(None) => crate::protocol::Embed::default(),
+        Err(error) => {
+            tracing::warn!(task_id, %error, "could not read the failed task's workflow; running it alone");
+            crate::protocol::Embed::default()
+        }
+    }
+}
 
 /// The header that names the task a message re-runs.
 pub const RETRY_OF_HEADER: &str = "celeriac_retry_of";
@@ -154,6 +176,7 @@ pub async fn retry_task(
         queue: original.queue.clone(),
         parent_id: original.parent_id.clone(),
         root_id: Some(root_id.clone()),
+        workflow: kept_workflow(producer, task_id).await,
         ..SendOptions::new()
     }
     .header(RETRY_OF_HEADER, Value::String(task_id.to_owned()));

@@ -74,6 +74,36 @@ pub struct Embed {
     pub chord: Value,
 }
 
+impl Embed {
+    /// Whether the message asks for nothing after it.
+    pub fn is_empty(&self) -> bool {
+        [&self.callbacks, &self.errbacks, &self.chain, &self.chord]
+            .iter()
+            .all(|part| part.is_null() || part.as_array().is_some_and(Vec::is_empty))
+    }
+
+    /// The embed as the body carries it: `{callbacks, errbacks, chain, chord}`.
+    pub fn to_value(&self) -> Value {
+        json!({
+            "callbacks": self.callbacks,
+            "errbacks": self.errbacks,
+            "chain": self.chain,
+            "chord": self.chord,
+        })
+    }
+
+    /// Reads an embed written by [`Embed::to_value`] (missing parts are null).
+    pub fn from_value(value: &Value) -> Embed {
+        let part = |name: &str| value.get(name).cloned().unwrap_or(Value::Null);
+        Embed {
+            callbacks: part("callbacks"),
+            errbacks: part("errbacks"),
+            chain: part("chain"),
+            chord: part("chord"),
+        }
+    }
+}
+
 /// A decoded task message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskMessage {
@@ -159,12 +189,7 @@ impl TaskMessage {
         Value::Array(vec![
             Value::Array(self.args.clone()),
             Value::Object(self.kwargs.clone()),
-            json!({
-                "callbacks": self.embed.callbacks,
-                "errbacks": self.embed.errbacks,
-                "chain": self.embed.chain,
-                "chord": self.embed.chord,
-            }),
+            self.embed.to_value(),
         ])
     }
 

@@ -183,6 +183,7 @@ pub(crate) async fn after_failure(
 ) {
     let embed = &request.message.embed;
     join_chord(shared, request, TaskState::Failure, &json!(exception)).await;
+    remember_workflow(shared, request).await;
     for step in embedded(request, "chain", &embed.chain) {
         fail_step(shared, request, &step, exception, traceback).await;
     }
@@ -199,6 +200,30 @@ pub(crate) async fn after_failure(
             options,
         )
         .await;
+    }
+}
+
+/// Keeps what a failed message asked after it (callbacks, errbacks, the rest of its chain),
+/// for as long as its result, so the dashboard's Retry of this task continues the workflow as
+/// Celery's `Task.retry` would (it sends the message again with its workflow). Not the chord:
+/// a chord whose member failed has failed, and a new run cannot rejoin it.
+async fn remember_workflow(shared: &Shared, request: &Request) {
+    let mut workflow = request.message.embed.clone();
+    workflow.chord = Value::Null;
+    if workflow.is_empty() {
+        return;
+    }
+    let ttl = shared
+        .config
+        .result_expires()
+        .unwrap_or(std::time::Duration::from_secs(86_400));
+    let embed = workflow.to_value().to_string();
+    if let Err(error) = shared
+        .broker
+        .remember_workflow(request.id(), &embed, ttl)
+        .await
+    {
+        tracing::warn!(task_id = %request.id(), %error, "could not keep the failed task's workflow; a retry from the dashboard will run the task alone");
     }
 }
 

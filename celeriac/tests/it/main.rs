@@ -23,6 +23,7 @@ mod history;
 mod history_recorder;
 mod history_sources;
 mod history_stats;
+mod history_workflow;
 mod interop;
 mod lifecycle;
 mod monitor;
