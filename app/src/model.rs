@@ -261,6 +261,9 @@ pub struct TaskInfo {
     /// Its chord's progress while the chord waits (detail only).
     #[serde(default)]
     pub chord: Option<ChordProgress>,
+    /// The body of its chord, for a chord header member (detail only).
+    #[serde(default)]
+    pub chord_body: Option<WorkflowTask>,
 }
 
 /// Another task of a task's workflow.
@@ -500,6 +503,7 @@ impl LiveTask {
             children: Vec::new(),
             group: Vec::new(),
             chord: None,
+            chord_body: None,
         }
     }
 }

@@ -214,6 +214,13 @@ fn Workflow(task: TaskInfo) -> AnyView {
                 })}
             </p>
         })}
+        {task.chord_body.clone().map(|body| view! {
+            <p data-testid="chord-body">"Chord body: "
+                <StateBadge state=body.state />" "
+                <A href=paths::task(&body.task_id)>{format::short_id(&body.task_id)}</A>" "
+                {format::or_dash(body.name.as_deref())}
+            </p>
+        })}
         {(!task.group.is_empty()).then(|| list(task.group.clone(), "workflow-members"))}
         {(!task.children.is_empty()).then(|| view! {
             <p>"Sent:"</p>

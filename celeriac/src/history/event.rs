@@ -118,6 +118,8 @@ pub struct TaskEvent {
     /// The group or chord header it belongs to (`group_id`: Celeriac workers add it to
     /// `task-received`; Celery's events carry none, its result document does).
     pub group_id: Option<String>,
+    /// The body of the chord it is a header member of (`chord_body_id`, Celeriac workers only).
+    pub chord_body_id: Option<String>,
     /// The queue (`task-sent`: `queue`, else `routing_key`).
     pub queue: Option<String>,
     /// Earliest run time.
@@ -150,6 +152,7 @@ impl TaskEvent {
             root_id: None,
             parent_id: None,
             group_id: None,
+            chord_body_id: None,
             queue: None,
             eta: None,
             expires: None,
@@ -214,6 +217,7 @@ impl TaskEvent {
         event.root_id = text(fields, "root_id");
         event.parent_id = text(fields, "parent_id");
         event.group_id = text(fields, "group_id");
+        event.chord_body_id = text(fields, "chord_body_id");
         event.queue = text(fields, "queue").or_else(|| text(fields, "routing_key"));
         event.eta = text(fields, "eta").and_then(|eta| parse_iso(&eta));
         event.expires = text(fields, "expires").and_then(|expires| parse_iso(&expires));

@@ -166,6 +166,8 @@ pub struct TaskDetail {
     pub children: Vec<WorkflowTask>,
     /// The members of its group or chord header (itself included), by `group_id`.
     pub group: Vec<WorkflowTask>,
+    /// The body of its chord, as far as the history knows it (at least its id).
+    pub chord_body: Option<WorkflowTask>,
 }
 
 /// Another task of a task's workflow, as its page lists it.
@@ -479,16 +481,31 @@ impl TaskHistory {
             Some(group_id) => self.workflow("group_id", group_id).await?,
             None => Vec::new(),
         };
+        let chord_body = match &task.chord_body_id {
+            Some(body_id) => Some(
+                self.workflow("task_id", body_id)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| WorkflowTask {
+                        task_id: body_id.clone(),
+                        name: None,
+                        state: TaskState::Pending,
+                    }),
+            ),
+            None => None,
+        };
         Ok(Some(TaskDetail {
             task,
             timeline,
             retried_as,
             children,
             group,
+            chord_body,
         }))
     }
 
-    /// The tasks whose `column` (`parent_id` or `group_id`) is `value`, oldest first.
+    /// The tasks whose `column` (`parent_id`, `group_id` or `task_id`) is `value`, oldest first.
     async fn workflow(
         &self,
         column: &'static str,

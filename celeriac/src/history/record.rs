@@ -78,6 +78,8 @@ pub struct TaskRecord {
     pub parent_id: Option<String>,
     /// The group or chord header it belongs to.
     pub group_id: Option<String>,
+    /// The body of its chord, when it is a chord header member.
+    pub chord_body_id: Option<String>,
     /// Earliest run time.
     pub eta: Option<DateTime<Utc>>,
     /// Expiry time.
@@ -146,6 +148,7 @@ impl TaskRecord {
             root_id: None,
             parent_id: None,
             group_id: None,
+            chord_body_id: None,
             eta: None,
             expires: None,
             retried_from: None,
@@ -211,6 +214,7 @@ impl TaskRecord {
         fill(&mut self.root_id, &event.root_id);
         fill(&mut self.parent_id, &event.parent_id);
         fill(&mut self.group_id, &event.group_id);
+        fill(&mut self.chord_body_id, &event.chord_body_id);
         fill(&mut self.queue, &event.queue);
         fill(&mut self.eta, &event.eta);
         fill(&mut self.expires, &event.expires);

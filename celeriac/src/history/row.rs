@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// The columns written by an upsert, in bind order (everything but `id`).
-pub(crate) const WRITTEN_COLUMNS: [&str; 26] = [
+pub(crate) const WRITTEN_COLUMNS: [&str; 27] = [
     "task_id",
     "name",
     "state",
@@ -38,6 +38,7 @@ pub(crate) const WRITTEN_COLUMNS: [&str; 26] = [
     "expires",
     "retried_from",
     "group_id",
+    "chord_body_id",
 ];
 
 /// The columns a `SELECT` of whole records reads.
@@ -74,6 +75,7 @@ pub(crate) struct RowValues {
     pub(crate) expires: Option<i64>,
     pub(crate) retried_from: Option<String>,
     pub(crate) group_id: Option<String>,
+    pub(crate) chord_body_id: Option<String>,
 }
 
 impl RowValues {
@@ -111,6 +113,7 @@ impl RowValues {
             expires: record.expires.map(micros),
             retried_from: record.retried_from.clone(),
             group_id: record.group_id.clone(),
+            chord_body_id: record.chord_body_id.clone(),
         }
     }
 }
@@ -182,6 +185,7 @@ where
         expires: time("expires")?,
         retried_from: text("retried_from")?,
         group_id: text("group_id")?,
+        chord_body_id: text("chord_body_id")?,
         row_id: Some(row.try_get("id")?),
     })
 }

@@ -297,6 +297,7 @@ async fn sqlite_write(
             .bind(row.expires)
             .bind(&row.retried_from)
             .bind(&row.group_id)
+            .bind(&row.chord_body_id)
             .execute(&mut *connection)
             .await
             .map_err(DatabaseError::query("upsert history row"))?;
@@ -326,10 +327,10 @@ async fn sqlite_write(
 }
 
 /// Column types for `UNNEST`, in [`WRITTEN_COLUMNS`] order.
-const POSTGRES_ARRAY_TYPES: [&str; 26] = [
+const POSTGRES_ARRAY_TYPES: [&str; 27] = [
     "text", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8", "text", "text", "text",
     "text", "text", "text", "text", "text", "text", "float8", "int8", "text", "text", "int8",
-    "int8", "text", "text",
+    "int8", "text", "text", "text",
 ];
 
 async fn postgres_write(
@@ -388,6 +389,7 @@ async fn postgres_write(
             .bind(number(|row| row.expires))
             .bind(column(|row| row.retried_from.clone()))
             .bind(column(|row| row.group_id.clone()))
+            .bind(column(|row| row.chord_body_id.clone()))
             .execute(&mut *connection)
             .await
             .map_err(DatabaseError::query("upsert history rows"))?;

@@ -23,8 +23,8 @@ fn with_uuid(task_id: &str) -> Map<String, Value> {
     fields
 }
 
-/// `task-received`. Celeriac adds `group_id` for a group or chord member (Celery's event has
-/// none; monitors that do not know it ignore it).
+/// `task-received`. Celeriac adds `group_id` for a group or chord member, and a chord member's
+/// `chord_body_id` (Celery's event has neither; monitors that do not know them ignore them).
 pub fn received(message: &TaskMessage) -> Map<String, Value> {
     let headers = &message.headers;
     let mut fields = with_uuid(headers.id.as_str());
@@ -46,6 +46,14 @@ pub fn received(message: &TaskMessage) -> Map<String, Value> {
     fields.insert("expires".into(), json!(headers.expires.map(format_iso)));
     if let Some(group) = &headers.group {
         fields.insert("group_id".into(), json!(group));
+        let body = message
+            .embed
+            .chord
+            .get("options")
+            .and_then(|options| options.get("task_id"));
+        if let Some(Value::String(body)) = body {
+            fields.insert("chord_body_id".into(), json!(body));
+        }
     }
     fields
 }

@@ -103,8 +103,8 @@ pub(super) async fn list(
 }
 
 /// `GET /api/task/info/{task_id}`: Flower's dictionary, plus our `timeline`, `retried_as` and
-/// the workflow: `group_id`, `children` and `group` (`{task_id, name, state}` each) and, while
-/// its chord waits, `chord: {done, size}`.
+/// the workflow: `group_id`, `children` and `group` (`{task_id, name, state}` each), a chord
+/// member's `chord_body` (the same shape) and, while its chord waits, `chord: {done, size}`.
 pub(super) async fn info(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
@@ -130,11 +130,11 @@ pub(super) async fn info(
                 .map(|(done, size)| json!({"done": done, "size": size})),
             _ => None,
         };
+        let entry = |task: &celeriac::history::WorkflowTask| -> Value {
+            json!({"task_id": task.task_id, "name": task.name, "state": task.state.as_str()})
+        };
         let workflow = |tasks: &[celeriac::history::WorkflowTask]| -> Value {
-            tasks
-                .iter()
-                .map(|task| json!({"task_id": task.task_id, "name": task.name, "state": task.state.as_str()}))
-                .collect()
+            tasks.iter().map(entry).collect()
         };
         if let Some(fields) = task.as_object_mut() {
             fields.insert("timeline".into(), Value::Array(timeline));
@@ -143,6 +143,10 @@ pub(super) async fn info(
             fields.insert("children".into(), workflow(&detail.children));
             fields.insert("group".into(), workflow(&detail.group));
             fields.insert("chord".into(), json!(chord));
+            fields.insert(
+                "chord_body".into(),
+                detail.chord_body.as_ref().map_or(Value::Null, entry),
+            );
         }
         return Ok(Json(task));
     }

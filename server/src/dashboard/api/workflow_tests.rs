@@ -96,7 +96,9 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
     let quick = add(1, 1)
         .option("queue", json!(app.queue))
         .option("task_id", json!("quick-member"));
-    let body = Signature::new("demo.echo").option("queue", json!(app.queue));
+    let body = Signature::new("demo.echo")
+        .option("queue", json!(app.queue))
+        .option("task_id", json!("slow-chord-body"));
     producer
         .apply_signature(chord([slow, quick], body))
         .await
@@ -111,6 +113,12 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
     )
     .await;
     assert_eq!(info["chord"], json!({"done": 1, "size": 2}), "{info}");
+    assert_eq!(
+        info["chord_body"]["task_id"],
+        json!("slow-chord-body"),
+        "{info}"
+    );
     let page = app.text("/tasks/quick-member").await;
     assert!(page.contains("1 of 2 header tasks done"), "{page}");
+    assert!(page.contains(r#"data-testid="chord-body""#), "{page}");
 }
