@@ -102,55 +102,21 @@ fn embedded(request: &Request, what: &str, value: &Value) -> Vec<Signature> {
 /// `children` entries for the stored result.
 pub(crate) async fn after_success(shared: &Shared, request: &Request, value: &Value) -> Vec<Value> {
     let embed = &request.message.embed;
-    let mut sent = Vec::new();
-    let callbacks = embedded(request, "link callbacks", &embed.callbacks);
+    let mut calls: Vec<(&str, Signature, Map<String, Value>)> = Vec::new();
+    let mut callbacks = embedded(request, "link callbacks", &embed.callbacks);
     if callbacks.len() == 1 {
-        let callback = callbacks.into_iter().next().unwrap_or_default();
-        let options = sent_by(request);
-        sent.extend(
-            send(
-                shared,
-                request,
-                "link callback",
-                callback,
-                vec![value.clone()],
-                options,
-            )
-            .await,
-        );
+        let callback = callbacks.remove(0);
+        calls.push(("link callback", callback, sent_by(request)));
     } else if !callbacks.is_empty() {
         // Celery sends group callbacks each on their own and wraps all others in one group.
         let (groups, others): (Vec<_>, Vec<_>) = callbacks
             .into_iter()
             .partition(|callback| callback.subtask_type.as_deref() == Some("group"));
         for callback in groups {
-            let options = sent_by(request);
-            sent.extend(
-                send(
-                    shared,
-                    request,
-                    "link callback",
-                    callback,
-                    vec![value.clone()],
-                    options,
-                )
-                .await,
-            );
+            calls.push(("link callback", callback, sent_by(request)));
         }
         if !others.is_empty() {
-            let group = canvas::group(others);
-            let options = sent_by(request);
-            sent.extend(
-                send(
-                    shared,
-                    request,
-                    "link callbacks",
-                    group,
-                    vec![value.clone()],
-                    options,
-                )
-                .await,
-            );
+            calls.push(("link callbacks", canvas::group(others), sent_by(request)));
         }
     }
     let mut chain = embedded(request, "chain", &embed.chain);
@@ -158,19 +124,22 @@ pub(crate) async fn after_success(shared: &Shared, request: &Request, value: &Va
         let mut options = sent_by(request);
         let rest: Vec<Value> = chain.iter().map(Signature::to_value).collect();
         options.insert("chain".into(), Value::Array(rest));
-        sent.extend(
-            send(
-                shared,
-                request,
-                "next chain step",
-                next,
-                vec![value.clone()],
-                options,
-            )
-            .await,
-        );
+        calls.push(("next chain step", next, options));
     }
-    sent.iter().map(Sent::child).collect()
+    let mut children = Vec::with_capacity(calls.len());
+    for (what, signature, options) in calls {
+        let sent = send(
+            shared,
+            request,
+            what,
+            signature,
+            vec![value.clone()],
+            options,
+        )
+        .await;
+        children.extend(sent.as_ref().map(Sent::child));
+    }
+    children
 }
 
 /// Fails the rest of the workflow of a run that failed with `exception`: its chord part, the

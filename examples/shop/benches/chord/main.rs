@@ -18,6 +18,12 @@
     dead_code,
     reason = "shared with the drain benchmark, which uses all of it"
 )]
+#[path = "../drain/drain.rs"]
+mod drain;
+#[allow(
+    dead_code,
+    reason = "shared with the drain benchmark, which uses all of it"
+)]
 #[path = "../drain/process.rs"]
 mod process;
 #[allow(
@@ -55,21 +61,11 @@ impl Kind {
     }
 }
 
-fn clean(program: &std::path::Path) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("CELERIAC_") || text.starts_with("PEER_") {
-            command.env_remove(&name);
-        }
-    }
-    command
-}
-
 fn worker_command(kind: Kind, redis: &redis_server::BenchRedis, root: &std::path::Path) -> Command {
     match kind {
         Kind::Celeriac { concurrency } => {
-            let mut command = clean(std::path::Path::new(env!("CARGO_BIN_EXE_shop")));
+            let mut command =
+                drain::clean_command(std::path::Path::new(env!("CARGO_BIN_EXE_shop")));
             command
                 .args(["worker", "-Q", QUEUE, "-c", &concurrency.to_string()])
                 .args(["-n", "bench@%h", "--loglevel", "warning"])
@@ -87,7 +83,7 @@ fn worker_command(kind: Kind, redis: &redis_server::BenchRedis, root: &std::path
             let python = std::env::var_os("CELERIAC_TEST_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join(".venv-interop/bin/python"));
-            let mut command = clean(&python);
+            let mut command = drain::clean_command(&python);
             command
                 .args(["-m", "celery", "-A", "peer", "worker", "-P", pool])
                 .args(["-c", &concurrency.to_string()])
