@@ -43,6 +43,18 @@ pub enum Error {
     History(#[from] HistoryError),
 }
 
+impl Error {
+    /// True when the broker or the result backend could not be reached or cannot serve yet:
+    /// trying again later may succeed.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Broker(error) => error.is_unreachable(),
+            Error::Backend(error) => error.is_unreachable(),
+            _ => false,
+        }
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

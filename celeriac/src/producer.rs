@@ -354,17 +354,8 @@ impl Producer {
         priority: Option<u8>,
         route_name: Option<&str>,
     ) -> Result<(), Error> {
-        let route = self
-            .routes
-            .route(route_name.unwrap_or(&message.headers.task));
-        let queue = queue
-            .map(str::to_owned)
-            .or_else(|| route.map(|route| route.queue.clone()))
-            .unwrap_or_else(|| self.default_queue.clone());
-        let priority = priority
-            .or_else(|| route.and_then(|route| route.priority))
-            .or(self.default_priority)
-            .unwrap_or(0);
+        let name = route_name.unwrap_or(&message.headers.task);
+        let (queue, priority) = self.route(name, queue, priority);
         message.headers.origin = Some(self.origin.clone());
         if self.default_ignore_result {
             message.headers.ignore_result = true;
@@ -376,6 +367,21 @@ impl Producer {
                 .await;
         }
         Ok(())
+    }
+
+    /// Where task `name` goes: the call's queue and priority, else its `task_routes` entry's,
+    /// else `task_default_queue` and `task_default_priority` (0 when unset).
+    fn route(&self, name: &str, queue: Option<&str>, priority: Option<u8>) -> (String, u8) {
+        let route = self.routes.route(name);
+        let queue = queue
+            .map(str::to_owned)
+            .or_else(|| route.map(|route| route.queue.clone()))
+            .unwrap_or_else(|| self.default_queue.clone());
+        let priority = priority
+            .or_else(|| route.and_then(|route| route.priority))
+            .or(self.default_priority)
+            .unwrap_or(0);
+        (queue, priority)
     }
 
     /// Builds a message without sending it, for senders with their own publish path (beat's
@@ -403,17 +409,7 @@ impl Producer {
             (None, Some(key)) => derived_task_id(name, key),
             (None, None) => uuid::Uuid::new_v4().to_string(),
         };
-        let route = self.routes.route(name);
-        let queue = options
-            .queue
-            .clone()
-            .or_else(|| route.map(|route| route.queue.clone()))
-            .unwrap_or_else(|| self.default_queue.clone());
-        let priority = options
-            .priority
-            .or_else(|| route.and_then(|route| route.priority))
-            .or(self.default_priority)
-            .unwrap_or(0);
+        let (queue, priority) = self.route(name, options.queue.as_deref(), options.priority);
         let mut message = TaskMessage::new(name, TaskId(task_id.clone()), args, kwargs);
         let headers = &mut message.headers;
         headers.eta = match (options.eta, options.countdown) {

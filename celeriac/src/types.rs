@@ -119,6 +119,11 @@ impl ExceptionInfo {
         ExceptionInfo::new("TaskRevokedError", reason).in_module("celery.exceptions")
     }
 
+    /// Celery's `NotRegistered(name)`: a message for a task this worker does not have.
+    pub fn not_registered(task_name: &str) -> Self {
+        ExceptionInfo::new("NotRegistered", task_name).in_module("celery.exceptions")
+    }
+
     /// The same exception declared in another module (e.g. `celery.exceptions`).
     pub fn in_module(mut self, module: impl Into<String>) -> Self {
         self.exc_module = module.into();

@@ -153,9 +153,7 @@ fn decode_result<R: DeserializeOwned>(meta: ResultMeta) -> Result<R, ResultError
         }
         state => {
             let exception = meta.exception().unwrap_or_else(|| match state {
-                TaskState::Revoked => {
-                    ExceptionInfo::new("TaskRevokedError", "revoked").in_module("celery.exceptions")
-                }
+                TaskState::Revoked => ExceptionInfo::revoked("revoked"),
                 _ => ExceptionInfo::new("Exception", meta.result.to_string()),
             });
             Err(ResultError::Failed {

@@ -91,24 +91,8 @@ impl BackendError {
     /// as long as it takes, unlike most errors Redis answers with (wrong type), which waiting
     /// does not cure.
     pub fn is_unreachable(&self) -> bool {
-        use ::redis::{ErrorKind, ServerErrorKind};
         match self {
-            BackendError::Redis { source, .. } => {
-                source.is_io_error()
-                    || source.is_connection_dropped()
-                    || source.is_connection_refusal()
-                    || source.is_timeout()
-                    || matches!(
-                        source.kind(),
-                        ErrorKind::Server(
-                            ServerErrorKind::BusyLoading
-                                | ServerErrorKind::MasterDown
-                                | ServerErrorKind::TryAgain
-                                | ServerErrorKind::ClusterDown
-                                | ServerErrorKind::ReadOnly
-                        )
-                    )
-            }
+            BackendError::Redis { source, .. } => crate::broker::is_unreachable(source),
             _ => false,
         }
     }

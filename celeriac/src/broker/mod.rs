@@ -79,3 +79,37 @@ pub enum BrokerError {
         reason: String,
     },
 }
+
+impl BrokerError {
+    /// True when Redis could not be reached or cannot serve yet (see [`is_unreachable`]):
+    /// worth trying again for as long as it takes.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            BrokerError::Redis { source, .. } => is_unreachable(source),
+            BrokerError::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// True when Redis could not be reached (refused, dropped, timed out) or answered that it
+/// cannot serve yet: `LOADING` while a restarted server reads its append-only file,
+/// `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, and `READONLY` from a master demoted in a failover.
+/// Unlike most errors Redis answers with (wrong type), waiting cures these.
+pub(crate) fn is_unreachable(source: &::redis::RedisError) -> bool {
+    use ::redis::{ErrorKind, ServerErrorKind};
+    source.is_io_error()
+        || source.is_connection_dropped()
+        || source.is_connection_refusal()
+        || source.is_timeout()
+        || matches!(
+            source.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::ReadOnly
+            )
+        )
+}

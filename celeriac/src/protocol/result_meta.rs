@@ -75,6 +75,22 @@ impl ResultMeta {
         }
     }
 
+    /// A FAILURE document for a task this worker did not run itself (a chain step that will
+    /// never run, a chord body failed by its header, a message that does not decode): the
+    /// exception, its traceback, done at `date_done`; no request fields to fill.
+    pub fn failure(
+        task_id: impl Into<String>,
+        exception: &ExceptionInfo,
+        traceback: String,
+        date_done: String,
+    ) -> Self {
+        let result = serde_json::to_value(exception).unwrap_or(Value::Null);
+        let mut meta = ResultMeta::new(task_id, TaskState::Failure, result);
+        meta.traceback = Some(traceback);
+        meta.date_done = Some(date_done);
+        meta
+    }
+
     /// The exception stored for FAILURE, RETRY and REVOKED, when `result` has Celery's shape.
     pub fn exception(&self) -> Option<ExceptionInfo> {
         match self.status {

@@ -193,6 +193,22 @@ impl TaskMessage {
         ])
     }
 
+    /// The `argsrepr` header, or Python's repr of the arguments when the producer sent none.
+    pub fn args_repr(&self) -> String {
+        self.headers
+            .argsrepr
+            .clone()
+            .unwrap_or_else(|| python_args_repr(&self.args))
+    }
+
+    /// The `kwargsrepr` header, or Python's repr of the keyword arguments.
+    pub fn kwargs_repr(&self) -> String {
+        self.headers
+            .kwargsrepr
+            .clone()
+            .unwrap_or_else(|| python_repr(&Value::Object(self.kwargs.clone())))
+    }
+
     /// The headers as Celery writes them, in Celery's key order, user headers last.
     pub fn headers_json(&self) -> Map<String, Value> {
         let headers = &self.headers;
@@ -212,14 +228,8 @@ impl TaskMessage {
         );
         map.insert("root_id".into(), json!(headers.root_id));
         map.insert("parent_id".into(), json!(headers.parent_id));
-        let argsrepr = headers
-            .argsrepr
-            .clone()
-            .unwrap_or_else(|| python_args_repr(&self.args));
-        let kwargsrepr = headers
-            .kwargsrepr
-            .clone()
-            .unwrap_or_else(|| python_repr(&Value::Object(self.kwargs.clone())));
+        let argsrepr = self.args_repr();
+        let kwargsrepr = self.kwargs_repr();
         map.insert("argsrepr".into(), json!(argsrepr));
         map.insert("kwargsrepr".into(), json!(kwargsrepr));
         map.insert("origin".into(), json!(headers.origin));

@@ -82,19 +82,14 @@ fn map_task(name: &'static str, registry: Registry, star: bool) -> Task {
         async move {
             let (signature, items) = match map_arguments(&args) {
                 Ok(parsed) => parsed,
-                Err(error) => return Err(error).into_outcome_value(),
+                Err(error) => return fail(error),
             };
             let Some(task) = registry.get(&signature.task).cloned() else {
-                let exception = crate::ExceptionInfo {
-                    exc_type: "NotRegistered".into(),
-                    exc_message: vec![json!(signature.task)],
-                    exc_module: "celery.exceptions".into(),
-                };
-                return Outcome::Fail {
-                    exception,
+                return fail(TaskError::Fail {
+                    exception: crate::ExceptionInfo::not_registered(&signature.task),
                     traceback: None,
                     error_type: None,
-                };
+                });
             };
             let mut results = Vec::with_capacity(items.len());
             for item in items {
@@ -104,9 +99,7 @@ fn map_task(name: &'static str, registry: Registry, star: bool) -> Task {
                 };
                 let run = match task.start(context.clone(), call_args, signature.kwargs.clone()) {
                     Ok(run) => run,
-                    Err(error) => {
-                        return Err(TaskError::new("TypeError", error.message)).into_outcome_value()
-                    }
+                    Err(error) => return fail(TaskError::new("TypeError", error.message)),
                 };
                 match run.await {
                     Outcome::Success(value) => results.push(value),
@@ -140,13 +133,7 @@ async fn chunks(producer: &Producer, args: RawArgs) -> Result<Value, TaskError> 
     Ok(sent.child())
 }
 
-/// An error as the outcome of a raw body that returns [`Outcome`].
-trait IntoOutcomeValue {
-    fn into_outcome_value(self) -> Outcome;
-}
-
-impl IntoOutcomeValue for Result<Value, TaskError> {
-    fn into_outcome_value(self) -> Outcome {
-        crate::task::IntoOutcome::into_outcome(self)
-    }
+/// The outcome of a body that raised `error`, for the map bodies, which return an [`Outcome`].
+fn fail(error: TaskError) -> Outcome {
+    crate::task::IntoOutcome::into_outcome(Err::<Value, _>(error))
 }

@@ -66,27 +66,13 @@ async fn send(
             Ok(sent) => return Some(sent),
             Err(error) => error,
         };
-        if !transient(&error) || *shared.aborting.borrow() {
+        if !error.is_unreachable() || *shared.aborting.borrow() {
             tracing::error!(task_id = %request.id(), task_name = %request.name(), sending = %task, error = %crate::error::chain(&error), "WORKFLOW STEP NOT SENT: could not send the {what} of this task");
             return None;
         }
         tracing::warn!(task_id = %request.id(), sending = %task, error = %crate::error::chain(&error), "could not send the {what} of this task yet; trying again");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(2));
-    }
-}
-
-/// An error waiting may cure: Redis unreachable or not serving yet.
-fn transient(error: &crate::Error) -> bool {
-    match error {
-        crate::Error::Broker(crate::error::BrokerError::Redis { source, .. }) => {
-            source.is_io_error()
-                || source.is_connection_dropped()
-                || source.is_connection_refusal()
-                || source.is_timeout()
-        }
-        crate::Error::Backend(error) => error.is_unreachable(),
-        _ => false,
     }
 }
 
@@ -208,9 +194,8 @@ async fn fail_step(
     let Some(task_id) = step.task_id() else {
         return;
     };
-    let mut meta = ResultMeta::new(task_id, TaskState::Failure, json!(exception));
-    meta.traceback = Some(traceback.to_owned());
-    meta.date_done = Some(format_iso(crate::clock::now()));
+    let done = format_iso(crate::clock::now());
+    let mut meta = ResultMeta::failure(task_id, exception, traceback.to_owned(), done);
     meta.group_id = step.option_str("group_id").map(str::to_owned);
     write(shared, &meta).await;
     if let (Some(group_id), Some(body)) = (step.option_str("group_id"), step.options.get("chord")) {
@@ -380,9 +365,8 @@ async fn chord_error(
     tracing::error!(group_id, body_id = %body_id, reason, "chord failed; storing ChordError on its body");
     let exception = ExceptionInfo::new("ChordError", reason).in_module("celery.exceptions");
     let traceback = format!("Traceback (most recent call last):\n  chord {group_id}\ncelery.exceptions.ChordError: {reason}");
-    let mut meta = ResultMeta::new(&body_id, TaskState::Failure, json!(exception));
-    meta.traceback = Some(traceback.clone());
-    meta.date_done = Some(format_iso(crate::clock::now()));
+    let done = format_iso(crate::clock::now());
+    let meta = ResultMeta::failure(&body_id, &exception, traceback.clone(), done);
     write(shared, &meta).await;
     if let Some(errbacks) = body.options.get("link_error") {
         let errbacks = embedded(request, "chord body errbacks", errbacks);

@@ -82,11 +82,4 @@ pub(crate) fn identify(raw: &str) -> (Option<String>, Option<String>) {
     (id, name)
 }
 
-/// `text` cut to at most `limit` characters (not bytes), for log lines and event fields that
-/// must not carry a megabyte argument whole.
-pub(crate) fn truncate(text: &str, limit: usize) -> &str {
-    match text.char_indices().nth(limit) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
+pub(crate) use crate::protocol::event::task_fields::truncate_chars as truncate;

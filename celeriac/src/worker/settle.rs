@@ -486,10 +486,8 @@ pub(crate) async fn dead_letter(
             )
         }
         None => {
-            let mut meta = ResultMeta::new(task_id, TaskState::Failure, json!(exception));
-            meta.traceback = Some(format!("{}: {}", exception.exc_type, exception.message()));
-            meta.date_done = Some(format_iso(clock::now()));
-            meta
+            let traceback = format!("{}: {}", exception.exc_type, exception.message());
+            ResultMeta::failure(task_id, &exception, traceback, format_iso(clock::now()))
         }
     };
     let traceback = meta.traceback.as_deref().unwrap_or_default();

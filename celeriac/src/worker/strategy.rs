@@ -19,7 +19,6 @@ use crate::broker::Delivery;
 use crate::clock;
 use crate::task::Task;
 use crate::types::ExceptionInfo;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,11 +55,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery, prefetch_per
     };
     let Some(task) = shared.registry.get(&headers.task).cloned() else {
         let reason = format!("Received unregistered task of type {:?}", headers.task);
-        let exception = ExceptionInfo {
-            exc_type: "NotRegistered".into(),
-            exc_message: vec![Value::String(headers.task.clone())],
-            exc_module: "celery.exceptions".into(),
-        };
+        let exception = ExceptionInfo::not_registered(&headers.task);
         settle::dead_letter(
             &shared,
             held,

@@ -103,28 +103,26 @@ def record(token):
     return token
 
 
-@app.task(name="demo.mul")
-def demo_mul(x, y):
+def multiply(x, y):
     return x * y
 
 
-@app.task(name="demo.tsum")
-def demo_tsum(numbers):
-    broker_redis().incr(f"{KEYPREFIX}calls:demo.tsum")
-    return sum(numbers)
+def counted_sum(name):
+    """A chord body that counts its calls under `<PEER_KEYPREFIX>calls:<name>`, so a test can
+    tell it fired exactly once."""
+
+    def tsum(numbers):
+        broker_redis().incr(f"{KEYPREFIX}calls:{name}")
+        return sum(numbers)
+
+    return tsum
 
 
-# `py.*`: the Python steps of the canvas tests, routed to the Python worker's queue.
-@app.task(name="py.mul")
-def py_mul(x, y):
-    return x * y
-
-
-@app.task(name="py.tsum")
-def py_tsum(numbers):
-    """A chord body that counts its calls, so a test can tell it fired exactly once."""
-    broker_redis().incr(f"{KEYPREFIX}calls:py.tsum")
-    return sum(numbers)
+# `demo.*` as the Rust demo has them, and `py.*`: the Python steps of the canvas tests, routed to
+# the Python worker's queue.
+for prefix in ("demo", "py"):
+    app.task(name=f"{prefix}.mul")(multiply)
+    app.task(name=f"{prefix}.tsum")(counted_sum(f"{prefix}.tsum"))
 
 
 @app.task(name="py.errback")

@@ -165,23 +165,19 @@ impl RedisBackend {
     ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
         let keys = Keys::chord(group_id);
         let mut connection = self.connection.clone();
-        let saved: bool = ::redis::cmd("EXISTS")
-            .arg(&keys.group)
-            .query_async(&mut connection)
-            .await
-            .map_err(redis_error("EXISTS chord group"))?;
-        if saved {
-            return Ok(None);
-        }
         let command = if ordered { "ZRANGE" } else { "LRANGE" };
-        let entries: Vec<Vec<u8>> = ::redis::cmd(command)
+        // One round trip: whether a GroupResult was saved, and the entries.
+        let (saved, entries): (bool, Vec<Vec<u8>>) = ::redis::pipe()
+            .cmd("EXISTS")
+            .arg(&keys.group)
+            .cmd(command)
             .arg(&keys.results)
             .arg(0)
             .arg(-1)
             .query_async(&mut connection)
             .await
             .map_err(redis_error("read chord results"))?;
-        Ok(Some(entries))
+        Ok((!saved).then_some(entries))
     }
 
     /// After the body was sent: clears the chord's data and marks it done, so a late duplicate

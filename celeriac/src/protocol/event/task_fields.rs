@@ -4,14 +4,16 @@
 
 use crate::protocol::time::format_iso;
 use crate::protocol::TaskMessage;
-use crate::types::{python_args_repr, python_repr, ExceptionInfo};
+use crate::types::{python_repr, ExceptionInfo};
 use serde_json::{json, Map, Value};
 
 /// Characters of a result or exception repr in an event (Celery's `resultrepr_maxsize`).
 pub const REPR_MAX: usize = 1_024;
 
-fn cut(text: &str) -> &str {
-    match text.char_indices().nth(REPR_MAX) {
+/// `text` cut to at most `limit` characters (not bytes): a repr in an event or a log line
+/// must not carry a megabyte argument whole.
+pub fn truncate_chars(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
         Some((index, _)) => &text[..index],
         None => text,
     }
@@ -29,14 +31,8 @@ pub fn received(message: &TaskMessage) -> Map<String, Value> {
     let headers = &message.headers;
     let mut fields = with_uuid(headers.id.as_str());
     fields.insert("name".into(), json!(headers.task));
-    let args = headers
-        .argsrepr
-        .clone()
-        .unwrap_or_else(|| python_args_repr(&message.args));
-    let kwargs = headers
-        .kwargsrepr
-        .clone()
-        .unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone())));
+    let args = message.args_repr();
+    let kwargs = message.kwargs_repr();
     fields.insert("args".into(), json!(args));
     fields.insert("kwargs".into(), json!(kwargs));
     fields.insert("root_id".into(), json!(headers.root_id));
@@ -66,7 +62,10 @@ pub fn started(task_id: &str) -> Map<String, Value> {
 /// `task-succeeded`.
 pub fn succeeded(task_id: &str, result: &Value, runtime: f64) -> Map<String, Value> {
     let mut fields = with_uuid(task_id);
-    fields.insert("result".into(), json!(cut(&python_repr(result))));
+    fields.insert(
+        "result".into(),
+        json!(truncate_chars(&python_repr(result), REPR_MAX)),
+    );
     fields.insert("runtime".into(), json!(runtime));
     fields
 }

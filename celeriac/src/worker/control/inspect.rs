@@ -6,7 +6,6 @@ use super::super::state::{Held, Phase};
 use super::super::{rusage, Shared};
 use super::task_ids;
 use crate::clock;
-use crate::types::{python_args_repr, python_repr};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -238,8 +237,8 @@ fn request_info(shared: &Shared, held: &Held) -> Value {
             "redelivered": request.redelivered,
         },
         "worker_pid": std::process::id(),
-        "argsrepr": headers.argsrepr.clone().unwrap_or_else(|| python_args_repr(&message.args)),
-        "kwargsrepr": headers.kwargsrepr.clone().unwrap_or_else(|| python_repr(&Value::Object(message.kwargs.clone()))),
+        "argsrepr": message.args_repr(),
+        "kwargsrepr": message.kwargs_repr(),
     })
 }
 

@@ -37,29 +37,13 @@ use anyhow::Context;
 use celeriac::canvas::{chord, Signature};
 use celeriac::config::Config;
 use celeriac::producer::{Producer, SendOptions};
+use drain::WorkerKind as Kind;
 use process::Worker;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const QUEUE: &str = "bench.chord";
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Celeriac { concurrency: u32 },
-    CeleryPrefork { concurrency: u32 },
-    CeleryThreads { concurrency: u32 },
-}
-
-impl Kind {
-    fn label(self) -> String {
-        match self {
-            Kind::Celeriac { concurrency } => format!("celeriac -c {concurrency}"),
-            Kind::CeleryPrefork { concurrency } => format!("Celery prefork -c {concurrency}"),
-            Kind::CeleryThreads { concurrency } => format!("Celery threads -c {concurrency}"),
-        }
-    }
-}
 
 fn worker_command(kind: Kind, redis: &redis_server::BenchRedis, root: &std::path::Path) -> Command {
     match kind {
@@ -198,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
                 row.kind.label(),
                 size as f64 / seconds,
                 row.worker_cpu.as_secs_f64(),
-                if matches!(row.kind, Kind::Celeriac { .. }) {
+                if !row.kind.is_celery() {
                     ratio
                 } else {
                     "1.0×".into()
