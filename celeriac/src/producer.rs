@@ -23,7 +23,7 @@
 //! ([`TaskRef::with_queue`], Celery's `Task.queue`), `task_routes`, `task_default_queue`. Celery
 //! orders them the same way: a task's `queue` attribute wins over `task_routes`.
 
-use crate::backend::{AsyncResult, RedisBackend};
+use crate::backend::{AsyncResult, ResultBackend};
 use crate::broker::{BrokerOptions, RedisBroker};
 use crate::clock;
 use crate::config::Config;
@@ -168,7 +168,7 @@ pub struct TaskCall {
 #[derive(Debug, Clone)]
 pub struct Producer {
     broker: RedisBroker,
-    backend: Option<RedisBackend>,
+    backend: Option<ResultBackend>,
     routes: TaskRoutes,
     default_queue: String,
     default_priority: Option<u8>,
@@ -194,12 +194,7 @@ impl Producer {
     pub async fn connect(config: &Config) -> Result<Producer, Error> {
         let options = broker_options(config);
         let broker = RedisBroker::connect(&config.broker_url, options.clone()).await?;
-        let backend = match &config.result_backend {
-            Some(url) => Some(
-                RedisBackend::connect_at_startup(url, config.result_expires(), &options).await?,
-            ),
-            None => None,
-        };
+        let backend = ResultBackend::from_config(config).await?;
         Ok(Producer::from_parts(broker, backend, config))
     }
 
@@ -207,7 +202,7 @@ impl Producer {
     #[doc(hidden)] // takes the internal transport; build one with `Producer::connect`
     pub fn from_parts(
         broker: RedisBroker,
-        backend: Option<RedisBackend>,
+        backend: Option<ResultBackend>,
         config: &Config,
     ) -> Producer {
         let host = crate::worker::node_name::hostname();
@@ -235,7 +230,7 @@ impl Producer {
     }
 
     /// The result backend, if configured.
-    pub fn backend(&self) -> Option<&RedisBackend> {
+    pub fn backend(&self) -> Option<&ResultBackend> {
         self.backend.as_ref()
     }
 

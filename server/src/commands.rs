@@ -147,9 +147,14 @@ pub async fn call(config: Config, args: &CallArgs) -> anyhow::Result<bool> {
     Ok(meta.status == TaskState::Success)
 }
 
-/// `celeriac result`: prints the stored document (PENDING when there is none).
+/// `celeriac result`: prints the stored document (PENDING when there is none); refused
+/// without a result backend.
 pub async fn result(config: Config, args: &ResultArgs) -> anyhow::Result<bool> {
     let producer = Producer::connect(&config).await.context("connecting")?;
+    if producer.backend().is_none() {
+        // Without a backend every task would print as PENDING, whatever became of it.
+        return Err(celeriac::backend::BackendError::NotConfigured.into());
+    }
     let handle = producer.async_result(args.id.as_str());
     let meta = if args.wait {
         Some(handle.get(seconds("--timeout", args.timeout)?).await?)

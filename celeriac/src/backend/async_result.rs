@@ -6,7 +6,7 @@
 //! return value decoded as `R`, with a FAILURE or REVOKED as a [`ResultError`] (Celery's
 //! default `get()`, which re-raises the task's exception).
 
-use super::{BackendError, RedisBackend};
+use super::{BackendError, ResultBackend};
 use crate::protocol::content::decode_typed;
 use crate::protocol::ResultMeta;
 use crate::types::{ExceptionInfo, TaskId, TaskState};
@@ -20,7 +20,7 @@ use std::time::Duration;
 pub struct AsyncResult<R = Value> {
     /// The task.
     pub id: TaskId,
-    backend: Option<RedisBackend>,
+    backend: Option<ResultBackend>,
     result_type: PhantomData<fn() -> R>,
 }
 
@@ -64,7 +64,7 @@ pub enum ResultError {
 
 impl AsyncResult {
     /// A handle for `id`; without a backend only the id is known.
-    pub fn new(id: TaskId, backend: Option<RedisBackend>) -> Self {
+    pub fn new(id: TaskId, backend: Option<ResultBackend>) -> Self {
         AsyncResult {
             id,
             backend,

@@ -1,15 +1,153 @@
 //! The result backend: where workers store task states and results, and where producers wait
-//! for them.
+//! for them. [`ResultBackend`] is the one a configuration names (`result_backend`):
 //!
-//! Only Celery's Redis backend is implemented: `celery-task-meta-<id>` JSON with a TTL of
-//! `result_expires`, and a PUBLISH of the same document on the channel of the same name at every
-//! write, which is what `AsyncResult.get()` in Python (and here) waits on.
+//! - Celery's Redis backend (`redis://…`): `celery-task-meta-<id>` JSON with a TTL of
+//!   `result_expires`, and a PUBLISH of the same document on the channel of the same name at
+//!   every write, which is what `AsyncResult.get()` in Python (and here) waits on.
+//! - django-celery-results' `django-db`: rows of `django_celery_results_taskresult` in the
+//!   database of `database_url` ([`DjangoBackend`]).
+//!
+//! Chords join on Redis only for now: on `django-db` a chord is refused where it is sent and
+//! reported loudly where a header task finishes (see [`BackendError::ChordUnsupported`]).
 
 mod async_result;
+mod django;
 mod redis;
 
+pub use self::django::DjangoBackend;
 pub use self::redis::{ChordPart, RedisBackend};
 pub use async_result::{AsyncResult, ResultError};
+
+use crate::protocol::ResultMeta;
+use std::time::Duration;
+
+/// The `result_backend` value that selects django-celery-results' tables.
+pub const DJANGO_DB: &str = "django-db";
+
+/// A configured result backend.
+#[derive(Debug, Clone)]
+pub enum ResultBackend {
+    /// Celery's Redis backend.
+    Redis(RedisBackend),
+    /// django-celery-results' tables.
+    Django(DjangoBackend),
+}
+
+impl From<RedisBackend> for ResultBackend {
+    fn from(backend: RedisBackend) -> Self {
+        ResultBackend::Redis(backend)
+    }
+}
+
+impl ResultBackend {
+    /// Opens the backend `config` names, if any, retrying a Redis backend at start-up as the
+    /// broker does.
+    pub async fn from_config(
+        config: &crate::config::Config,
+    ) -> Result<Option<ResultBackend>, BackendError> {
+        let Some(url) = config.result_backend.as_deref() else {
+            return Ok(None);
+        };
+        let backend = if url == DJANGO_DB {
+            ResultBackend::Django(
+                DjangoBackend::connect(&config.database_url, config.result_expires()).await?,
+            )
+        } else {
+            ResultBackend::Redis(
+                RedisBackend::connect_at_startup(
+                    url,
+                    config.result_expires(),
+                    &crate::producer::broker_options(config),
+                )
+                .await?,
+            )
+        };
+        Ok(Some(backend))
+    }
+
+    /// The Redis backend, for what only it can do (chords).
+    pub fn as_redis(&self) -> Option<&RedisBackend> {
+        match self {
+            ResultBackend::Redis(backend) => Some(backend),
+            ResultBackend::Django(_) => None,
+        }
+    }
+
+    /// The backend's name as Celery's settings spell it, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ResultBackend::Redis(_) => "redis",
+            ResultBackend::Django(_) => DJANGO_DB,
+        }
+    }
+
+    /// Stores a task's state; false when the write was skipped because the task had already
+    /// succeeded.
+    pub async fn store(&self, meta: &ResultMeta) -> Result<bool, BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.store(meta).await,
+            ResultBackend::Django(backend) => backend.store(meta).await,
+        }
+    }
+
+    /// The stored state of a task; None means PENDING (unknown or not yet stored).
+    pub async fn get(&self, task_id: &str) -> Result<Option<ResultMeta>, BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.get(task_id).await,
+            ResultBackend::Django(backend) => backend.get(task_id).await,
+        }
+    }
+
+    /// The stored results of `task_ids`, skipping the ones not stored or unreadable (warned).
+    pub async fn get_many(&self, task_ids: &[String]) -> Result<Vec<ResultMeta>, BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.get_many(task_ids).await,
+            ResultBackend::Django(backend) => backend.get_many(task_ids).await,
+        }
+    }
+
+    /// One page of a walk over the stored results: the cursor to go on from (0 when the walk
+    /// is complete) and the results found; memory stays bounded by a page.
+    pub async fn scan_results(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<ResultMeta>), BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.scan_results(cursor, count).await,
+            ResultBackend::Django(backend) => backend.scan_results(cursor, count).await,
+        }
+    }
+
+    /// Deletes a stored result (`AsyncResult.forget()`).
+    pub async fn forget(&self, task_id: &str) -> Result<(), BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.forget(task_id).await,
+            ResultBackend::Django(backend) => backend.forget(task_id).await,
+        }
+    }
+
+    /// Waits until the task reaches a ready state or `timeout` passes.
+    pub async fn wait_ready(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<ResultMeta, BackendError> {
+        match self {
+            ResultBackend::Redis(backend) => backend.wait_ready(task_id, timeout).await,
+            ResultBackend::Django(backend) => backend.wait_ready(task_id, timeout).await,
+        }
+    }
+
+    /// Deletes expired results where they do not expire by themselves (Celery's
+    /// `celery.backend_cleanup`); the results deleted. Redis expires its keys itself.
+    pub async fn cleanup(&self) -> Result<u64, BackendError> {
+        match self {
+            ResultBackend::Redis(_) => Ok(0),
+            ResultBackend::Django(backend) => backend.cleanup().await,
+        }
+    }
+}
 
 /// Why a result-backend operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +191,42 @@ pub enum BackendError {
         #[source]
         source: serde_json::Error,
     },
+    /// The SQL database of a database backend failed.
+    #[error("result backend database error")]
+    Database {
+        /// What the database said.
+        #[source]
+        source: crate::db::DatabaseError,
+    },
+    /// The tables a database backend writes are not in its database.
+    #[error("table {table} is missing in {database}: {advice}")]
+    TablesMissing {
+        /// The table looked for.
+        table: &'static str,
+        /// The database, password hidden.
+        database: String,
+        /// What to do about it.
+        advice: &'static str,
+        /// The database's answer.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A stored result is not JSON (another serializer wrote it), so it cannot be read.
+    #[error("result of task {task_id} is stored as {content_type:?}, not application/json")]
+    NotJson {
+        /// The task.
+        task_id: String,
+        /// The row's `content_type`.
+        content_type: String,
+    },
+    /// Chords need a backend that can count their header's results; this one cannot yet.
+    #[error("chords are not supported on the {backend} result backend yet (group {group_id}): use a redis:// result backend for workflows with chords")]
+    ChordUnsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// The chord's group.
+        group_id: String,
+    },
     /// No `result_backend` is configured, so results cannot be read.
     #[error("no result backend is configured (set result_backend)")]
     NotConfigured,
@@ -93,6 +267,12 @@ impl BackendError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             BackendError::Redis { source, .. } => crate::broker::is_unreachable(source),
+            BackendError::Database {
+                source: crate::db::DatabaseError::Query { source, .. },
+            } => matches!(
+                source,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            ),
             _ => false,
         }
     }

@@ -5,6 +5,7 @@
 //! bodies and errbacks; Rust producers call it through [`crate::Producer::apply_signature`].
 
 use super::Sent;
+use crate::backend::BackendError;
 use crate::producer::Producer;
 use crate::protocol::signature::{Shape, Signature};
 use crate::protocol::ProtocolError;
@@ -305,6 +306,12 @@ async fn send_chord(
     let backend = producer.backend().ok_or_else(|| {
         refused("a chord needs a result backend to join its header; none is configured".into())
     })?;
+    let backend = backend
+        .as_redis()
+        .ok_or_else(|| BackendError::ChordUnsupported {
+            backend: backend.kind(),
+            group_id: group_id.clone(),
+        })?;
     let size = header.iter().map(chord_size).sum::<Result<usize, _>>()?;
     let body_value = body.to_value();
     let last = header.len() - 1;

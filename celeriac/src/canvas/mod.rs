@@ -25,7 +25,7 @@ mod apply;
 
 pub(crate) use apply::apply;
 
-use crate::backend::{AsyncResult, BackendError, RedisBackend};
+use crate::backend::{AsyncResult, BackendError, ResultBackend};
 use crate::protocol::signature::{child_of_group, child_of_task};
 pub use crate::protocol::signature::{Shape, Signature};
 use crate::protocol::ResultMeta;
@@ -110,7 +110,7 @@ impl Sent {
         }
     }
 
-    fn collect(&self, backend: Option<&RedisBackend>, into: &mut Vec<AsyncResult>) {
+    fn collect(&self, backend: Option<&ResultBackend>, into: &mut Vec<AsyncResult>) {
         match self {
             Sent::Task(id) => into.push(AsyncResult::new(id.as_str().into(), backend.cloned())),
             Sent::Group { members, .. } => {

@@ -179,11 +179,21 @@ impl Database {
 
     /// Opens the database `options` describe and migrates it.
     pub async fn connect_with(options: &DatabaseOptions) -> Result<Database, DatabaseError> {
+        Database::open(options, Schema::Migrate).await
+    }
+
+    /// Opens a database another application owns (Django's, for its result tables) as it is:
+    /// no migrations, and a SQLite file that does not exist is an error, not a new file.
+    pub async fn connect_existing(options: &DatabaseOptions) -> Result<Database, DatabaseError> {
+        Database::open(options, Schema::AsItIs).await
+    }
+
+    async fn open(options: &DatabaseOptions, schema: Schema) -> Result<Database, DatabaseError> {
         let shown_url = hide_password(&options.url);
         let scheme = options.url.split(':').next().unwrap_or_default();
         match scheme {
-            "sqlite" => open_sqlite(options, &shown_url).await,
-            "postgres" | "postgresql" => open_postgres(options, &shown_url).await,
+            "sqlite" => open_sqlite(options, &shown_url, schema).await,
+            "postgres" | "postgresql" => open_postgres(options, &shown_url, schema).await,
             _ => Err(DatabaseError::UnsupportedUrl { url: shown_url }),
         }
     }
@@ -202,17 +212,24 @@ impl Database {
     }
 }
 
+/// Whether opening a database brings Celeriac's own tables up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    Migrate,
+    AsItIs,
+}
+
 async fn open_sqlite(
     options: &DatabaseOptions,
     shown_url: &str,
+    schema: Schema,
 ) -> Result<Database, DatabaseError> {
     let connect_options = SqliteConnectOptions::from_str(&options.url)
         .map_err(|source| DatabaseError::InvalidUrl {
             url: shown_url.to_owned(),
             source,
         })?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
+        .create_if_missing(schema == Schema::Migrate)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
@@ -225,8 +242,15 @@ async fn open_sqlite(
         // Keeps the planner's statistics fresh cheaply (SQLite's advice for long-lived
         // connections).
         .optimize_on_close(true, 400);
+    // Another application's file keeps the journal mode it chose.
+    let connect_options = match schema {
+        Schema::Migrate => connect_options.journal_mode(SqliteJournalMode::Wal),
+        Schema::AsItIs => connect_options,
+    };
     // Before the pool, so that its connections find the file in WAL mode and migrated.
-    migrate::migrate_sqlite(&connect_options, shown_url).await?;
+    if schema == Schema::Migrate {
+        migrate::migrate_sqlite(&connect_options, shown_url).await?;
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .connect_with(connect_options)
@@ -241,6 +265,7 @@ async fn open_sqlite(
 async fn open_postgres(
     options: &DatabaseOptions,
     shown_url: &str,
+    schema: Schema,
 ) -> Result<Database, DatabaseError> {
     let mut connect_options =
         PgConnectOptions::from_str(&options.url).map_err(|source| DatabaseError::InvalidUrl {
@@ -264,7 +289,9 @@ async fn open_postgres(
             url: shown_url.to_owned(),
             source,
         })?;
-    migrate::migrate_postgres(&pool, options.schema.as_deref(), shown_url).await?;
+    if schema == Schema::Migrate {
+        migrate::migrate_postgres(&pool, options.schema.as_deref(), shown_url).await?;
+    }
     Ok(Database::Postgres(pool))
 }
 

@@ -9,7 +9,7 @@
 //! retention says.
 
 use super::{HistoryError, TaskHistory};
-use crate::backend::RedisBackend;
+use crate::backend::ResultBackend;
 
 /// Keys asked for per `SCAN` call (a hint: Redis may return a few more or fewer).
 const PAGE_SIZE: usize = 500;
@@ -31,7 +31,7 @@ pub struct CatchUpCursor(u64);
 
 impl TaskHistory {
     /// Reads every result in `backend` into the history (module docs).
-    pub async fn catch_up(&self, backend: &RedisBackend) -> Result<CatchUpReport, HistoryError> {
+    pub async fn catch_up(&self, backend: &ResultBackend) -> Result<CatchUpReport, HistoryError> {
         let mut report = CatchUpReport::default();
         let mut cursor = CatchUpCursor::default();
         while let Some(next) = self.catch_up_page(backend, cursor, &mut report).await? {
@@ -50,7 +50,7 @@ impl TaskHistory {
     /// goes page by page so that writing new events never waits for a whole walk.
     pub async fn catch_up_page(
         &self,
-        backend: &RedisBackend,
+        backend: &ResultBackend,
         cursor: CatchUpCursor,
         report: &mut CatchUpReport,
     ) -> Result<Option<CatchUpCursor>, HistoryError> {

@@ -13,7 +13,7 @@ use super::filter_sql::Sql;
 use super::query::fetch_rows;
 use super::row::micros;
 use super::{HistoryError, TaskHistory};
-use crate::backend::RedisBackend;
+use crate::backend::ResultBackend;
 use crate::db::DatabaseError;
 use crate::types::TaskState;
 use crate::with_pool;
@@ -88,7 +88,7 @@ impl TaskHistory {
     /// `backend` from `position` on. Moves `position` on, back to the start at the end.
     pub async fn reconcile(
         &self,
-        backend: &RedisBackend,
+        backend: &ResultBackend,
         before: DateTime<Utc>,
         position: &mut ReconcilePosition,
     ) -> Result<ReconcileReport, HistoryError> {

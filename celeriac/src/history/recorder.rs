@@ -25,7 +25,7 @@ use super::{
     CatchUpCursor, CatchUpReport, HistoryError, ReconcilePosition, ReconcileReport, TaskEvent,
     TaskHistory,
 };
-use crate::backend::RedisBackend;
+use crate::backend::ResultBackend;
 use crate::events::Monitor;
 use crate::protocol::event::Event;
 use std::future::Future;
@@ -104,7 +104,7 @@ struct CatchUp {
 pub async fn record_from_monitor(
     history: TaskHistory,
     monitor: &Monitor,
-    backend: Option<RedisBackend>,
+    backend: Option<ResultBackend>,
     options: RecorderOptions,
     shutdown: impl Future<Output = ()>,
 ) -> RecorderStats {
@@ -220,7 +220,7 @@ pub async fn record_from_monitor(
 /// catch-up under way, else a reconciling round when one is due.
 fn next_job<'a>(
     history: &'a TaskHistory,
-    backend: Option<&'a RedisBackend>,
+    backend: Option<&'a ResultBackend>,
     options: &RecorderOptions,
     pending: &mut Vec<TaskEvent>,
     due: &mut Due,

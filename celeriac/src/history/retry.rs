@@ -71,7 +71,7 @@ pub enum RetryError {
         /// The task asked for.
         task_id: String,
         /// What is missing and how to get it.
-        reason: &'static str,
+        reason: String,
     },
     /// The history could not be read or written.
     #[error("cannot retry task {task_id}")]
@@ -102,6 +102,30 @@ pub enum RetryError {
     },
 }
 
+/// Why the argument reprs of `meta` (all django-db keeps) did not read back as values; None
+/// when they did, or when there are none.
+fn unreadable_reprs(meta: &crate::protocol::ResultMeta) -> Option<String> {
+    use crate::protocol::python_literal::{parse_args, parse_kwargs};
+    let args = meta.args_repr.as_deref().filter(|_| meta.args.is_none());
+    let kwargs = meta
+        .kwargs_repr
+        .as_deref()
+        .filter(|_| meta.kwargs.is_none());
+    if let Some(Err(error)) = args.map(parse_args) {
+        return Some(format!(
+            "{error} of {args:?}",
+            args = args.unwrap_or_default()
+        ));
+    }
+    if let Some(Err(error)) = kwargs.map(parse_kwargs) {
+        return Some(format!(
+            "{error} of {kwargs:?}",
+            kwargs = kwargs.unwrap_or_default()
+        ));
+    }
+    None
+}
+
 /// Sends task `task_id` again, with its original name, arguments and queue, as a new task
 /// (module docs); returns the new task's result handle.
 pub async fn retry_task(
@@ -123,6 +147,8 @@ pub async fn retry_task(
             .as_ref()
             .is_some_and(|record| record.name.is_some() && record.args.is_some())
     };
+    // Why the backend's copy of the arguments (reprs, on django-db) did not read back.
+    let mut unreadable_repr: Option<String> = None;
     if !arguments_known(&original) {
         if let Some(backend) = producer.backend() {
             let meta = backend
@@ -133,6 +159,7 @@ pub async fn retry_task(
                     source,
                 })?;
             if let Some(meta) = meta {
+                unreadable_repr = unreadable_reprs(&meta);
                 history
                     .record_results(std::slice::from_ref(&meta))
                     .await
@@ -155,11 +182,17 @@ pub async fn retry_task(
             task_id: task_id.to_owned(),
         })?;
     let (Some(args), Some(kwargs)) = (original.args.clone(), original.kwargs.clone()) else {
-        let reason = if original.args_repr.is_some() {
+        let reason = if let Some(why) = unreadable_repr {
+            format!(
+                "the result backend keeps them only as Celery's repr, which does not read back \
+                 exactly: {why}"
+            )
+        } else if original.args_repr.is_some() {
             "only the truncated reprs carried by events are known; turn on result_extended so \
              results keep the exact arguments"
+                .to_owned()
         } else {
-            "no event or extended result recorded them; turn on result_extended"
+            "no event or extended result recorded them; turn on result_extended".to_owned()
         };
         return Err(RetryError::ArgumentsUnknown {
             task_id: task_id.to_owned(),

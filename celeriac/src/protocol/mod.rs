@@ -8,6 +8,7 @@ pub mod content;
 pub mod control;
 pub mod envelope;
 pub mod event;
+pub mod python_literal;
 pub mod result_meta;
 pub mod signature;
 pub mod task_message;

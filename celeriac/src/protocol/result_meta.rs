@@ -52,6 +52,17 @@ pub struct ResultMeta {
     pub queue: Option<String>,
     /// The task id.
     pub task_id: String,
+    /// The message's `argsrepr` (`result_extended`): what django-celery-results stores as
+    /// `task_args`, so arguments a producer chose to hide stay hidden. Not in Redis's document.
+    #[serde(skip)]
+    pub args_repr: Option<String>,
+    /// The message's `kwargsrepr` (`result_extended`), as `args_repr`.
+    #[serde(skip)]
+    pub kwargs_repr: Option<String>,
+    /// The `periodic_task_name` header beat sent (`result_extended`); django-celery-results
+    /// keeps it in a column. Not in Redis's document.
+    #[serde(skip)]
+    pub periodic_task_name: Option<String>,
 }
 
 impl ResultMeta {
@@ -72,6 +83,9 @@ impl ResultMeta {
             retries: None,
             queue: None,
             task_id: task_id.into(),
+            args_repr: None,
+            kwargs_repr: None,
+            periodic_task_name: None,
         }
     }
 

@@ -240,10 +240,19 @@ fn spawn_worker(
         command.arg("--without-mingle");
     }
     command.args(extra_args);
+    spawn_worker_command(command, node_name, &env.key_prefix)
+}
 
+/// Starts the `celery worker` `command` as node `node_name` (logging under a name made of
+/// `key_prefix`) and waits until it is ready.
+pub(super) fn spawn_worker_command(
+    command: Command,
+    node_name: &str,
+    key_prefix: &str,
+) -> CeleryPeer {
     let log_path = std::env::temp_dir().join(format!(
         "celeriac-peer-{}-{}.log",
-        env.key_prefix
+        key_prefix
             .trim_end_matches(':')
             .replace(|character: char| !character.is_ascii_alphanumeric(), "-"),
         uuid::Uuid::new_v4().simple()
@@ -276,7 +285,7 @@ fn spawn_worker(
 }
 
 /// `<workspace root>` = the parent of this crate's directory.
-fn workspace_root() -> PathBuf {
+pub(super) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the celeriac crate lives inside the workspace")

@@ -40,6 +40,7 @@
 
 mod celery_peer;
 mod database;
+mod django;
 mod env;
 mod eventually;
 mod flower;
@@ -48,6 +49,7 @@ mod watchdog;
 
 pub use celery_peer::CeleryPeer;
 pub use database::{postgres_url, DatabaseKind, TestDatabase};
+pub use django::DjangoProject;
 pub use env::{CeleryVersion, TestEnv};
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
 pub use flower::{Flower, FlowerResponse};

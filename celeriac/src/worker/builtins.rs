@@ -4,19 +4,40 @@
 //!
 //! - `celery.accumulate(*args, index=None)`: `args[index]`, or all of them (the chord body of
 //!   `Task.replace` with a group);
-//! - `celery.backend_cleanup()`: nothing to do on Redis, whose results expire by themselves;
+//! - `celery.backend_cleanup()`: deletes the results older than `result_expires` from a
+//!   database backend (`django-db`), as Celery's does; nothing on Redis, whose results expire
+//!   by themselves;
 //! - `celery.map(task, it)` / `celery.starmap(task, it)`: the task run inline once per item
 //!   (with the item, or the item's elements, as its arguments), when this worker has it;
 //! - `celery.chunks(task, it, n)`: a group of `celery.starmap` over parts of `it`;
 //! - `celery.chain`: Celery's own refuses to run (`NotImplementedError`); so does this one.
 //!
 //! `celery.chord_unlock` is not here: Celery sends it only for result backends without a
-//! native chord join, and Celeriac's only backend is Redis, which has one.
+//! native chord join (SQLAlchemy's), which Celeriac does not have.
 
 use crate::canvas::Signature;
 use crate::producer::Producer;
 use crate::task::{Outcome, RawArgs, Registry, Task, TaskContext, TaskError};
 use serde_json::{json, Value};
+
+/// Deletes expired results where the backend does not expire them by itself.
+async fn backend_cleanup(producer: &Producer) -> Result<Value, TaskError> {
+    let Some(backend) = producer.backend() else {
+        return Ok(Value::Null);
+    };
+    let deleted = backend
+        .cleanup()
+        .await
+        .map_err(|error| TaskError::new("BackendError", crate::error::chain(&error)))?;
+    if deleted > 0 {
+        tracing::info!(
+            deleted,
+            backend = backend.kind(),
+            "expired task results deleted"
+        );
+    }
+    Ok(Value::Null)
+}
 
 /// Adds the built-ins `registry` lacks; `producer` sends what `celery.chunks` asks.
 pub(crate) fn register(registry: &mut Registry, producer: &Producer) {
@@ -24,8 +45,12 @@ pub(crate) fn register(registry: &mut Registry, producer: &Producer) {
     let producer = producer.clone();
     let builtins = [
         Task::raw("celery.accumulate", accumulate),
-        Task::raw("celery.backend_cleanup", |_context, _args| async {
-            Ok::<_, TaskError>(Value::Null)
+        Task::raw("celery.backend_cleanup", {
+            let producer = producer.clone();
+            move |_context, _args| {
+                let producer = producer.clone();
+                async move { backend_cleanup(&producer).await }
+            }
         }),
         Task::raw("celery.chain", |_context, _args| async {
             Err::<Value, _>(TaskError::new(

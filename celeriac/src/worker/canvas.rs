@@ -15,7 +15,7 @@
 use super::request::Request;
 use super::result_write::write;
 use super::Shared;
-use crate::backend::ChordPart;
+use crate::backend::{ChordPart, ResultBackend};
 use crate::canvas::{self, Sent};
 use crate::protocol::signature::{chord_part, parse_chord_part, signatures, Signature};
 use crate::protocol::time::format_iso;
@@ -256,6 +256,10 @@ async fn join(
         tracing::error!(task_id = %part.task_id, group_id = %part.group_id, "CHORD STALLED: this worker has no result backend to join the chord in");
         return;
     };
+    let Some(backend) = backend.as_redis() else {
+        tracing::error!(task_id = %part.task_id, group_id = %part.group_id, backend = backend.kind(), "CHORD STALLED: this worker cannot join chords on the {} result backend yet; use a redis:// result backend for workflows with chords", backend.kind());
+        return;
+    };
     let entry = chord_part(part.task_id, state.as_str(), result);
     let ordered = shared.config.result_chord_ordered;
     let joined = backend
@@ -294,7 +298,7 @@ async fn fire(shared: &Shared, request: &Request, part: &Part<'_>, ordered: bool
             return;
         }
     };
-    let Some(backend) = &shared.backend else {
+    let Some(backend) = shared.backend.as_ref().and_then(ResultBackend::as_redis) else {
         return;
     };
     let entries = match backend.chord_results(part.group_id, ordered).await {
@@ -390,7 +394,7 @@ async fn chord_error(
             fail_step(shared, request, &step, &exception, &traceback).await;
         }
     }
-    if let Some(backend) = &shared.backend {
+    if let Some(backend) = shared.backend.as_ref().and_then(ResultBackend::as_redis) {
         if let Err(error) = backend.chord_errored(group_id).await {
             tracing::warn!(group_id, %error, "could not clear a failed chord's size");
         }

@@ -39,7 +39,7 @@ mod strategy;
 mod task_events;
 mod visibility;
 
-use crate::backend::RedisBackend;
+use crate::backend::ResultBackend;
 use crate::broker::RedisBroker;
 use crate::config::Config;
 use crate::events::EventDispatcher;
@@ -150,7 +150,7 @@ pub(crate) struct Shared {
     pub(crate) options: WorkerOptions,
     pub(crate) registry: Registry,
     pub(crate) broker: RedisBroker,
-    pub(crate) backend: Option<RedisBackend>,
+    pub(crate) backend: Option<ResultBackend>,
     pub(crate) producer: Producer,
     pub(crate) in_flight: InFlight,
     pub(crate) acks: PendingAcks,
@@ -219,17 +219,7 @@ impl Worker {
                  `maxmemory-policy noeviction` so a full Redis refuses new tasks instead"
             );
         }
-        let backend = match &config.result_backend {
-            Some(url) => Some(
-                RedisBackend::connect_at_startup(
-                    url,
-                    config.result_expires(),
-                    &crate::producer::broker_options(&config),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let backend = ResultBackend::from_config(&config).await?;
         let producer = Producer::from_parts(broker.clone(), backend.clone(), &config);
         let mut registry = registry;
         builtins::register(&mut registry, &producer);

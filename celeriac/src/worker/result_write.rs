@@ -3,7 +3,7 @@
 //! free memory by acking first (see [`write_freeing`]).
 
 use super::Shared;
-use crate::backend::RedisBackend;
+use crate::backend::ResultBackend;
 use crate::broker::Delivery;
 use crate::protocol::ResultMeta;
 use std::sync::atomic::Ordering;
@@ -99,7 +99,7 @@ pub(crate) async fn write_freeing(
 /// Writes `meta` in a tokio task of its own, retrying until Redis has room (see
 /// [`write_freeing`]); counted in `results_waiting` until written. Given up, and logged as
 /// lost, once the worker aborts its runs at the end of a shutdown.
-fn write_when_redis_has_room(shared: &Shared, backend: RedisBackend, meta: ResultMeta) {
+fn write_when_redis_has_room(shared: &Shared, backend: ResultBackend, meta: ResultMeta) {
     let counters = shared.counters.clone();
     let aborting = shared.aborting.clone();
     counters.results_waiting.fetch_add(1, Ordering::Relaxed);

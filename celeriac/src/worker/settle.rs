@@ -362,6 +362,15 @@ pub(crate) fn result_meta(
         meta.worker = Some(shared.options.node_name.clone());
         meta.retries = Some(headers.retries);
         meta.queue = Some(request.delivery.queue.clone());
+        meta.args_repr = Some(request.message.args_repr());
+        meta.kwargs_repr = Some(request.message.kwargs_repr());
+        meta.periodic_task_name = request
+            .message
+            .headers
+            .extra
+            .get(crate::beat::PERIODIC_TASK_NAME_HEADER)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
     meta
 }

@@ -5,7 +5,7 @@
 
 use crate::history::{fresh_history, on_both};
 use crate::support::{config, producer, RunningWorker};
-use celeriac::backend::RedisBackend;
+use celeriac::backend::{RedisBackend, ResultBackend};
 use celeriac::history::{retry_task, RetryError, TaskEvent, TaskEventKind, RETRY_OF_HEADER};
 use celeriac::producer::SendOptions;
 use celeriac::protocol::{Envelope, ResultMeta, TaskMessage};
@@ -24,10 +24,11 @@ on_both!(
     retry_refuses_when_the_arguments_are_unknown,
 );
 
-async fn backend(env: &TestEnv) -> RedisBackend {
+async fn backend(env: &TestEnv) -> ResultBackend {
     RedisBackend::connect(&env.backend_url, Some(Duration::from_secs(3600)))
         .await
         .unwrap()
+        .into()
 }
 
 async fn catch_up_reads_our_workers_extended_results(kind: DatabaseKind) {

@@ -51,7 +51,7 @@ async fn retrying_a_failed_chain_step_continues_the_chain() {
     received.name = Some("demo.fail_until".into());
     history.record_events(&[received]).await.unwrap();
     let backend = RedisBackend::connect(&env.backend_url, None).await.unwrap();
-    history.catch_up(&backend).await.unwrap();
+    history.catch_up(&backend.clone().into()).await.unwrap();
     tokio::time::sleep(Duration::from_secs_f64(
         (until - celeriac::clock::epoch_now()).max(0.0) + 0.2,
     ))

@@ -121,7 +121,11 @@ pub(super) async fn info(
             .iter()
             .map(|entry| timeline_entry(entry.kind.as_type(), entry.at, entry.hostname.as_deref()))
             .collect();
-        let chord = match (&detail.task.group_id, state.producer.backend()) {
+        let redis_backend = state
+            .producer
+            .backend()
+            .and_then(|backend| backend.as_redis());
+        let chord = match (&detail.task.group_id, redis_backend) {
             (Some(group_id), Some(backend)) => backend
                 .chord_progress(group_id)
                 .await

@@ -1,0 +1,525 @@
+//! [`DjangoBackend`]: django-celery-results' `django-db` backend, on its own tables.
+//!
+//! A Django team's results live in `django_celery_results_taskresult`, which its admin, its ORM
+//! and `AsyncResult` read. This writes the rows django-celery-results writes (one per task,
+//! updated in place: `date_created` once, `date_done` at every write as Django's `auto_now`,
+//! `date_started` when STARTED) with its encodings: `result` and `meta` (`{"children": […]}`)
+//! as JSON text with `content_type` `application/json` and `content_encoding` `utf-8`;
+//! `task_args`/`task_kwargs` as the JSON of the message's `argsrepr`/`kwargsrepr` texts;
+//! `task_name`, `worker`, `periodic_task_name` and the arguments only with `result_extended`.
+//! One difference: the traceback is stored without `result_extended` too (django-celery-results
+//! 2.6 drops it then, which leaves a failure without its cause).
+//!
+//! The tables belong to Django's migrations, so they are never created or altered here; a
+//! database without them is refused at start with what to run. Times are written in UTC, as
+//! Django stores them with `USE_TZ = True` (its default): `timestamptz` on PostgreSQL, text
+//! `YYYY-MM-DD HH:MM:SS.ffffff` on SQLite. There is no pub/sub, so waiting for a result polls
+//! every half second, as Celery's database backends do (`subpolling_interval`).
+//!
+//! Reading back: the arguments exist only as reprs; they are turned back into values by
+//! [`python_literal`](crate::protocol::python_literal) when that is exact, and left unknown
+//! (reprs kept) when not. A write over a SUCCESS row is skipped, as on Redis.
+
+use super::BackendError;
+use crate::db::{Database, DatabaseOptions};
+use crate::protocol::python_literal;
+use crate::protocol::time::format_iso;
+use crate::protocol::ResultMeta;
+use crate::types::TaskState;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use std::time::Duration;
+
+/// Django's table of task results.
+const TASK_TABLE: &str = "django_celery_results_taskresult";
+
+/// How often a waiting reader looks again (Celery's `subpolling_interval`).
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The columns read back, in the order [`row_to_meta`] takes them.
+const COLUMNS: &str = "id, task_id, status, content_type, content_encoding, result, date_done, \
+                       traceback, meta, task_args, task_kwargs, task_name, worker, periodic_task_name";
+
+/// The `django-db` result backend.
+#[derive(Debug, Clone)]
+pub struct DjangoBackend {
+    database: Database,
+    result_expires: Option<Duration>,
+}
+
+fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> BackendError {
+    move |source| BackendError::Database {
+        source: crate::db::DatabaseError::Query { operation, source },
+    }
+}
+
+impl DjangoBackend {
+    /// Opens Django's database at `database_url` and checks that django-celery-results'
+    /// tables are there.
+    pub async fn connect(
+        database_url: &str,
+        result_expires: Option<Duration>,
+    ) -> Result<DjangoBackend, BackendError> {
+        let database = Database::connect_existing(&DatabaseOptions::new(database_url))
+            .await
+            .map_err(|source| BackendError::Database { source })?;
+        let backend = DjangoBackend {
+            database,
+            result_expires,
+        };
+        backend.check_tables(database_url).await?;
+        Ok(backend)
+    }
+
+    async fn check_tables(&self, database_url: &str) -> Result<(), BackendError> {
+        let sql = format!("SELECT COUNT(*) FROM {TASK_TABLE} WHERE 1 = 0");
+        let found = crate::with_pool!(&self.database, |pool| {
+            sqlx::query(&sql).fetch_optional(pool).await.map(|_| ())
+        });
+        match found {
+            Ok(_) => Ok(()),
+            Err(source) => Err(BackendError::TablesMissing {
+                table: TASK_TABLE,
+                database: crate::db::hide_password(database_url),
+                advice: "result_backend = \"django-db\" keeps results in the Django project's \
+                         database: set database_url to it (DATABASES[\"default\"]) and run \
+                         `python manage.py migrate django_celery_results`",
+                source,
+            }),
+        }
+    }
+
+    /// Stores a task's state; false when the row was already SUCCESS and kept.
+    pub async fn store(&self, meta: &ResultMeta) -> Result<bool, BackendError> {
+        let now = crate::clock::now();
+        let dialect = self.database.dialect();
+        let result = serde_json::to_string(&meta.result).unwrap_or_else(|_| "null".to_owned());
+        let encoded_meta = serde_json::json!({ "children": meta.children }).to_string();
+        let json_text = |text: &Option<String>| {
+            text.as_ref()
+                .map(|text| Value::String(text.clone()).to_string())
+        };
+        let task_args = json_text(&meta.args_repr).or_else(|| {
+            meta.args
+                .as_ref()
+                .map(|args| Value::String(crate::types::python_repr(args)).to_string())
+        });
+        let task_kwargs = json_text(&meta.kwargs_repr).or_else(|| {
+            meta.kwargs
+                .as_ref()
+                .map(|kwargs| Value::String(crate::types::python_repr(kwargs)).to_string())
+        });
+        let started = (meta.status == TaskState::Started).then_some(now);
+        let placeholders: Vec<String> = (1..=15).map(|index| dialect.placeholder(index)).collect();
+        let sql = format!(
+            "INSERT INTO {TASK_TABLE} (task_id, status, content_type, content_encoding, result, \
+             date_done, traceback, meta, task_args, task_kwargs, task_name, worker, \
+             date_created, periodic_task_name, date_started) VALUES ({}) \
+             ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, \
+             content_type = excluded.content_type, content_encoding = excluded.content_encoding, \
+             result = excluded.result, date_done = excluded.date_done, \
+             traceback = excluded.traceback, meta = excluded.meta, \
+             task_args = excluded.task_args, task_kwargs = excluded.task_kwargs, \
+             task_name = excluded.task_name, worker = excluded.worker, \
+             periodic_task_name = excluded.periodic_task_name, \
+             date_started = COALESCE(excluded.date_started, {TASK_TABLE}.date_started) \
+             WHERE {TASK_TABLE}.status <> 'SUCCESS'",
+            placeholders.join(", ")
+        );
+        let written = match &self.database {
+            Database::Postgres(pool) => sqlx::query(&sql)
+                .bind(&meta.task_id)
+                .bind(meta.status.as_str())
+                .bind("application/json")
+                .bind("utf-8")
+                .bind(&result)
+                .bind(now)
+                .bind(&meta.traceback)
+                .bind(&encoded_meta)
+                .bind(&task_args)
+                .bind(&task_kwargs)
+                .bind(&meta.name)
+                .bind(&meta.worker)
+                .bind(now)
+                .bind(&meta.periodic_task_name)
+                .bind(started)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+            Database::Sqlite(pool) => sqlx::query(&sql)
+                .bind(&meta.task_id)
+                .bind(meta.status.as_str())
+                .bind("application/json")
+                .bind("utf-8")
+                .bind(&result)
+                .bind(sqlite_time(now))
+                .bind(&meta.traceback)
+                .bind(&encoded_meta)
+                .bind(&task_args)
+                .bind(&task_kwargs)
+                .bind(&meta.name)
+                .bind(&meta.worker)
+                .bind(sqlite_time(now))
+                .bind(&meta.periodic_task_name)
+                .bind(started.map(sqlite_time))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .map_err(query_error("store task result"))?;
+        Ok(written > 0)
+    }
+
+    /// The stored state of a task; None means PENDING.
+    pub async fn get(&self, task_id: &str) -> Result<Option<ResultMeta>, BackendError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE task_id = {}",
+            self.database.dialect().placeholder(1)
+        );
+        let rows = self.select(&sql, &[task_id.to_owned()]).await?;
+        rows.into_iter()
+            .next()
+            .map(|row| row.map(|(_, meta)| meta))
+            .transpose()
+    }
+
+    /// The stored results of `task_ids`, skipping the ones not stored.
+    pub async fn get_many(&self, task_ids: &[String]) -> Result<Vec<ResultMeta>, BackendError> {
+        let mut found = Vec::with_capacity(task_ids.len());
+        // Chunks keep the statement under SQLite's bound-parameter limit.
+        for chunk in task_ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len())
+                .map(|index| self.database.dialect().placeholder(index))
+                .collect();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE task_id IN ({})",
+                placeholders.join(", ")
+            );
+            found.extend(readable(self.select(&sql, chunk).await?).map(|(_, meta)| meta));
+        }
+        Ok(found)
+    }
+
+    /// One page of a walk over the results done within `result_expires` (a day when results
+    /// never expire), in row order: the cursor to go on from (0 when the walk is complete)
+    /// and the results. Older rows are left out so that a table nobody prunes is not read
+    /// whole at every start.
+    pub async fn scan_results(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<ResultMeta>), BackendError> {
+        let window = self.result_expires.unwrap_or(Duration::from_secs(86_400));
+        let since = crate::clock::now()
+            - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(1));
+        let rows = self.select_since(cursor, since, count).await?;
+        let full_page = rows.len() >= count.max(1);
+        let rows: Vec<(i64, ResultMeta)> = readable(rows).collect();
+        let next = match rows.last() {
+            Some((id, _)) if full_page => u64::try_from(*id).unwrap_or(0),
+            _ => 0,
+        };
+        Ok((next, rows.into_iter().map(|(_, meta)| meta).collect()))
+    }
+
+    async fn select_since(
+        &self,
+        cursor: u64,
+        since: DateTime<Utc>,
+        count: usize,
+    ) -> Result<Vec<RowResult>, BackendError> {
+        let dialect = self.database.dialect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE id > {} AND date_done >= {} \
+             ORDER BY id LIMIT {}",
+            dialect.placeholder(1),
+            dialect.placeholder(2),
+            count.max(1)
+        );
+        let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
+        match &self.database {
+            Database::Postgres(pool) => {
+                let rows = sqlx::query(&sql)
+                    .bind(cursor)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_error("read task results"))?;
+                Ok(rows.iter().map(postgres_row).collect())
+            }
+            Database::Sqlite(pool) => {
+                let rows = sqlx::query(&sql)
+                    .bind(cursor)
+                    .bind(sqlite_time(since))
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_error("read task results"))?;
+                Ok(rows.iter().map(sqlite_row).collect())
+            }
+        }
+    }
+
+    async fn select(&self, sql: &str, task_ids: &[String]) -> Result<Vec<RowResult>, BackendError> {
+        match &self.database {
+            Database::Postgres(pool) => {
+                let mut query = sqlx::query(sql);
+                for task_id in task_ids {
+                    query = query.bind(task_id);
+                }
+                let rows = query
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_error("read task results"))?;
+                Ok(rows.iter().map(postgres_row).collect())
+            }
+            Database::Sqlite(pool) => {
+                let mut query = sqlx::query(sql);
+                for task_id in task_ids {
+                    query = query.bind(task_id);
+                }
+                let rows = query
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_error("read task results"))?;
+                Ok(rows.iter().map(sqlite_row).collect())
+            }
+        }
+    }
+
+    /// Deletes a stored result (`AsyncResult.forget()`).
+    pub async fn forget(&self, task_id: &str) -> Result<(), BackendError> {
+        let sql = format!(
+            "DELETE FROM {TASK_TABLE} WHERE task_id = {}",
+            self.database.dialect().placeholder(1)
+        );
+        crate::with_pool!(&self.database, |pool| {
+            sqlx::query(&sql)
+                .bind(task_id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(query_error("forget task result"))?;
+        Ok(())
+    }
+
+    /// Deletes the results done longer than `result_expires` ago (Celery's
+    /// `celery.backend_cleanup`, django-celery-results' `delete_expired`); the rows deleted.
+    /// Nothing when results never expire.
+    pub async fn cleanup(&self) -> Result<u64, BackendError> {
+        let Some(expires) = self.result_expires else {
+            return Ok(0);
+        };
+        let before = crate::clock::now()
+            - chrono::Duration::from_std(expires).unwrap_or(chrono::Duration::days(1));
+        let mut deleted = 0;
+        for table in [TASK_TABLE, "django_celery_results_groupresult"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE date_done < {}",
+                self.database.dialect().placeholder(1)
+            );
+            let done = match &self.database {
+                Database::Postgres(pool) => sqlx::query(&sql)
+                    .bind(before)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+                Database::Sqlite(pool) => sqlx::query(&sql)
+                    .bind(sqlite_time(before))
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+            }
+            .map_err(query_error("delete expired results"))?;
+            deleted += done;
+        }
+        Ok(deleted)
+    }
+
+    /// Waits until the task is ready or `timeout` passes, looking every half second.
+    pub async fn wait_ready(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<ResultMeta, BackendError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(meta) = self.get(task_id).await? {
+                if meta.status.is_ready() {
+                    return Ok(meta);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BackendError::Timeout {
+                    task_id: task_id.to_owned(),
+                    seconds: timeout.as_secs_f64(),
+                });
+            }
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL_INTERVAL))
+                .await;
+        }
+    }
+}
+
+/// One row read: its id and result, or why it could not be read.
+type RowResult = Result<(i64, ResultMeta), BackendError>;
+
+/// The rows that could be read; the others are skipped with a warning, as the Redis backend
+/// skips documents that are not Celery's JSON.
+fn readable(rows: Vec<RowResult>) -> impl Iterator<Item = (i64, ResultMeta)> {
+    rows.into_iter().filter_map(|row| match row {
+        Ok(row) => Some(row),
+        Err(error) => {
+            tracing::warn!(error = %crate::error::chain(&error), "skipping a task result row that cannot be read");
+            None
+        }
+    })
+}
+
+/// Django's SQLite spelling of a UTC time.
+fn sqlite_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+fn parse_sqlite_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim_end_matches("+00:00");
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc())
+}
+
+/// The text columns of a row, whichever the driver.
+struct Columns {
+    task_id: String,
+    status: String,
+    content_type: String,
+    content_encoding: String,
+    result: Option<String>,
+    date_done: Option<DateTime<Utc>>,
+    traceback: Option<String>,
+    meta: Option<String>,
+    task_args: Option<String>,
+    task_kwargs: Option<String>,
+    task_name: Option<String>,
+    worker: Option<String>,
+    periodic_task_name: Option<String>,
+}
+
+fn postgres_row(row: &sqlx::postgres::PgRow) -> RowResult {
+    let read = || -> Result<(i64, Columns), sqlx::Error> {
+        let id: i64 = match row.try_get::<i64, _>(0) {
+            Ok(id) => id,
+            Err(_) => i64::from(row.try_get::<i32, _>(0)?),
+        };
+        Ok((
+            id,
+            Columns {
+                task_id: row.try_get(1)?,
+                status: row.try_get(2)?,
+                content_type: row.try_get(3)?,
+                content_encoding: row.try_get(4)?,
+                result: row.try_get(5)?,
+                date_done: row.try_get(6)?,
+                traceback: row.try_get(7)?,
+                meta: row.try_get(8)?,
+                task_args: row.try_get(9)?,
+                task_kwargs: row.try_get(10)?,
+                task_name: row.try_get(11)?,
+                worker: row.try_get(12)?,
+                periodic_task_name: row.try_get(13)?,
+            },
+        ))
+    };
+    let (id, columns) = read().map_err(query_error("decode a task result row"))?;
+    Ok((id, columns.into_meta()?))
+}
+
+fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> RowResult {
+    let read = || -> Result<(i64, Columns), sqlx::Error> {
+        let date_done: Option<String> = row.try_get(6)?;
+        Ok((
+            row.try_get(0)?,
+            Columns {
+                task_id: row.try_get(1)?,
+                status: row.try_get(2)?,
+                content_type: row.try_get(3)?,
+                content_encoding: row.try_get(4)?,
+                result: row.try_get(5)?,
+                date_done: date_done.as_deref().and_then(parse_sqlite_time),
+                traceback: row.try_get(7)?,
+                meta: row.try_get(8)?,
+                task_args: row.try_get(9)?,
+                task_kwargs: row.try_get(10)?,
+                task_name: row.try_get(11)?,
+                worker: row.try_get(12)?,
+                periodic_task_name: row.try_get(13)?,
+            },
+        ))
+    };
+    let (id, columns) = read().map_err(query_error("decode a task result row"))?;
+    Ok((id, columns.into_meta()?))
+}
+
+impl Columns {
+    fn into_meta(self) -> Result<ResultMeta, BackendError> {
+        if self.content_type != "application/json" || self.content_encoding == "binary" {
+            return Err(BackendError::NotJson {
+                task_id: self.task_id,
+                content_type: self.content_type,
+            });
+        }
+        let decode = |text: &Option<String>| -> Result<Option<Value>, BackendError> {
+            match text.as_deref() {
+                None | Some("") => Ok(None),
+                Some(text) => serde_json::from_str(text).map(Some).map_err(|source| {
+                    BackendError::InvalidDocument {
+                        task_id: self.task_id.clone(),
+                        source,
+                    }
+                }),
+            }
+        };
+        let status: TaskState = serde_json::from_value(Value::String(self.status.clone()))
+            .map_err(|source| BackendError::InvalidDocument {
+                task_id: self.task_id.clone(),
+                source,
+            })?;
+        let mut meta = ResultMeta::new(
+            self.task_id.clone(),
+            status,
+            decode(&self.result)?.unwrap_or(Value::Null),
+        );
+        meta.traceback = self.traceback.clone();
+        if let Some(Value::Object(stored)) = decode(&self.meta)? {
+            if let Some(Value::Array(children)) = stored.get("children") {
+                meta.children = children.clone();
+            }
+        }
+        if status.is_ready() {
+            meta.date_done = self.date_done.map(format_iso);
+        }
+        meta.name = self.task_name.clone();
+        meta.worker = self.worker.clone();
+        meta.periodic_task_name = self.periodic_task_name.clone();
+        match decode(&self.task_args)? {
+            Some(Value::String(repr)) => {
+                meta.args = python_literal::parse_args(&repr).ok().map(Value::Array);
+                meta.args_repr = Some(repr);
+            }
+            // Protocol 1 stored the arguments themselves.
+            Some(args @ Value::Array(_)) => meta.args = Some(args),
+            _ => {}
+        }
+        match decode(&self.task_kwargs)? {
+            Some(Value::String(repr)) => {
+                meta.kwargs = python_literal::parse_kwargs(&repr).ok().map(Value::Object);
+                meta.kwargs_repr = Some(repr);
+            }
+            Some(kwargs @ Value::Object(_)) => meta.kwargs = Some(kwargs),
+            _ => {}
+        }
+        Ok(meta)
+    }
+}
