@@ -152,6 +152,11 @@ pub struct Config {
     /// for picking up raw SQL edits that the change stamps miss. Not a Celery setting (Celery's
     /// `beat_sync_every` counts tasks between writes of its shelve file).
     pub beat_sync_every: f64,
+    /// Where beat's schedules live: unset (or `"celeriac"`) for Celeriac's own tables, or
+    /// Celery's `"django_celery_beat.schedulers:DatabaseScheduler"` (also `"django"`) for
+    /// django-celery-beat's tables in the `database_url` database, which then stay the source
+    /// of truth (see `celeriac::beat::django`).
+    pub beat_scheduler: Option<String>,
     /// How fast the dashboard's bulk retry sends tasks again, in Celery's rate limit syntax
     /// (`"50/s"`, `"600/m"`; `"0"` or `""` means no limit). Not a Celery setting (Flower has
     /// no bulk retry); the throttle keeps a recovered dependency from being stampeded.
@@ -234,6 +239,7 @@ impl Default for Config {
             beat_lease_timeout: 6.0,
             beat_catch_up: CatchUp::Once,
             beat_namespace: None,
+            beat_scheduler: None,
             beat_sync_every: 5.0,
             dashboard_bulk_retry_rate: "50/s".to_owned(),
         }
@@ -452,6 +458,19 @@ impl Config {
                 "expected at least twice beat_max_loop_interval, or the leader cannot renew in time",
             ));
         }
+        if let Some(scheduler) = self.beat_scheduler.as_deref() {
+            let known = scheduler.is_empty()
+                || scheduler == "celeriac"
+                || crate::beat::django::DJANGO_SCHEDULERS.contains(&scheduler);
+            if !known {
+                return Err(invalid(
+                    "beat_scheduler",
+                    scheduler,
+                    "expected \"celeriac\" or \"django_celery_beat.schedulers:DatabaseScheduler\" \
+                     (or \"django\")",
+                ));
+            }
+        }
         if let Some(namespace) = self.beat_namespace.as_deref() {
             let plain = namespace.chars().all(|character| {
                 character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.' | ':')
@@ -524,6 +543,13 @@ impl Config {
     /// How long the beat lease lasts without renewal.
     pub fn beat_lease_timeout(&self) -> Duration {
         duration_from_seconds(self.beat_lease_timeout)
+    }
+
+    /// Whether beat's schedules are django-celery-beat's tables (`beat_scheduler`).
+    pub fn uses_django_beat(&self) -> bool {
+        self.beat_scheduler
+            .as_deref()
+            .is_some_and(|scheduler| crate::beat::django::DJANGO_SCHEDULERS.contains(&scheduler))
     }
 
     /// The namespace of beat's Redis keys: `beat_namespace` when set, else derived from

@@ -9,8 +9,10 @@
 use crate::cli::{BeatArgs, ScheduleArgs, ScheduleCommand, ScheduleDefinition};
 use anyhow::{bail, Context};
 use celeriac::beat::{
-    arguments, send_options, static_schedule, Beat, BeatOptions, Crontab, DstAdjustment,
-    PeriodicTask, Schedule, ScheduleStore, StoredTask,
+    arguments,
+    django::{DjangoBeatTables, DjangoSync},
+    send_options, static_schedule, Beat, BeatOptions, Crontab, DstAdjustment, PeriodicTask,
+    Schedule, ScheduleStore, StoredTask,
 };
 use celeriac::clock;
 use celeriac::config::Config;
@@ -61,9 +63,17 @@ pub async fn run_beat(
     node_name: String,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let changed = static_schedule::sync(&store, &config)
-        .await
-        .context("writing beat_schedule into the database")?;
+    let django = if config.uses_django_beat() {
+        Some(django_tables(&config).await?)
+    } else {
+        None
+    };
+    let changed = match &django {
+        Some(tables) => django_static_entries(tables, &config).await?,
+        None => static_schedule::sync(&store, &config)
+            .await
+            .context("writing beat_schedule into the database")?,
+    };
     let producer = producer(&config).await?;
     if changed > 0 {
         producer.broker().beat_announce_change().await?;
@@ -77,9 +87,42 @@ pub async fn run_beat(
         max_loop_interval = ?options.max_loop_interval,
         "beat: starting"
     );
-    let stats = Beat::new(store, producer, options).run(stop).await;
+    let mut beat = Beat::new(store, producer, options);
+    if let Some(tables) = django {
+        beat = beat.with_django(DjangoSync::new(tables));
+    }
+    let stats = beat.run(stop).await;
     tracing::info!(?stats, "beat: stopped");
     Ok(())
+}
+
+/// django-celery-beat's tables in the `database_url` database (`beat_scheduler = "django"`).
+async fn django_tables(config: &Config) -> anyhow::Result<DjangoBeatTables> {
+    DjangoBeatTables::open(&config.database_url)
+        .await
+        .context("opening django-celery-beat's tables")
+}
+
+/// What Celery's `DatabaseScheduler` does at start: the configured `beat_schedule` entries
+/// written into Django's rows, and `celery.backend_cleanup` created when results expire.
+async fn django_static_entries(
+    tables: &DjangoBeatTables,
+    config: &Config,
+) -> anyhow::Result<usize> {
+    let mut changed = 0;
+    let configured = static_schedule::periodic_tasks(config)?;
+    let (existing, _) = tables.list().await?;
+    for task in configured {
+        let known = existing.iter().find(|known| known.name == task.name);
+        if known.is_none_or(|known| !celeriac::beat::django::same_definition(known, &task)) {
+            tables.write(&task).await?;
+            changed += 1;
+        }
+    }
+    if config.result_expires().is_some() && tables.install_default_entries().await? {
+        changed += 1;
+    }
+    Ok(changed)
 }
 
 /// `celeriac schedule …`; false when the command ran but found a problem worth a non-zero

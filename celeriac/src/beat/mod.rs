@@ -42,6 +42,8 @@
 
 mod crontab;
 mod describe;
+#[cfg(feature = "runtime")]
+pub mod django;
 mod due;
 #[cfg(feature = "runtime")]
 mod entries;

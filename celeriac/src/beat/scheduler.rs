@@ -146,6 +146,8 @@ pub struct Beat {
     retry_at: Option<DateTime<Utc>>,
     /// The messages of the next wake-up, built while waiting for it.
     ahead: Option<send::Ahead>,
+    /// django-celery-beat's tables, when they are the source of truth (`beat_scheduler`).
+    django: Option<super::django::DjangoSync>,
     /// Counters for logs and tests.
     pub stats: BeatStats,
 }
@@ -165,8 +167,16 @@ impl Beat {
             leading: false,
             retry_at: None,
             ahead: None,
+            django: None,
             stats: BeatStats::default(),
         }
+    }
+
+    /// Makes django-celery-beat's tables the source of truth: the leader mirrors them into
+    /// the store at every tick, and pushes the store's edits back (see `beat::django`).
+    pub fn with_django(mut self, sync: super::django::DjangoSync) -> Beat {
+        self.django = Some(sync);
+        self
     }
 
     /// Whether the last lease check said this beat leads.
@@ -236,6 +246,11 @@ impl Beat {
         }
         if !self.check_lease(&broker).await {
             return;
+        }
+        if let Some(django) = self.django.as_mut() {
+            if let Err(error) = django.sync(&self.store).await {
+                tracing::warn!(%error, "beat could not sync with django-celery-beat's tables");
+            }
         }
         if !self.loaded {
             if let Err(error) = self.take_over(&broker).await {

@@ -325,6 +325,20 @@ impl ScheduleStore {
         Ok(checksum)
     }
 
+    /// The highest change stamp handed out so far, edits and deletions alike.
+    pub async fn latest_version(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM \
+                   (SELECT version FROM celeriac_beat_periodic_task \
+                   UNION ALL SELECT version FROM celeriac_beat_deleted) AS stamps";
+        let latest = with_pool!(&self.database, |pool| sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .map_err(DatabaseError::query(
+                "read the latest periodic task version"
+            ))?);
+        Ok(latest)
+    }
+
     async fn exists(&self, name: &str) -> Result<bool, StoreError> {
         let sql = format!(
             "SELECT COUNT(*) FROM celeriac_beat_periodic_task WHERE name = {}",

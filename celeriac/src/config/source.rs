@@ -33,7 +33,7 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 39] = [
+pub(super) const SETTINGS: [(&str, Kind); 40] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("task_default_queue", Kind::Text),
@@ -119,6 +119,7 @@ pub(super) const SETTINGS: [(&str, Kind); 39] = [
     ("beat_lease_timeout", Kind::Number { optional: false }),
     ("beat_catch_up", Kind::Text),
     ("beat_namespace", Kind::OptionalText),
+    ("beat_scheduler", Kind::OptionalText),
     ("beat_sync_every", Kind::Number { optional: false }),
     ("dashboard_bulk_retry_rate", Kind::Text),
 ];

@@ -89,6 +89,16 @@ impl DjangoProject {
         }
     }
 
+    /// The Django database as Celeriac opens it for its own tables (PostgreSQL: the test's
+    /// schema first on the search path).
+    pub fn database_options(&self) -> crate::db::DatabaseOptions {
+        let options = crate::db::DatabaseOptions::new(self.database.url.clone());
+        match &self.database.schema {
+            Some(schema) => options.schema(schema.clone()),
+            None => options,
+        }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(CeleryPeer::python());
         command

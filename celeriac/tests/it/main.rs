@@ -17,6 +17,7 @@ mod control_runtime;
 mod crontab_interop;
 mod db_migrate;
 mod db_prefix;
+mod django_beat;
 mod django_results;
 mod events;
 mod guarantees;
