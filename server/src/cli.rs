@@ -112,6 +112,26 @@ pub enum ScheduleCommand {
         /// Entry name.
         name: String,
     },
+    /// Copy every periodic task of django-celery-beat's tables into Celeriac's (a one-way
+    /// move off `celery beat -S django`); entries that exist are updated.
+    Import {
+        /// Where from: `django` (the only source).
+        #[arg(long, value_parser = ["django"])]
+        from: String,
+        /// The Django database, if not `database_url`.
+        #[arg(long)]
+        django_url: Option<String>,
+    },
+    /// Copy every periodic task of Celeriac's tables into django-celery-beat's (back to the
+    /// Django admin); entries that exist are updated.
+    Export {
+        /// Where to: `django` (the only target).
+        #[arg(long, value_parser = ["django"])]
+        to: String,
+        /// The Django database, if not `database_url`.
+        #[arg(long)]
+        django_url: Option<String>,
+    },
 }
 
 /// A periodic task's definition on the command line.

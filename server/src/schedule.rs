@@ -166,6 +166,32 @@ pub async fn schedule(config: Config, args: &ScheduleArgs) -> anyhow::Result<boo
             println!("{}", result.id);
         }
         ScheduleCommand::Next { name, count } => next(&store.get(name).await?, *count),
+        ScheduleCommand::Import { django_url, .. } => {
+            let url = django_url.as_deref().unwrap_or(&config.database_url);
+            let tables = DjangoBeatTables::open(url).await?;
+            let (tasks, refused) = tables.list().await?;
+            let mut copied = 0;
+            for task in &tasks {
+                store.upsert(task).await?;
+                copied += 1;
+            }
+            announce(&config).await;
+            println!("imported {copied} periodic task(s) from django-celery-beat");
+            for (name, reason) in &refused {
+                eprintln!("not imported: {name}: {reason}");
+            }
+            return Ok(refused.is_empty());
+        }
+        ScheduleCommand::Export { django_url, .. } => {
+            let url = django_url.as_deref().unwrap_or(&config.database_url);
+            let tables = DjangoBeatTables::open(url).await?;
+            let mut copied = 0;
+            for stored in store.list().await? {
+                tables.write(&stored.task).await?;
+                copied += 1;
+            }
+            println!("exported {copied} periodic task(s) to django-celery-beat");
+        }
         ScheduleCommand::Leader => {
             let producer = producer(&config).await?;
             match producer.broker().beat_leader().await? {
@@ -301,7 +327,10 @@ async fn list(store: &ScheduleStore, as_json: bool) -> anyhow::Result<()> {
                 "last_run_at": task.last_run_at, "next_run_at": next,
                 "total_run_count": task.total_run_count, "missed_count": stored.missed_count,
                 "late_count": stored.late_count, "args": task.args, "kwargs": task.kwargs,
-                "queue": task.queue,
+                "queue": task.queue, "exchange": task.exchange, "routing_key": task.routing_key,
+                "headers": task.headers, "priority": task.priority, "expires": task.expires,
+                "expire_seconds": task.expire_seconds, "one_off": task.one_off,
+                "start_time": task.start_time, "notes": task.description,
             });
             println!("{line}");
         } else {

@@ -2,4 +2,5 @@
 //! real Redis and real Python Celery. The command line over an app with tasks is tested in
 //! `examples/shop/tests`.
 
+mod django_cli;
 mod stock_serve;
