@@ -417,6 +417,14 @@ pub struct ServeArgs {
     /// comma-separated or repeated.
     #[arg(long, env = "CELERIAC_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxy: Vec<IpAddr>,
+    /// Proxy authentication: believe this header (e.g. X-Remote-User, set by nginx after
+    /// `auth_basic` or `auth_request`) from --trusted-proxy addresses as the logged-in user.
+    #[arg(long, env = "CELERIAC_PROXY_AUTH_HEADER")]
+    pub proxy_auth_header: Option<String>,
+    /// The role of a proxy-authenticated user without a dashboard account (viewer, operator
+    /// or admin); one with an account keeps its role.
+    #[arg(long, env = "CELERIAC_PROXY_AUTH_ROLE", default_value = "viewer")]
+    pub proxy_auth_role: String,
 }
 
 /// `celeriac events`.

@@ -10,7 +10,7 @@
 use crate::app::EMBEDDED_NODE_NAME;
 use crate::cli::{ServeArgs, WorkerArgs};
 use crate::{commands, dashboard, monitoring, schedule, App};
-use anyhow::anyhow;
+use anyhow::{anyhow, bail, Context};
 use celeriac::beat::ScheduleStore;
 use celeriac::config::Config;
 use std::future::Future;
@@ -158,6 +158,20 @@ pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result
     let mut dashboard_options = dashboard::DashboardOptions::from_env(Some(args.addr));
     dashboard_options.url_prefix = dashboard::normalize_url_prefix(&args.url_prefix);
     dashboard_options.trusted_proxies = args.trusted_proxy.clone();
+    if let Some(header) = args.proxy_auth_header.clone() {
+        if args.trusted_proxy.is_empty() {
+            bail!(
+                "--proxy-auth-header needs --trusted-proxy: the user header is believed only \
+                 from the proxy that authenticated the request"
+            );
+        }
+        let role = args
+            .proxy_auth_role
+            .parse()
+            .with_context(|| format!("--proxy-auth-role {:?}", args.proxy_auth_role))?;
+        tracing::info!(%header, %role, proxies = ?args.trusted_proxy, "proxy authentication on");
+        dashboard_options.proxy_auth = Some(dashboard::ProxyAuth { header, role });
+    }
     let stop = components.stop_signal();
     components.spawn(
         "the dashboard",

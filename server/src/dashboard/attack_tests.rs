@@ -39,6 +39,7 @@ async fn serve() -> Server {
         site_root: Some(PathBuf::from("target/site-for-attack-tests")),
         url_prefix: String::new(),
         trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
+        proxy_auth: None,
     };
     let addr = listen(routes::router(
         &options,

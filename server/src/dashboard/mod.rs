@@ -33,6 +33,8 @@ mod event_metrics;
 mod local_api;
 mod mount;
 mod options;
+#[cfg(test)]
+mod proxy_auth_tests;
 mod routes;
 mod security;
 mod state;
@@ -47,7 +49,7 @@ use anyhow::Context as _;
 pub use auth::{AuthUser, HostLogin};
 pub use celeriac::auth::Role;
 pub use mount::{Dashboard, DashboardBuilder};
-pub(crate) use options::{normalize_url_prefix, DashboardOptions};
+pub(crate) use options::{normalize_url_prefix, DashboardOptions, ProxyAuth};
 pub(crate) use state::AppState;
 
 /// The bundle name `HydrationScripts` asks for; `scripts/build-site.sh` passes the same name
@@ -136,11 +138,12 @@ fn compose(
 ) -> anyhow::Result<Composed> {
     let assets = assets::Assets::choose(options.site_root.as_deref());
     warn_if_bundle_missing(&assets);
-    let auth = auth::AuthState::new(
+    let mut auth = auth::AuthState::new(
         database,
         auth::SessionLimits::default(),
         options.url_prefix.clone(),
     )?;
+    auth.proxy_auth = options.proxy_auth.clone();
     let sweeper = host.is_none().then(|| {
         let stop = crate::stopped(closing.clone());
         tokio::spawn(auth.clone().sweep_sessions(SESSION_SWEEP_EVERY, stop))

@@ -89,6 +89,7 @@ impl DashboardBuilder {
             site_root: self.site_root,
             url_prefix: self.url_prefix,
             trusted_proxies: self.trusted_proxies,
+            proxy_auth: None,
         };
         let composed = super::compose(&options, state, database, self.login, stop_receiver)
             .context("preparing the dashboard's accounts")?;

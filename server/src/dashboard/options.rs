@@ -24,6 +24,21 @@ pub struct DashboardOptions {
     /// Proxies whose `X-Forwarded-For/-Proto/-Host` are believed; from anyone else those
     /// headers are ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Proxy authentication: the user named by a header a trusted proxy sets after it
+    /// authenticated the request (nginx `auth_basic` or `auth_request`), instead of the
+    /// dashboard's own login; `None` for the dashboard's login only.
+    pub proxy_auth: Option<ProxyAuth>,
+}
+
+/// Who a request is when a trusted proxy authenticated it (see
+/// [`DashboardOptions::proxy_auth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAuth {
+    /// The header naming the user, e.g. `X-Remote-User`. Believed from trusted proxies only;
+    /// the proxy must set it on every request (overwriting what the client sent).
+    pub header: String,
+    /// The role of a proxied user who has no dashboard account; one who has keeps theirs.
+    pub role: celeriac::auth::Role,
 }
 
 /// `tasks/`, `/tasks/` and `/tasks` all mean `/tasks`; `/` and `""` mean no prefix.
@@ -51,6 +66,7 @@ impl DashboardOptions {
             site_root,
             url_prefix: String::new(),
             trusted_proxies: Vec::new(),
+            proxy_auth: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct ClientContext {
     pub https: bool,
     /// The host the client addressed (`Host`, or `X-Forwarded-Host` from a trusted proxy).
     pub host: Option<String>,
+    /// True when the peer is a trusted proxy, whose authenticated-user header (proxy
+    /// authentication) is believed.
+    pub via_trusted_proxy: bool,
 }
 
 /// The nonce of this response's `Content-Security-Policy`, for inline scripts Leptos writes.
@@ -92,6 +95,7 @@ pub async fn client_context(
             .unwrap_or_default(),
         https: false,
         host: header_text(headers, "host").map(str::to_owned),
+        via_trusted_proxy,
     };
     if via_trusted_proxy {
         if let Some(forwarded_for) = header_text(headers, "x-forwarded-for") {

@@ -50,6 +50,7 @@ async fn harness(url_prefix: &str) -> Harness {
         site_root: Some(PathBuf::from("target/site-for-router-tests")),
         url_prefix: url_prefix.to_owned(),
         trusted_proxies: Vec::new(),
+        proxy_auth: None,
     };
     let auth = AuthState::new(database, SessionLimits::default(), url_prefix.to_owned())
         .expect("auth state");
@@ -261,6 +262,7 @@ async fn cookie_is_secure_behind_a_trusted_https_proxy() {
         site_root: Some(PathBuf::from("target/site-for-router-tests")),
         url_prefix: String::new(),
         trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+        proxy_auth: None,
     };
     let router = routes::router(&options, harness.auth.clone(), None, axum::Router::new());
     let login = |peer: &str| {
@@ -549,6 +551,7 @@ async fn mounted(harness: &Harness) -> Router {
         site_root: Some(PathBuf::from("target/site-for-router-tests")),
         url_prefix: "/tasks".to_owned(),
         trusted_proxies: Vec::new(),
+        proxy_auth: None,
     };
     let host = super::HostLogin::new(|request| {
         let HostStaff(name) = request.extensions.get::<HostStaff>()?;

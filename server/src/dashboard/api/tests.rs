@@ -89,6 +89,7 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
         site_root: Some("target/site-for-api-tests".into()),
         url_prefix: String::new(),
         trusted_proxies: Vec::new(),
+        proxy_auth: None,
     };
     let router = routes::router(&options, auth, None, api::router(state))
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -83,6 +83,8 @@ pub struct AuthState {
     pub limits: SessionLimits,
     /// `""` or `/tasks`: where redirects point.
     pub url_prefix: String,
+    /// Users a trusted proxy authenticated (see `DashboardOptions::proxy_auth`).
+    pub proxy_auth: Option<super::ProxyAuth>,
     sessions: SessionRows,
     /// Basic-auth pairs verified a moment ago.
     verified: basic_cache::BasicCache,
@@ -102,6 +104,7 @@ impl AuthState {
             throttle: throttle::Throttle::default(),
             limits,
             url_prefix,
+            proxy_auth: None,
             sessions: SessionRows::new(database),
             verified: basic_cache::BasicCache::default(),
         })
@@ -206,9 +209,18 @@ pub async fn require_login(
         .get::<ClientContext>()
         .map(|context| context.address.clone())
         .unwrap_or_default();
-    let login = match basic_credentials(request.headers()) {
-        Some((name, password)) => basic_user(&state, name, password, &address).await,
-        None => session_user(&state, &session).await,
+    // A session wins over Basic credentials: behind nginx's `auth_basic`, the browser sends
+    // the proxy's credentials with every request, and they must not undo a dashboard login.
+    let proxied = proxied_name(&state, &request);
+    let login = match proxied_user(&state, proxied).await {
+        Some(login) => Some(login),
+        None => match session_user(&state, &session).await {
+            Some(login) => Some(login),
+            None => match basic_credentials(request.headers()) {
+                Some((name, password)) => basic_user(&state, name, password, &address).await,
+                None => None,
+            },
+        },
     };
     match login {
         Some((user, check)) => {
@@ -218,6 +230,49 @@ pub async fn require_login(
         }
         None => unauthenticated(&state, &request, &relative),
     }
+}
+
+/// The user a trusted proxy authenticated, named in its header (proxy authentication). The
+/// header counts only from a trusted proxy, which sets it on every request; the user gets the
+/// role of their dashboard account if they have one, else the configured default.
+fn proxied_name(state: &AuthState, request: &Request) -> Option<String> {
+    let proxy = state.proxy_auth.as_ref()?;
+    let via_trusted_proxy = request
+        .extensions()
+        .get::<ClientContext>()
+        .is_some_and(|context| context.via_trusted_proxy);
+    if !via_trusted_proxy {
+        return None;
+    }
+    let name = request
+        .headers()
+        .get(proxy.header.as_str())?
+        .to_str()
+        .ok()?
+        .trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// [`proxied_name`]'s user with their role.
+async fn proxied_user(state: &AuthState, name: Option<String>) -> Option<(AuthUser, LoginCheck)> {
+    let name = name?;
+    let proxy = state.proxy_auth.as_ref()?;
+    let role = match state.users.credentials(&name).await {
+        Ok(Some(credentials)) => credentials.role,
+        Ok(None) => proxy.role,
+        Err(error) => {
+            tracing::error!(%error, "cannot read a proxied user's account");
+            return None;
+        }
+    };
+    let check = LoginCheck {
+        state: state.clone(),
+        session_id: None,
+        name: name.clone(),
+        credential: String::new(),
+        proxied: true,
+    };
+    Some((AuthUser { name, role }, check))
 }
 
 /// How a [`HostLogin`] reads the host's user off a request.
@@ -422,12 +477,17 @@ pub(crate) struct LoginCheck {
     session_id: Option<String>,
     name: String,
     credential: String,
+    /// Authenticated by a trusted proxy, which checks every request itself.
+    proxied: bool,
 }
 
 impl LoginCheck {
     /// True while the session exists and the account still has the password it was made
     /// with. A database error counts as holding (logged): a hiccup must not close every tab.
     pub(crate) async fn holds(&self) -> bool {
+        if self.proxied {
+            return true;
+        }
         if let Some(id) = &self.session_id {
             match self.state.sessions.load(id, celeriac::clock::now()).await {
                 Ok(Some(_)) => {}
@@ -466,6 +526,7 @@ async fn basic_user(
                     session_id: None,
                     name: name.clone(),
                     credential,
+                    proxied: false,
                 };
                 let user = AuthUser {
                     name,
@@ -488,6 +549,7 @@ async fn basic_user(
                 session_id: None,
                 name: name.clone(),
                 credential,
+                proxied: false,
             };
             Some((AuthUser { name, role }, check))
         }
@@ -512,6 +574,7 @@ async fn session_user(state: &AuthState, session: &Session) -> Option<(AuthUser,
                 session_id: session.id().map(|id| id.to_string()),
                 name: stored.name.clone(),
                 credential: stored.credential,
+                proxied: false,
             };
             let user = AuthUser {
                 name: stored.name,
