@@ -126,6 +126,59 @@ if ! curl -fsS "$base_url$url_prefix/healthz" >/dev/null 2>&1; then
   exit 1
 fi
 
+# The same dashboard behind deploy/nginx-proxy-auth.conf: nginx authenticates (auth_basic with
+# a password file made here) and names the user in X-Remote-User; a second server (no worker,
+# no beat, same database) believes it from 127.0.0.1 (proxy-auth.spec.ts).
+proxy_port="$(free_port)"
+proxy_addr="127.0.0.1:$proxy_port"
+proxy_server_log="end2end/test-results/proxy-server.log"
+RUST_LOG="${RUST_LOG:-info}" \
+  "$server_binary" serve --no-worker --no-beat --addr "$proxy_addr" --url-prefix "$url_prefix" \
+  --trusted-proxy 127.0.0.1 --proxy-auth-header X-Remote-User --proxy-auth-role operator \
+  >"$proxy_server_log" 2>&1 &
+proxy_server_pid=$!
+export E2E_PROXY_USER="oper"
+E2E_PROXY_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+export E2E_PROXY_PASSWORD
+proxy_nginx_port="$(free_port)"
+proxy_nginx_dir="$repo_root/end2end/test-results/nginx-proxy-auth"
+rm -rf "$proxy_nginx_dir"
+mkdir -p "$proxy_nginx_dir"
+printf '%s:{PLAIN}%s\n' "$E2E_PROXY_USER" "$E2E_PROXY_PASSWORD" >"$proxy_nginx_dir/htpasswd"
+sed -e "s|^\( *server \)127.0.0.1:8000;\( *# celeriac-e2e: upstream\)|\1$proxy_addr;\2|" \
+    -e "s|^\( *listen \)127.0.0.1:8080;\( *# celeriac-e2e: listen\)|\1127.0.0.1:$proxy_nginx_port;\2|" \
+    -e "s|^\( *auth_basic_user_file \)[^;]*;\( *# celeriac-e2e: htpasswd\)|\1$proxy_nginx_dir/htpasswd;\2|" \
+    deploy/nginx-proxy-auth.conf >"$proxy_nginx_dir/nginx.conf"
+if ! grep -q "server $proxy_addr;" "$proxy_nginx_dir/nginx.conf" \
+  || ! grep -q "listen 127.0.0.1:$proxy_nginx_port;" "$proxy_nginx_dir/nginx.conf" \
+  || ! grep -q "auth_basic_user_file $proxy_nginx_dir/htpasswd;" "$proxy_nginx_dir/nginx.conf"; then
+  echo "e2e.sh: deploy/nginx-proxy-auth.conf lost its celeriac-e2e: lines" >&2
+  exit 1
+fi
+proxy_nginx_command=("$nginx_binary" -p "$proxy_nginx_dir" -c "$proxy_nginx_dir/nginx.conf"
+  -g "pid $proxy_nginx_dir/nginx.pid; error_log $proxy_nginx_dir/error.log;")
+"${proxy_nginx_command[@]}" -t -q
+"${proxy_nginx_command[@]}"
+export E2E_PROXY_URL="http://127.0.0.1:$proxy_nginx_port"
+stop_proxy() {
+  "${proxy_nginx_command[@]}" -s stop 2>/dev/null || true
+  if kill -0 "$proxy_server_pid" 2>/dev/null; then
+    kill "$proxy_server_pid" 2>/dev/null || true
+    wait "$proxy_server_pid" 2>/dev/null || true
+  fi
+}
+trap 'stop_proxy; stop_server' EXIT
+for _attempt in $(seq 1 120); do
+  if curl -fsS -u "$E2E_PROXY_USER:$E2E_PROXY_PASSWORD" "$E2E_PROXY_URL$url_prefix/healthz" \
+    >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$proxy_server_pid" 2>/dev/null; then
+    echo "e2e.sh: the proxy-auth server exited; its log:" >&2
+    cat "$proxy_server_log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+
 echo "==> playwright test against $base_url$url_prefix (nginx → $addr)"
 test_status=0
 (cd end2end && CELERIAC_BASE_URL="$base_url" CELERIAC_URL_PREFIX="$url_prefix" \
