@@ -362,6 +362,115 @@ impl DjangoBackend {
     }
 }
 
+/// django-celery-results' chord counters: one row per chord, the header's result tuples and
+/// how many members have yet to finish.
+const CHORD_TABLE: &str = "django_celery_results_chordcounter";
+
+/// Where a header member's finish left its chord.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChordJoin {
+    /// Members are still running.
+    Waiting,
+    /// This member was the last: the header's task ids, in header order.
+    Complete {
+        /// The members, as the counter's `sub_tasks` lists them.
+        members: Vec<String>,
+    },
+    /// No counter for the group (another worker fired it, or it was never created).
+    Unknown,
+}
+
+impl DjangoBackend {
+    /// Creates chord `group_id`'s counter before its members are sent, as django-celery-results'
+    /// `apply_chord` does: `sub_tasks` holds each member's result tuple (`[[id, null], null]`),
+    /// `count` how many members must finish.
+    pub async fn apply_chord(
+        &self,
+        group_id: &str,
+        members: &[String],
+        size: usize,
+    ) -> Result<(), BackendError> {
+        let sub_tasks: Vec<Value> = members
+            .iter()
+            .map(|id| serde_json::json!([[id, null], null]))
+            .collect();
+        let dialect = self.database.dialect();
+        let sql = format!(
+            "INSERT INTO {CHORD_TABLE} (group_id, sub_tasks, count) VALUES ({}, {}, {})",
+            dialect.placeholder(1),
+            dialect.placeholder(2),
+            dialect.placeholder(3)
+        );
+        let count = i64::try_from(size).unwrap_or(i64::MAX);
+        crate::with_pool!(&self.database, |pool| {
+            sqlx::query(&sql)
+                .bind(group_id)
+                .bind(Value::Array(sub_tasks).to_string())
+                .bind(count)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(query_error("create chord counter"))?;
+        Ok(())
+    }
+
+    /// Counts one finished header member of chord `group_id` (django-celery-results'
+    /// `on_chord_part_return`): one atomic decrement, and the member that brings the count to
+    /// zero deletes the counter and gets the header to join. A redelivered member counts
+    /// again, as it does in django-celery-results.
+    pub async fn chord_part_return(&self, group_id: &str) -> Result<ChordJoin, BackendError> {
+        let dialect = self.database.dialect();
+        let decrement = format!(
+            "UPDATE {CHORD_TABLE} SET count = count - 1 WHERE group_id = {} AND count > 0 \
+             RETURNING CAST(count AS BIGINT), sub_tasks",
+            dialect.placeholder(1)
+        );
+        let delete = format!(
+            "DELETE FROM {CHORD_TABLE} WHERE group_id = {} AND count = 0",
+            dialect.placeholder(1)
+        );
+        let row: Option<(i64, String)> = crate::with_pool!(&self.database, |pool| {
+            sqlx::query_as::<_, (i64, String)>(&decrement)
+                .bind(group_id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(query_error("count a chord member"))?;
+        let Some((count, sub_tasks)) = row else {
+            return Ok(ChordJoin::Unknown);
+        };
+        if count > 0 {
+            return Ok(ChordJoin::Waiting);
+        }
+        let deleted = crate::with_pool!(&self.database, |pool| {
+            sqlx::query(&delete)
+                .bind(group_id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(query_error("delete a chord counter"))?;
+        if deleted == 0 {
+            return Ok(ChordJoin::Unknown);
+        }
+        let members = serde_json::from_str::<Value>(&sub_tasks)
+            .map_err(|source| BackendError::InvalidDocument {
+                task_id: group_id.to_owned(),
+                source,
+            })?
+            .as_array()
+            .map(|tuples| {
+                tuples
+                    .iter()
+                    .filter_map(|tuple| tuple.get(0)?.get(0)?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ChordJoin::Complete { members })
+    }
+}
+
 /// One row read: its id and result, or why it could not be read.
 type RowResult = Result<(i64, ResultMeta), BackendError>;
 

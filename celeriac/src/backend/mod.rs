@@ -7,14 +7,14 @@
 //! - django-celery-results' `django-db`: rows of `django_celery_results_taskresult` in the
 //!   database of `database_url` ([`DjangoBackend`]).
 //!
-//! Chords join on Redis only for now: on `django-db` a chord is refused where it is sent and
-//! reported loudly where a header task finishes (see [`BackendError::ChordUnsupported`]).
+//! Chords join on Redis natively (`celery-taskset-meta-<gid>.*`) and on `django-db` through
+//! django-celery-results' chord counter table.
 
 mod async_result;
 mod django;
 mod redis;
 
-pub use self::django::DjangoBackend;
+pub use self::django::{ChordJoin, DjangoBackend};
 pub use self::redis::{ChordPart, RedisBackend};
 pub use async_result::{AsyncResult, ResultError};
 
@@ -219,8 +219,9 @@ pub enum BackendError {
         /// The row's `content_type`.
         content_type: String,
     },
-    /// Chords need a backend that can count their header's results; this one cannot yet.
-    #[error("chords are not supported on the {backend} result backend yet (group {group_id}): use a redis:// result backend for workflows with chords")]
+    /// A chord this backend cannot count: on `django-db`, a header member that is itself a
+    /// group, chain or chord (django-celery-results counts plain tasks).
+    #[error("chord {group_id} cannot be joined on the {backend} result backend: its header members must be plain tasks (nested groups, chains and chords need a redis:// result backend)")]
     ChordUnsupported {
         /// The backend's name.
         backend: &'static str,

@@ -5,7 +5,7 @@
 //! bodies and errbacks; Rust producers call it through [`crate::Producer::apply_signature`].
 
 use super::Sent;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ResultBackend};
 use crate::producer::Producer;
 use crate::protocol::signature::{Shape, Signature};
 use crate::protocol::ProtocolError;
@@ -306,13 +306,31 @@ async fn send_chord(
     let backend = producer.backend().ok_or_else(|| {
         refused("a chord needs a result backend to join its header; none is configured".into())
     })?;
-    let backend = backend
-        .as_redis()
-        .ok_or_else(|| BackendError::ChordUnsupported {
-            backend: backend.kind(),
-            group_id: group_id.clone(),
-        })?;
     let size = header.iter().map(chord_size).sum::<Result<usize, _>>()?;
+    let mut header = header;
+    if let ResultBackend::Django(django) = backend {
+        // django-celery-results counts the header in a row made before any member runs, one
+        // result tuple per member: plain tasks only.
+        let mut members = Vec::with_capacity(header.len());
+        for member in &mut header {
+            if !matches!(member.shape()?, Shape::Task) {
+                return Err(BackendError::ChordUnsupported {
+                    backend: backend.kind(),
+                    group_id: group_id.clone(),
+                }
+                .into());
+            }
+            let id = member
+                .task_id()
+                .map(str::to_owned)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            member
+                .options
+                .insert("task_id".into(), Value::String(id.clone()));
+            members.push(id);
+        }
+        django.apply_chord(&group_id, &members, size).await?;
+    }
     let body_value = body.to_value();
     let last = header.len() - 1;
     for (index, member) in header.into_iter().enumerate() {
@@ -325,7 +343,9 @@ async fn send_chord(
             .options
             .insert("group_id".into(), Value::String(group_id.clone()));
         if index == last {
-            backend.set_chord_size(&group_id, size).await?;
+            if let ResultBackend::Redis(redis) = backend {
+                redis.set_chord_size(&group_id, size).await?;
+            }
         }
         apply(producer, member, partial.clone(), options).await?;
     }

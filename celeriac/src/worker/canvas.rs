@@ -15,7 +15,7 @@
 use super::request::Request;
 use super::result_write::write;
 use super::Shared;
-use crate::backend::{ChordPart, ResultBackend};
+use crate::backend::{ChordJoin, ChordPart, ResultBackend};
 use crate::canvas::{self, Sent};
 use crate::protocol::signature::{chord_part, parse_chord_part, signatures, Signature};
 use crate::protocol::time::format_iso;
@@ -256,9 +256,11 @@ async fn join(
         tracing::error!(task_id = %part.task_id, group_id = %part.group_id, "CHORD STALLED: this worker has no result backend to join the chord in");
         return;
     };
-    let Some(backend) = backend.as_redis() else {
-        tracing::error!(task_id = %part.task_id, group_id = %part.group_id, backend = backend.kind(), "CHORD STALLED: this worker cannot join chords on the {} result backend yet; use a redis:// result backend for workflows with chords", backend.kind());
-        return;
+    let backend = match backend {
+        ResultBackend::Redis(backend) => backend,
+        ResultBackend::Django(backend) => {
+            return join_django(shared, request, &part, backend).await
+        }
     };
     let entry = chord_part(part.task_id, state.as_str(), result);
     let ordered = shared.config.result_chord_ordered;
@@ -273,7 +275,8 @@ async fn join(
         .await;
     match joined {
         Ok(ChordPart::Complete { token }) => {
-            fire(shared, request, &part, ordered).await;
+            let outcomes = redis_outcomes(backend, part.group_id, ordered).await;
+            fire(shared, request, &part, outcomes).await;
             if let Err(error) = backend.chord_fired(part.group_id, &token).await {
                 tracing::warn!(group_id = %part.group_id, %error, "could not clear a fired chord's data; it expires by itself");
             }
@@ -288,9 +291,74 @@ async fn join(
     }
 }
 
+/// The django-db join: django-celery-results' counter, then the members' rows.
+async fn join_django(
+    shared: &Shared,
+    request: &Request,
+    part: &Part<'_>,
+    backend: &crate::backend::DjangoBackend,
+) {
+    match backend.chord_part_return(part.group_id).await {
+        Ok(ChordJoin::Waiting) => {}
+        Ok(ChordJoin::Unknown) => {
+            tracing::warn!(task_id = %part.task_id, group_id = %part.group_id, "no chord counter for this group (already fired, or never created); its body is not sent from here");
+        }
+        Ok(ChordJoin::Complete { members }) => {
+            let outcomes = match backend.get_many(&members).await {
+                Ok(found) => {
+                    let mut by_id: std::collections::HashMap<String, ResultMeta> = found
+                        .into_iter()
+                        .map(|meta| (meta.task_id.clone(), meta))
+                        .collect();
+                    Ok(members
+                        .iter()
+                        .map(|id| match by_id.remove(id) {
+                            Some(meta) => {
+                                (id.clone(), meta.status.as_str().to_owned(), meta.result)
+                            }
+                            None => (id.clone(), "PENDING".to_owned(), Value::Null),
+                        })
+                        .collect())
+                }
+                Err(error) => Err(format!("Join error: {error}")),
+            };
+            fire(shared, request, part, outcomes).await;
+        }
+        Err(error) => {
+            tracing::error!(task_id = %part.task_id, group_id = %part.group_id, error = %crate::error::chain(&error), "CHORD MAY STALL: could not count this header member in the chord counter");
+        }
+    }
+}
+
+/// The header's outcomes from the Redis join, in the order the body gets them: (task id,
+/// state, result) per member, or why they cannot be read.
+async fn redis_outcomes(
+    backend: &crate::backend::RedisBackend,
+    group_id: &str,
+    ordered: bool,
+) -> Result<Vec<(String, String, Value)>, String> {
+    match backend.chord_results(group_id, ordered).await {
+        Ok(Some(entries)) => entries
+            .iter()
+            .map(|raw| parse_chord_part(raw).map_err(|error| format!("Join error: {error}")))
+            .collect(),
+        Ok(None) => Err(
+            "Join error: the header holds nested group results, which Celeriac does not join"
+                .to_owned(),
+        ),
+        Err(error) => Err(format!("Join error: {error}")),
+    }
+}
+
 /// Fires the body of a complete chord: called with the header's results, or failed with
-/// `ChordError` naming the first member that failed.
-async fn fire(shared: &Shared, request: &Request, part: &Part<'_>, ordered: bool) {
+/// `ChordError` naming the first member that failed (or one not finished, as Celery's join
+/// would time out on it).
+async fn fire(
+    shared: &Shared,
+    request: &Request,
+    part: &Part<'_>,
+    outcomes: Result<Vec<(String, String, Value)>, String>,
+) {
     let body = match Signature::from_value(part.body) {
         Ok(body) => body,
         Err(error) => {
@@ -298,34 +366,23 @@ async fn fire(shared: &Shared, request: &Request, part: &Part<'_>, ordered: bool
             return;
         }
     };
-    let Some(backend) = shared.backend.as_ref().and_then(ResultBackend::as_redis) else {
-        return;
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(reason) => return chord_error(shared, request, part.group_id, &body, &reason).await,
     };
-    let entries = match backend.chord_results(part.group_id, ordered).await {
-        Ok(Some(entries)) => entries,
-        Ok(None) => {
-            let reason =
-                "Join error: the header holds nested group results, which Celeriac does not join";
-            return chord_error(shared, request, part.group_id, &body, reason).await;
-        }
-        Err(error) => {
-            let reason = format!("Join error: {error}");
-            return chord_error(shared, request, part.group_id, &body, &reason).await;
-        }
-    };
-    let mut results = Vec::with_capacity(entries.len());
-    for raw in entries {
-        match parse_chord_part(&raw) {
-            Ok((_, state, result)) if state == "SUCCESS" => results.push(result),
-            Ok((task_id, _, result)) => {
+    let mut results = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            (_, state, result) if state == "SUCCESS" => results.push(result),
+            (task_id, state, _) if state == "PENDING" || state == "STARTED" => {
+                let reason = format!("Join error: dependency {task_id} has not finished ({state})");
+                return chord_error(shared, request, part.group_id, &body, &reason).await;
+            }
+            (task_id, _, result) => {
                 let repr = serde_json::from_value::<ExceptionInfo>(result.clone())
                     .map(|exception| exception.repr())
                     .unwrap_or_else(|_| crate::types::python_repr(&result));
                 let reason = format!("Dependency {task_id} raised {repr}");
-                return chord_error(shared, request, part.group_id, &body, &reason).await;
-            }
-            Err(error) => {
-                let reason = format!("Join error: {error}");
                 return chord_error(shared, request, part.group_id, &body, &reason).await;
             }
         }

@@ -8,10 +8,13 @@
 //!   retried and bulk-retried from it: the arguments come back from the stored reprs.
 //! - `celery.backend_cleanup` on our worker deletes expired rows; a database without Django's
 //!   tables is refused with what to run.
+//! - Chords join through django-celery-results' `chordcounter`, sent by Django or by us and run
+//!   by our worker; a failed member fails the body with Celery's `ChordError`.
 
 use crate::history::{fresh_history, on_both};
 use crate::support::{config, producer, RunningWorker};
 use celeriac::backend::{BackendError, DjangoBackend, ResultBackend};
+use celeriac::canvas::{chain, chord, Signature};
 use celeriac::config::Config;
 use celeriac::history::{retry_task, retry_tasks};
 use celeriac::producer::SendOptions;
@@ -27,6 +30,7 @@ on_both!(
     django_reads_a_rust_workers_results,
     we_read_retry_and_bulk_retry_a_python_workers_results,
     backend_cleanup_deletes_expired_rows,
+    chords_join_in_djangos_chord_counter,
 );
 
 fn django_config(env: &TestEnv, project: &DjangoProject) -> Config {
@@ -291,4 +295,81 @@ async fn a_database_without_djangos_tables_is_refused_with_what_to_run() {
     };
     let refused = ResultBackend::from_config(&config).await.unwrap_err();
     assert!(matches!(refused, BackendError::TablesMissing { .. }));
+}
+
+async fn chords_join_in_djangos_chord_counter(kind: DatabaseKind) {
+    let env = TestEnv::new("django-chord").with_result_extended(true);
+    let project = DjangoProject::new(&env, kind).await;
+    let queue = env.queue("rust");
+    let config = django_config(&env, &project);
+    let worker = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
+
+    // Sent by Django: its apply_chord creates the counter, our worker counts and fires.
+    let from_django = project
+        .shell(&format!(
+            r#"
+import json
+from celery import chord, signature
+from django_celery_results.models import ChordCounter
+q = "{queue}"
+result = chord([signature("demo.add", (i, i), queue=q) for i in (1, 2, 3)], signature("demo.tsum", queue=q)).apply_async()
+print(json.dumps({{"sum": result.get(timeout=30), "counters": ChordCounter.objects.count()}}))
+"#
+        ))
+        .await;
+    assert_eq!(from_django, json!({"sum": 12, "counters": 0}));
+
+    // Sent by us, read by Django; a failed member fails the body.
+    let producer = producer(&config).await;
+    let member = |name: &str, args: serde_json::Value| {
+        Signature::new(name)
+            .args(args.as_array().cloned().unwrap_or_default())
+            .option("queue", json!(queue))
+    };
+    let sent = producer
+        .apply_signature(chord(
+            [
+                member("demo.add", json!([5, 5])),
+                member("demo.add", json!([1, 1])),
+            ],
+            member("demo.tsum", json!([])),
+        ))
+        .await
+        .unwrap();
+    let body = producer.async_result(sent.id()).get(WAIT).await.unwrap();
+    assert_eq!(body.result, json!(12));
+    let seen = project.shell(&describe(sent.id())).await;
+    assert_eq!(seen["value"], 12, "{seen}");
+    let failing = producer
+        .apply_signature(chord(
+            [
+                member("demo.add", json!([1, 1])),
+                member("demo.fail", json!(["header"])),
+            ],
+            member("demo.tsum", json!([])),
+        ))
+        .await
+        .unwrap();
+    let body = producer.async_result(failing.id()).get(WAIT).await.unwrap();
+    assert_eq!(body.status, TaskState::Failure);
+    let exception = body.exception().unwrap();
+    assert_eq!(exception.exc_type, "ChordError");
+    assert!(
+        exception.message().contains("raised ValueError('header')"),
+        "{exception:?}"
+    );
+    // Members that are not plain tasks cannot be counted here: refused before anything is sent.
+    let nested = producer
+        .apply_signature(chord(
+            [chain([
+                member("demo.add", json!([1, 1])),
+                member("demo.add", json!([2])),
+            ])],
+            member("demo.tsum", json!([])),
+        ))
+        .await
+        .unwrap_err();
+    let text = celeriac::error::chain(&nested);
+    assert!(text.contains("plain tasks"), "{text}");
+    worker.stop().await;
 }

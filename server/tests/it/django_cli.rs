@@ -2,14 +2,27 @@
 //! fresh SQLite file, with its Python worker): the settings copied from Django's
 //! (`result_backend = "django-db"`, `beat_scheduler = "django_celery_beat…"`) are accepted;
 //! `celeriac result` reads a Python task's row; `celeriac schedule import --from django` and
-//! `export --to django` move schedules between the two stores.
+//! `export --to django` move schedules between the two stores; and `celeriac serve` (no worker,
+//! no beat: the dashboard in place of Flower) shows a failed Python task it caught up on from
+//! `TaskResult`, and retries it alone and in bulk, the Python worker running it again.
 
-use celeriac::testkit::{DatabaseKind, DjangoProject, TestEnv};
+use celeriac::testkit::{eventually, DatabaseKind, DjangoProject, TestEnv};
 use serde_json::{json, Value};
-use std::process::{Command, Output, Stdio};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 fn celeriac(env: &TestEnv, project: &DjangoProject, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_celeriac"))
+    command(env, project)
+        .args(args)
+        .output()
+        .expect("celeriac runs")
+}
+
+fn command(env: &TestEnv, project: &DjangoProject) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+    command
         .env_remove("CELERIAC_CONFIG")
         .env("CELERIAC_BROKER_URL", &env.redis_url)
         .env("CELERIAC_RESULT_BACKEND", "django-db")
@@ -24,10 +37,48 @@ fn celeriac(env: &TestEnv, project: &DjangoProject, args: &[&str]) -> Output {
             json!({"global_keyprefix": env.key_prefix}).to_string(),
         )
         .current_dir(std::env::temp_dir())
-        .stdin(Stdio::null())
-        .args(args)
-        .output()
-        .expect("celeriac runs")
+        .stdin(Stdio::null());
+    command
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request with Basic credentials; the status and the body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic b3BlcjpzZWNyZXQtcGFzc3dvcmQ=\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())?;
+    Some((status, body))
+}
+
+/// The JSON object in a (possibly chunked) body.
+fn json_body(body: &str) -> Value {
+    let start = body.find(['{', '[']).unwrap_or(0);
+    let end = body
+        .rfind(['}', ']'])
+        .map(|end| end + 1)
+        .unwrap_or(body.len());
+    serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)
 }
 
 fn stdout(output: &Output) -> String {
@@ -112,4 +163,98 @@ print(json.dumps({"args": json.loads(task.args), "hour": task.crontab.hour, "zon
         read_back,
         json!({"args": [8], "hour": "2", "zone": "Europe/Berlin", "count": 2})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_and_retries_a_python_task_from_django_db() {
+    let env = TestEnv::new("django-dash").with_result_extended(true);
+    let project = DjangoProject::new(&env, DatabaseKind::Sqlite).await;
+    let queue = env.queue("py");
+    let _python = project.worker(&[&queue], &format!("{queue}@%h"));
+    // Failed while no dashboard ran.
+    let sent = project
+        .shell(&format!(
+            r#"
+import json
+from orders.tasks import divide
+result = divide.apply_async((6, 0), queue="{queue}")
+result.get(timeout=30, propagate=False)
+print(json.dumps(result.id))
+"#
+        ))
+        .await;
+    let task_id = sent.as_str().unwrap().to_owned();
+    let mut add = command(&env, &project);
+    add.args([
+        "user",
+        "add",
+        "oper",
+        "--role",
+        "operator",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped());
+    let mut adding = add.spawn().expect("user add runs");
+    if let Some(mut stdin) = adding.stdin.take() {
+        stdin.write_all(b"secret-password\n").expect("password");
+    }
+    assert!(adding.wait().expect("user add ends").success());
+
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let _server = Server(
+        command(&env, &project)
+            .env(
+                "CELERIAC_TASK_ROUTES",
+                json!({"orders.tasks.*": {"queue": queue}}).to_string(),
+            )
+            .args([
+                "serve",
+                "--no-worker",
+                "--no-beat",
+                "--addr",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts"),
+    );
+    let path = format!("/api/task/info/{task_id}");
+    let info = eventually(Duration::from_secs(60), "the caught-up task", || async {
+        let (status, body) = http(addr, "GET", &path, "")?;
+        (status == 200).then(|| json_body(&body))
+    })
+    .await;
+    assert_eq!(info["state"], "FAILURE", "{info}");
+    assert_eq!(info["name"], "orders.tasks.divide", "{info}");
+
+    let (status, body) =
+        http(addr, "POST", &format!("/api/task/retry/{task_id}"), "").expect("retry answers");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/tasks/bulk_retry",
+        &json!({"task_ids": [task_id]}).to_string(),
+    )
+    .expect("bulk retry answers");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(json_body(&body)["accepted"], 1, "{body}");
+    // Both re-runs reach the Python worker with the original arguments.
+    let rows = project
+        .shell(
+            r#"
+import json, time
+from django_celery_results.models import TaskResult
+deadline = time.time() + 30
+rows = TaskResult.objects.filter(task_name="orders.tasks.divide")
+while rows.count() < 3 and time.time() < deadline:
+    time.sleep(0.2)
+print(json.dumps(sorted(set(row.task_args for row in rows)) + [rows.count()]))
+"#,
+        )
+        .await;
+    assert_eq!(rows, json!(["\"(6, 0)\"", 3]));
 }
