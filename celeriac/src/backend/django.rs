@@ -20,22 +20,22 @@
 //! [`python_literal`](crate::protocol::python_literal) when that is exact, and left unknown
 //! (reprs kept) when not. A write over a SUCCESS row is skipped, as on Redis.
 
+use super::sql::{
+    parse_utc_text, query_error, readable, utc_text, wait_polling, window_start, RowResult,
+};
 use super::BackendError;
 use crate::db::{Database, DatabaseOptions};
 use crate::protocol::python_literal;
 use crate::protocol::time::format_iso;
 use crate::protocol::ResultMeta;
 use crate::types::TaskState;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
 use std::time::Duration;
 
 /// Django's table of task results.
 const TASK_TABLE: &str = "django_celery_results_taskresult";
-
-/// How often a waiting reader looks again (Celery's `subpolling_interval`).
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The columns read back, in the order [`row_to_meta`] takes them.
 const COLUMNS: &str = "id, task_id, status, content_type, content_encoding, result, date_done, \
@@ -46,12 +46,6 @@ const COLUMNS: &str = "id, task_id, status, content_type, content_encoding, resu
 pub struct DjangoBackend {
     database: Database,
     result_expires: Option<Duration>,
-}
-
-fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> BackendError {
-    move |source| BackendError::Database {
-        source: crate::db::DatabaseError::Query { operation, source },
-    }
 }
 
 impl DjangoBackend {
@@ -153,16 +147,16 @@ impl DjangoBackend {
                 .bind("application/json")
                 .bind("utf-8")
                 .bind(&result)
-                .bind(sqlite_time(now))
+                .bind(utc_text(now))
                 .bind(&meta.traceback)
                 .bind(&encoded_meta)
                 .bind(&task_args)
                 .bind(&task_kwargs)
                 .bind(&meta.name)
                 .bind(&meta.worker)
-                .bind(sqlite_time(now))
+                .bind(utc_text(now))
                 .bind(&meta.periodic_task_name)
-                .bind(started.map(sqlite_time))
+                .bind(started.map(utc_text))
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected()),
@@ -210,9 +204,7 @@ impl DjangoBackend {
         cursor: u64,
         count: usize,
     ) -> Result<(u64, Vec<ResultMeta>), BackendError> {
-        let window = self.result_expires.unwrap_or(Duration::from_secs(86_400));
-        let since = crate::clock::now()
-            - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(1));
+        let since = window_start(self.result_expires);
         let rows = self.select_since(cursor, since, count).await?;
         let full_page = rows.len() >= count.max(1);
         let rows: Vec<(i64, ResultMeta)> = readable(rows).collect();
@@ -251,7 +243,7 @@ impl DjangoBackend {
             Database::Sqlite(pool) => {
                 let rows = sqlx::query(&sql)
                     .bind(cursor)
-                    .bind(sqlite_time(since))
+                    .bind(utc_text(since))
                     .fetch_all(pool)
                     .await
                     .map_err(query_error("read task results"))?;
@@ -311,8 +303,7 @@ impl DjangoBackend {
         let Some(expires) = self.result_expires else {
             return Ok(0);
         };
-        let before = crate::clock::now()
-            - chrono::Duration::from_std(expires).unwrap_or(chrono::Duration::days(1));
+        let before = window_start(Some(expires));
         let mut deleted = 0;
         for table in [TASK_TABLE, "django_celery_results_groupresult"] {
             let sql = format!(
@@ -326,7 +317,7 @@ impl DjangoBackend {
                     .await
                     .map(|done| done.rows_affected()),
                 Database::Sqlite(pool) => sqlx::query(&sql)
-                    .bind(sqlite_time(before))
+                    .bind(utc_text(before))
                     .execute(pool)
                     .await
                     .map(|done| done.rows_affected()),
@@ -343,22 +334,7 @@ impl DjangoBackend {
         task_id: &str,
         timeout: Duration,
     ) -> Result<ResultMeta, BackendError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(meta) = self.get(task_id).await? {
-                if meta.status.is_ready() {
-                    return Ok(meta);
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Timeout {
-                    task_id: task_id.to_owned(),
-                    seconds: timeout.as_secs_f64(),
-                });
-            }
-            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL_INTERVAL))
-                .await;
-        }
+        wait_polling(task_id, timeout, || self.get(task_id)).await
     }
 }
 
@@ -471,34 +447,6 @@ impl DjangoBackend {
     }
 }
 
-/// One row read: its id and result, or why it could not be read.
-type RowResult = Result<(i64, ResultMeta), BackendError>;
-
-/// The rows that could be read; the others are skipped with a warning, as the Redis backend
-/// skips documents that are not Celery's JSON.
-fn readable(rows: Vec<RowResult>) -> impl Iterator<Item = (i64, ResultMeta)> {
-    rows.into_iter().filter_map(|row| match row {
-        Ok(row) => Some(row),
-        Err(error) => {
-            tracing::warn!(error = %crate::error::chain(&error), "skipping a task result row that cannot be read");
-            None
-        }
-    })
-}
-
-/// Django's SQLite spelling of a UTC time.
-fn sqlite_time(time: DateTime<Utc>) -> String {
-    time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
-fn parse_sqlite_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim_end_matches("+00:00");
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc())
-}
-
 /// The text columns of a row, whichever the driver.
 struct Columns {
     task_id: String,
@@ -556,7 +504,7 @@ fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> RowResult {
                 content_type: row.try_get(3)?,
                 content_encoding: row.try_get(4)?,
                 result: row.try_get(5)?,
-                date_done: date_done.as_deref().and_then(parse_sqlite_time),
+                date_done: date_done.as_deref().and_then(parse_utc_text),
                 traceback: row.try_get(7)?,
                 meta: row.try_get(8)?,
                 task_args: row.try_get(9)?,

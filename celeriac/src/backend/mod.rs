@@ -6,16 +6,22 @@
 //!   every write, which is what `AsyncResult.get()` in Python (and here) waits on.
 //! - django-celery-results' `django-db`: rows of `django_celery_results_taskresult` in the
 //!   database of `database_url` ([`DjangoBackend`]).
+//! - Celery's SQLAlchemy backend (`db+postgresql://…`, `db+sqlite:///…`): `celery_taskmeta`
+//!   rows with pickled results ([`SqlAlchemyBackend`]).
 //!
 //! Chords join on Redis natively (`celery-taskset-meta-<gid>.*`) and on `django-db` through
-//! django-celery-results' chord counter table.
+//! django-celery-results' chord counter table; not on the SQLAlchemy backend (Celery polls
+//! there with `celery.chord_unlock`, which Celeriac does not run).
 
 mod async_result;
 mod django;
 mod redis;
+mod sql;
+mod sqlalchemy;
 
 pub use self::django::{ChordJoin, DjangoBackend};
 pub use self::redis::{ChordPart, RedisBackend};
+pub use self::sqlalchemy::SqlAlchemyBackend;
 pub use async_result::{AsyncResult, ResultError};
 
 use crate::protocol::ResultMeta;
@@ -31,6 +37,8 @@ pub enum ResultBackend {
     Redis(RedisBackend),
     /// django-celery-results' tables.
     Django(DjangoBackend),
+    /// Celery's SQLAlchemy tables.
+    SqlAlchemy(SqlAlchemyBackend),
 }
 
 impl From<RedisBackend> for ResultBackend {
@@ -52,6 +60,10 @@ impl ResultBackend {
             ResultBackend::Django(
                 DjangoBackend::connect(&config.database_url, config.result_expires()).await?,
             )
+        } else if url.starts_with("db+") {
+            ResultBackend::SqlAlchemy(
+                SqlAlchemyBackend::connect(url, config.result_expires()).await?,
+            )
         } else {
             ResultBackend::Redis(
                 RedisBackend::connect_at_startup(
@@ -69,7 +81,7 @@ impl ResultBackend {
     pub fn as_redis(&self) -> Option<&RedisBackend> {
         match self {
             ResultBackend::Redis(backend) => Some(backend),
-            ResultBackend::Django(_) => None,
+            ResultBackend::Django(_) | ResultBackend::SqlAlchemy(_) => None,
         }
     }
 
@@ -78,6 +90,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(_) => "redis",
             ResultBackend::Django(_) => DJANGO_DB,
+            ResultBackend::SqlAlchemy(_) => "database (db+)",
         }
     }
 
@@ -87,6 +100,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.store(meta).await,
             ResultBackend::Django(backend) => backend.store(meta).await,
+            ResultBackend::SqlAlchemy(backend) => backend.store(meta).await,
         }
     }
 
@@ -95,6 +109,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.get(task_id).await,
             ResultBackend::Django(backend) => backend.get(task_id).await,
+            ResultBackend::SqlAlchemy(backend) => backend.get(task_id).await,
         }
     }
 
@@ -103,6 +118,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.get_many(task_ids).await,
             ResultBackend::Django(backend) => backend.get_many(task_ids).await,
+            ResultBackend::SqlAlchemy(backend) => backend.get_many(task_ids).await,
         }
     }
 
@@ -116,6 +132,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.scan_results(cursor, count).await,
             ResultBackend::Django(backend) => backend.scan_results(cursor, count).await,
+            ResultBackend::SqlAlchemy(backend) => backend.scan_results(cursor, count).await,
         }
     }
 
@@ -124,6 +141,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.forget(task_id).await,
             ResultBackend::Django(backend) => backend.forget(task_id).await,
+            ResultBackend::SqlAlchemy(backend) => backend.forget(task_id).await,
         }
     }
 
@@ -136,6 +154,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(backend) => backend.wait_ready(task_id, timeout).await,
             ResultBackend::Django(backend) => backend.wait_ready(task_id, timeout).await,
+            ResultBackend::SqlAlchemy(backend) => backend.wait_ready(task_id, timeout).await,
         }
     }
 
@@ -145,6 +164,7 @@ impl ResultBackend {
         match self {
             ResultBackend::Redis(_) => Ok(0),
             ResultBackend::Django(backend) => backend.cleanup().await,
+            ResultBackend::SqlAlchemy(backend) => backend.cleanup().await,
         }
     }
 }
@@ -219,14 +239,22 @@ pub enum BackendError {
         /// The row's `content_type`.
         content_type: String,
     },
-    /// A chord this backend cannot count: on `django-db`, a header member that is itself a
-    /// group, chain or chord (django-celery-results counts plain tasks).
-    #[error("chord {group_id} cannot be joined on the {backend} result backend: its header members must be plain tasks (nested groups, chains and chords need a redis:// result backend)")]
+    /// A chord this backend cannot join: any chord on the SQLAlchemy backend, and on
+    /// `django-db` one whose header members are not plain tasks.
+    #[error("chord {group_id} cannot be joined on the {backend} result backend: {reason}")]
     ChordUnsupported {
         /// The backend's name.
         backend: &'static str,
         /// The chord's group.
         group_id: String,
+        /// Why, and what would work.
+        reason: &'static str,
+    },
+    /// A result backend URL of a kind Celeriac does not speak.
+    #[error("unsupported result backend {url:?}: expected redis://…, django-db, db+postgresql://… or db+sqlite:///…")]
+    UnsupportedUrl {
+        /// The URL, password hidden.
+        url: String,
     },
     /// No `result_backend` is configured, so results cannot be read.
     #[error("no result backend is configured (set result_backend)")]

@@ -308,6 +308,15 @@ async fn send_chord(
     })?;
     let size = header.iter().map(chord_size).sum::<Result<usize, _>>()?;
     let mut header = header;
+    if let ResultBackend::SqlAlchemy(_) = backend {
+        return Err(BackendError::ChordUnsupported {
+            backend: backend.kind(),
+            group_id: group_id.clone(),
+            reason: "Celery joins chords there with its polling celery.chord_unlock task, which \
+                     Celeriac does not run; use a redis:// or django-db result backend",
+        }
+        .into());
+    }
     if let ResultBackend::Django(django) = backend {
         // django-celery-results counts the header in a row made before any member runs, one
         // result tuple per member: plain tasks only.
@@ -317,6 +326,8 @@ async fn send_chord(
                 return Err(BackendError::ChordUnsupported {
                     backend: backend.kind(),
                     group_id: group_id.clone(),
+                    reason: "its header members must be plain tasks (nested groups, chains and \
+                             chords need a redis:// result backend)",
                 }
                 .into());
             }

@@ -188,6 +188,13 @@ impl Database {
         Database::open(options, Schema::AsItIs).await
     }
 
+    /// Opens a database for tables another program defines (Celery's result tables), with no
+    /// migrations of Celeriac's own; unlike [`Database::connect_existing`], a SQLite file that
+    /// does not exist is created, as SQLAlchemy creates it.
+    pub async fn connect_new_file(options: &DatabaseOptions) -> Result<Database, DatabaseError> {
+        Database::open(options, Schema::NewFile).await
+    }
+
     async fn open(options: &DatabaseOptions, schema: Schema) -> Result<Database, DatabaseError> {
         let shown_url = hide_password(&options.url);
         let scheme = options.url.split(':').next().unwrap_or_default();
@@ -217,6 +224,7 @@ impl Database {
 enum Schema {
     Migrate,
     AsItIs,
+    NewFile,
 }
 
 async fn open_sqlite(
@@ -229,7 +237,7 @@ async fn open_sqlite(
             url: shown_url.to_owned(),
             source,
         })?
-        .create_if_missing(schema == Schema::Migrate)
+        .create_if_missing(schema != Schema::AsItIs)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
@@ -245,7 +253,7 @@ async fn open_sqlite(
     // Another application's file keeps the journal mode it chose.
     let connect_options = match schema {
         Schema::Migrate => connect_options.journal_mode(SqliteJournalMode::Wal),
-        Schema::AsItIs => connect_options,
+        Schema::AsItIs | Schema::NewFile => connect_options,
     };
     // Before the pool, so that its connections find the file in WAL mode and migrated.
     if schema == Schema::Migrate {

@@ -261,6 +261,10 @@ async fn join(
         ResultBackend::Django(backend) => {
             return join_django(shared, request, &part, backend).await
         }
+        ResultBackend::SqlAlchemy(_) => {
+            tracing::error!(task_id = %part.task_id, group_id = %part.group_id, "CHORD STALLED: chords are not joined on the SQLAlchemy result backend (Celery polls with celery.chord_unlock, which Celeriac does not run); use a redis:// or django-db result backend");
+            return;
+        }
     };
     let entry = chord_part(part.task_id, state.as_str(), result);
     let ordered = shared.config.result_chord_ordered;
