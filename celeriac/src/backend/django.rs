@@ -37,7 +37,7 @@ use std::time::Duration;
 /// Django's table of task results.
 const TASK_TABLE: &str = "django_celery_results_taskresult";
 
-/// The columns read back, in the order [`row_to_meta`] takes them.
+/// The columns read back, in the order `postgres_row` and `sqlite_row` take them.
 const COLUMNS: &str = "id, task_id, status, content_type, content_encoding, result, date_done, \
                        traceback, meta, task_args, task_kwargs, task_name, worker, periodic_task_name";
 

@@ -7,7 +7,8 @@
 //! - An ORM `save()` applies within a tick; an edit through Celeriac's store (what the
 //!   dashboard and `celeriac schedule` write) is read back through the ORM, and so are
 //!   `last_run_at` and `total_run_count`.
-//! - A crontab created through the ORM fires (PostgreSQL only: it waits for a minute).
+//! - A crontab created through the ORM fires once from two beats whose leader was killed
+//!   (PostgreSQL only: it waits for a minute).
 //! - `celery.backend_cleanup` is created as Celery's beat creates it; missing tables are
 //!   refused with what to run.
 
@@ -240,7 +241,8 @@ print(json.dumps([task.task, c.minute, c.hour, c.day_of_week, c.day_of_month, c.
     second.handle.await.expect("beat task");
 }
 
-/// Crontabs fire at minute boundaries, so this waits up to a minute; once is enough.
+/// Crontabs fire at minute boundaries, so this waits up to a minute; once is enough (on
+/// PostgreSQL, two beats, the leader killed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crontab_created_through_the_orm_fires() {
     let world = World::new(DatabaseKind::Postgres, "django-cron").await;
@@ -257,11 +259,30 @@ print(json.dumps(True))
             world.queue
         ))
         .await;
-    let beat = world.start("beat-cron@test").await;
+    // Two beats; the leader dies without giving the lease up, the other sends the slot.
+    let mut beats = vec![
+        ("beat-cron-a@test", world.start("beat-cron-a@test").await),
+        ("beat-cron-b@test", world.start("beat-cron-b@test").await),
+    ];
+    let leader = eventually(Duration::from_secs(10), "a beat leader", || async {
+        world.producer.broker().beat_leader().await.ok().flatten()
+    })
+    .await;
+    let position = beats
+        .iter()
+        .position(|(name, _)| *name == leader.owner)
+        .expect("the leader is one of ours");
+    let (_, killed) = beats.remove(position);
+    killed.handle.abort();
     let slots = world.wait_for("minutely", 1, Duration::from_secs(75)).await;
     assert_eq!(slots[0].timestamp() % 60, 0, "{slots:?}");
-    let _ = beat.stop.send(());
-    beat.handle.await.expect("beat task");
+    // Long enough for a second send of the same slot to have happened, if one could.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(world.slots("minutely").await, slots[..1], "sent twice");
+    for (_, beat) in beats {
+        let _ = beat.stop.send(());
+        beat.handle.await.expect("beat task");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
