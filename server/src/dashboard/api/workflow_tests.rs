@@ -43,8 +43,9 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
         },
     )
     .await;
-    assert_eq!(info["children"][0]["task_id"], json!(last_id), "{info}");
-    assert_eq!(info["children"][0]["name"], json!("demo.mul"), "{info}");
+    assert_eq!(info["children"][0], json!(last_id), "Flower's ids: {info}");
+    assert_eq!(info["child_tasks"][0]["task_id"], json!(last_id), "{info}");
+    assert_eq!(info["child_tasks"][0]["name"], json!("demo.mul"), "{info}");
     let typed: app::model::TaskInfo = serde_json::from_value(info).unwrap();
     assert_eq!(typed.children[0].task_id, last_id);
     // The server-rendered page has the section, linking the step it sent.
