@@ -38,6 +38,8 @@ mod events;
 #[cfg(test)]
 mod flood_tests;
 mod flower;
+#[cfg(test)]
+mod flower_compat_tests;
 mod flower_tasks;
 #[cfg(test)]
 mod guard_tests;
