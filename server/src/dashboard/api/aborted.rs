@@ -7,6 +7,7 @@
 //! writes (`celery-task-meta-<id>`, `status: ABORTED`, the backend's expiry, published on the
 //! key's channel), and like Celery it leaves a task that already succeeded alone.
 
+use celeriac::broker::Keys;
 use celeriac::config::Config;
 use serde_json::json;
 
@@ -62,10 +63,6 @@ impl AbortStore {
         }
     }
 
-    fn key(task_id: &str) -> String {
-        format!("celery-task-meta-{task_id}")
-    }
-
     /// Marks `task_id` aborted; false when it had already succeeded.
     pub(crate) async fn abort(&self, task_id: &str) -> Result<bool, redis::RedisError> {
         let document = json!({
@@ -78,7 +75,7 @@ impl AbortStore {
         });
         let mut connection = self.client.get_multiplexed_async_connection().await?;
         let written: i64 = redis::Script::new(ABORT_SCRIPT)
-            .key(AbortStore::key(task_id))
+            .key(Keys::task_meta(task_id))
             .arg(document.to_string())
             .arg(self.expires)
             .invoke_async(&mut connection)
@@ -94,7 +91,7 @@ impl AbortStore {
     ) -> Result<Option<String>, redis::RedisError> {
         let mut connection = self.client.get_multiplexed_async_connection().await?;
         let raw: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(AbortStore::key(task_id))
+            .arg(Keys::task_meta(task_id))
             .query_async(&mut connection)
             .await?;
         Ok(raw

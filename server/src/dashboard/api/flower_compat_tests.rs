@@ -200,7 +200,13 @@ async fn flowers_task_and_worker_calls_answer_alike() {
             Some(body.clone()),
         )
         .await;
-    assert_eq!(flower["state"], json!("PENDING"), "{flower}");
+    // Read right after sending: usually PENDING, but our worker may have run it already.
+    for answer in [&flower, &ours] {
+        assert!(
+            matches!(answer["state"].as_str(), Some("PENDING" | "SUCCESS")),
+            "{answer}"
+        );
+    }
     let sent = [task_id(&flower), task_id(&ours)];
     let (flower, ours) = both
         .same_shape(
