@@ -252,8 +252,9 @@ pub struct TaskInfo {
     /// The group or chord header it belongs to (detail only).
     #[serde(default)]
     pub group_id: Option<String>,
-    /// Tasks it sent: callbacks, the next chain step, errbacks (detail only).
-    #[serde(default)]
+    /// Tasks it sent: callbacks, the next chain step, errbacks (detail only). The API's
+    /// `children` is Flower's list of their ids; this is `child_tasks`, with names and states.
+    #[serde(default, rename = "child_tasks")]
     pub children: Vec<WorkflowTask>,
     /// The members of its group or chord header (detail only).
     #[serde(default)]

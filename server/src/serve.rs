@@ -149,7 +149,8 @@ pub async fn serve(app: &App, config: Config, args: ServeArgs) -> anyhow::Result
         .await?
     };
     let dashboard_state = dashboard::AppState::new(&monitoring, served_queues)
-        .with_bulk_retry_rate(config.dashboard_bulk_retry_rate());
+        .with_bulk_retry_rate(config.dashboard_bulk_retry_rate())
+        .with_result_backend(&config);
     for (name, task) in monitoring.tasks {
         components.spawn(name, async move {
             task.await.map_err(|error| anyhow!("it panicked: {error}"))

@@ -82,7 +82,8 @@ impl DashboardBuilder {
             self.queues
         };
         let state = AppState::new(&monitoring, queues)
-            .with_bulk_retry_rate(self.config.dashboard_bulk_retry_rate());
+            .with_bulk_retry_rate(self.config.dashboard_bulk_retry_rate())
+            .with_result_backend(&self.config);
         let options = DashboardOptions {
             // Only read for Leptos' options; the host app owns the listener.
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),

@@ -1,6 +1,7 @@
 //! The dashboard's axum router.
 //!
-//! Every path lives under the URL prefix (`--url-prefix`, `""` by default): `<prefix>/healthz`,
+//! Every path lives under the URL prefix (`--url-prefix`, `""` by default): `<prefix>/healthz`
+//! (and Flower's `<prefix>/healthcheck`),
 //! `<prefix>/pkg/*` (the browser bundle), `<prefix>/login` and `<prefix>/logout`, every Leptos
 //! route and server function, and last a fallback that serves a static file (`public/` copies
 //! such as `favicon.svg`, embedded or from the site root) or renders the app's not-found page.
@@ -85,7 +86,9 @@ pub(super) fn router(
     let (app_routes, _static_routes) =
         generate_route_list_with_exclusions_and_ssg_and_context(app::App, None, prefix_context);
 
-    let mut pages = Router::new().route(&at("/healthz"), get(healthz));
+    let mut pages = Router::new()
+        .route(&at("/healthz"), get(healthz))
+        .route(&at("/healthcheck"), get(flower_healthcheck));
     pages = match &assets {
         Assets::Embedded => pages.route(
             &at("/pkg/{*file}"),
@@ -129,6 +132,9 @@ pub(super) fn router(
             let handler = leptos_axum::file_and_error_handler(app::shell);
             move |uri: Uri, state: State<LeptosOptions>, request: Request<Body>| {
                 let uri = strip_prefix(&prefix, uri);
+                // No API route and no server function claimed it: an API client gets the
+                // API's JSON error, not the HTML page.
+                let is_api = uri.path() == "/api" || uri.path().starts_with("/api/");
                 let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
                 let embedded = match &assets {
                     Assets::Embedded if is_read => embedded_response(uri.path(), request.headers()),
@@ -137,6 +143,7 @@ pub(super) fn router(
                 async move {
                     match embedded {
                         Some(file) => file,
+                        None if is_api => api_not_found(uri.path()),
                         None => handler(uri, state, request).await,
                     }
                 }
@@ -351,6 +358,20 @@ const PAGE_LIMIT: usize = 16 * 1024 * 1024;
 /// Liveness probe for scripts and orchestrators: answers as soon as the router is serving.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Flower's health check, for the load balancers and scripts that probe Flower: `OK`.
+async fn flower_healthcheck() -> &'static str {
+    "OK"
+}
+
+/// The API's 404 for a path no API route serves.
+fn api_not_found(path: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({ "error": format!("no API endpoint at {path}") })),
+    )
+        .into_response()
 }
 
 /// `uri` without `prefix`, so paths resolve against the site root.

@@ -53,6 +53,9 @@ pub struct AppState {
     pub(crate) bulk_retry_running: Arc<AtomicBool>,
     /// Recent `/api/stats/tasks` answers (see `api/stats.rs`).
     pub(crate) task_stats: Arc<super::api::StatsCache>,
+    /// Writes Celery's `ABORTED` state (`api/aborted.rs`); `None` without a Redis result
+    /// backend, and then Flower's abort answers 503.
+    pub(crate) abort_store: Option<super::api::AbortStore>,
 }
 
 impl AppState {
@@ -76,7 +79,14 @@ impl AppState {
             bulk_retry_rate: celeriac::config::Config::default().dashboard_bulk_retry_rate(),
             bulk_retry_running: Arc::new(AtomicBool::new(false)),
             task_stats: Arc::default(),
+            abort_store: None,
         }
+    }
+
+    /// Lets Flower's `abort` write to `config`'s result backend (a Redis one).
+    pub fn with_result_backend(mut self, config: &celeriac::config::Config) -> AppState {
+        self.abort_store = super::api::AbortStore::from_config(config);
+        self
     }
 
     /// Sets the bulk retry throttle (the `dashboard_bulk_retry_rate` setting).

@@ -12,7 +12,7 @@
 //!   `reserved`, `scheduled`, `revoked`, `query_task`, `hello` (mingle).
 //! - [`tasks`]: `revoke` (with `terminate`), `terminate`, `rate_limit`, `time_limit`.
 //! - [`consumers`]: `add_consumer`, `cancel_consumer`.
-//! - [`pool`]: `pool_grow`, `pool_shrink`, `autoscale`.
+//! - [`pool`]: `pool_grow`, `pool_shrink`, `autoscale`, `pool_restart`.
 //! - here: `shutdown`, `enable_events`, `disable_events`, `heartbeat`.
 //!
 //! Any other command gets Celery's `{"error": "No such control command: <name>"}`.
@@ -115,6 +115,7 @@ async fn execute(shared: &Shared, request: &ControlRequest, started: Instant) ->
         "pool_grow" => pool::pool_grow(shared, arguments),
         "pool_shrink" => pool::pool_shrink(shared, arguments),
         "autoscale" => pool::autoscale(),
+        "pool_restart" => pool::pool_restart(),
         "enable_events" => {
             let was = shared.events.task_events();
             shared.events.set_task_events(true);

@@ -6,7 +6,9 @@
 //!
 //! We have no autoscaler (idle slots cost nothing here, so there is nothing to scale down), and
 //! answer `autoscale` as a Celery worker started without `--autoscale` does:
-//! `{"error": "ValueError('Autoscale not enabled')"}`.
+//! `{"error": "ValueError('Autoscale not enabled')"}`. Nor do we reload task modules, so
+//! `pool_restart` is answered as a Celery worker without `worker_pool_restarts` answers it
+//! (`ValueError('Pool restarts not enabled')`), which is what Flower's pool restart shows.
 
 use super::super::Shared;
 use super::integer_argument;
@@ -27,6 +29,10 @@ pub(super) fn pool_shrink(shared: &Shared, arguments: &Map<String, Value>) -> Va
 
 pub(super) fn autoscale() -> Value {
     error_reply("ValueError('Autoscale not enabled')")
+}
+
+pub(super) fn pool_restart() -> Value {
+    error_reply("ValueError('Pool restarts not enabled')")
 }
 
 /// `n`, default 1 as in Celery; negative or absurd values count as 0.

@@ -14,6 +14,9 @@ use serde_json::json;
 pub(crate) enum AppError {
     /// 400: the request itself is wrong (a bad filter, cursor or parameter).
     BadRequest(String),
+    /// 403: refused by the worker or the configuration (Flower's status for a pool action a
+    /// worker refuses).
+    Forbidden(String),
     /// 404: no such task or worker.
     NotFound(String),
     /// 409: the request conflicts with what is known (a task name is not known).
@@ -21,6 +24,8 @@ pub(crate) enum AppError {
     /// 422: understood, but cannot be done (a task's arguments are unknown, a worker
     /// answered a control command with an error).
     Unprocessable(String),
+    /// 503: the server is not set up for it (no result backend).
+    Unavailable(String),
     /// 504: a worker did not answer a control command in time (offline, or too busy).
     NoReply(String),
     /// 500: something underneath failed; logged, never shown.
@@ -38,9 +43,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            AppError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, message),
             AppError::Conflict(message) => (StatusCode::CONFLICT, message),
             AppError::Unprocessable(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+            AppError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
             AppError::NoReply(message) => (StatusCode::GATEWAY_TIMEOUT, message),
             AppError::Internal(error) => {
                 let chain = celeriac::error::chain(&*error);

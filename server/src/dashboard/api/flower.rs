@@ -2,7 +2,10 @@
 //! `/api/tasks` and `/api/task/info` return it), built from a history row or a live task.
 //!
 //! Times are epoch seconds as floats, as Flower sends them; `args`, `kwargs`, `result` and
-//! `exception` are Python reprs; fields we do not know are `null`, as in Flower.
+//! `exception` are Python reprs; fields we do not know are `null`, as in Flower. `root` and
+//! `parent` are ids, as Celery's `Task.as_dict()` serializes them; `children` (the ids of the
+//! tasks it sent) starts empty and is filled by the handler, which reads them for a whole list
+//! at once.
 
 use celeriac::events::state::TaskSnapshot;
 use celeriac::history::TaskRecord;
@@ -51,6 +54,9 @@ pub(super) fn task_from_record(record: &TaskRecord) -> Value {
         "expires": record.expires.map(|expires| expires.to_rfc3339()),
         "root_id": record.root_id,
         "parent_id": record.parent_id,
+        "root": record.root_id,
+        "parent": record.parent_id,
+        "children": [],
         "client": Value::Null,
         "exchange": Value::Null,
         "clock": Value::Null,
@@ -85,6 +91,9 @@ pub(super) fn task_from_snapshot(task: &TaskSnapshot) -> Value {
         "expires": task.expires,
         "root_id": task.root_id.as_ref().map(|id| id.0.clone()),
         "parent_id": task.parent_id.as_ref().map(|id| id.0.clone()),
+        "root": task.root_id.as_ref().map(|id| id.0.clone()),
+        "parent": task.parent_id.as_ref().map(|id| id.0.clone()),
+        "children": [],
         "client": task.client,
         "exchange": Value::Null,
         "clock": Value::Null,

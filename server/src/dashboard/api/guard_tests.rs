@@ -3,8 +3,8 @@
 //!
 //! The list is not typed by hand: it is read from the router's source (`api/mod.rs`,
 //! `routes.rs`) and the app's `<Route path=path!(..)>` lines, so a route added later is
-//! covered without anyone remembering this test. `/healthz`, `/login` and the bundle under
-//! `/pkg` are the public exceptions, checked to stay public.
+//! covered without anyone remembering this test. `/healthz`, Flower's `/healthcheck`, `/login`
+//! and the bundle under `/pkg` are the public exceptions, checked to stay public.
 
 use axum::http::{header, Request, StatusCode};
 use http_body_util::Empty;
@@ -95,7 +95,7 @@ async fn every_route_refuses_requests_without_a_login() {
 
     let mut checked = 0;
     for path in api_routes.iter().chain(&account_routes) {
-        if path == "/login" || path == "/healthz" {
+        if path == "/login" || path == "/healthz" || path == "/healthcheck" {
             continue;
         }
         for method in ["GET", "POST"] {
@@ -117,6 +117,11 @@ async fn every_route_refuses_requests_without_a_login() {
     assert_eq!(
         send("GET", "/healthz".into(), false).await.0,
         StatusCode::OK
+    );
+    assert_eq!(
+        send("GET", "/healthcheck".into(), false).await.0,
+        StatusCode::OK,
+        "Flower's health check needs no login, as in Flower"
     );
     assert_eq!(send("GET", "/login".into(), true).await.0, StatusCode::OK);
 }

@@ -2,9 +2,12 @@
 //!
 //! Flower 2.2's paths and shapes for the calls scripts use, so they keep working against
 //! Celeriac: `GET /api/workers`, `GET /api/tasks`, `GET /api/task/info/{id}`,
-//! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`.
-//! Flower's worker actions (`POST /api/worker/pool/grow/{name}`, ...) too, see
-//! `worker_control.rs`. Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
+//! `POST /api/task/revoke/{id}`, `GET /api/queues/length`, `GET /metrics`, and the task calls
+//! `GET /api/task/types`, `GET /api/task/result/{id}`, `POST /api/task/apply/{name}`,
+//! `/async-apply/{name}`, `/send-task/{name}`, `/abort/{id}` (see `flower_tasks.rs`).
+//! Flower's worker actions (`POST /api/worker/pool/grow/{name}`, `pool/restart`,
+//! `pool/autoscale`, ...) too, see `worker_control.rs`. An unknown `/api/...` path is a JSON
+//! 404 (`routes.rs`), and `/healthcheck` answers Flower's `OK`. Our own: `GET /api/overview`, `GET /api/queues`, `GET /api/history`,
 //! `POST /api/task/retry/{id}`, `POST /api/tasks/bulk_retry`, `GET /api/stats/tasks`,
 //! `GET /api/worker/{name}` and `POST /api/worker/{name}/<command>`, `GET /api/events` (SSE),
 //! `GET /api/snapshot` (its first event as JSON), and the periodic tasks under
@@ -16,7 +19,10 @@
 //!
 //! # Layout
 //! - `error.rs`: [`AppError`](error::AppError), the one failure type.
-//! - `flower.rs`: Flower's task dictionary built from our records.
+//! - `flower.rs`: Flower's task dictionary built from our records; `search.rs`: Flower's
+//!   `search` syntax and `sort_by` for `/api/tasks`.
+//! - `flower_tasks.rs`: sending tasks and reading results the Flower way; `aborted.rs`:
+//!   Celery's `ABORTED` state in the Redis result backend.
 //! - `workers.rs`, `tasks.rs`, `queues.rs`, `history.rs`: the JSON endpoints.
 //! - `schedules.rs`: periodic tasks (list, detail with runs, create/edit/delete/enable/run,
 //!   a draft's preview).
@@ -25,6 +31,7 @@
 //! - `worker.rs`: one worker's detail; `worker_control.rs`: the actions on one worker.
 //! - `events.rs`: the SSE stream; `metrics.rs`: `/metrics`.
 
+mod aborted;
 mod bulk_retry;
 mod error;
 mod events;
@@ -32,11 +39,15 @@ mod events;
 mod flood_tests;
 mod flower;
 #[cfg(test)]
+mod flower_compat_tests;
+mod flower_tasks;
+#[cfg(test)]
 mod guard_tests;
 mod history;
 mod metrics;
 mod queues;
 mod schedules;
+mod search;
 mod stats;
 mod tasks;
 #[cfg(test)]
@@ -54,6 +65,7 @@ use axum::Router;
 
 use super::AppState;
 
+pub(crate) use aborted::AbortStore;
 pub(crate) use stats::StatsCache;
 
 /// The API, SSE and metrics routes over `state`.
@@ -111,6 +123,14 @@ pub(crate) fn router(state: AppState) -> Router {
             post(worker_control::shutdown),
         )
         .route(
+            "/api/worker/pool/restart/{name}",
+            post(worker_control::flower_pool_restart),
+        )
+        .route(
+            "/api/worker/pool/autoscale/{name}",
+            post(worker_control::flower_autoscale),
+        )
+        .route(
             "/api/task/rate-limit/{task_name}",
             post(worker_control::flower_rate_limit),
         )
@@ -122,6 +142,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/task/info/{task_id}", get(tasks::info))
         .route("/api/task/revoke/{task_id}", post(tasks::revoke))
         .route("/api/task/retry/{task_id}", post(tasks::retry))
+        .route("/api/task/types", get(flower_tasks::types))
+        .route("/api/task/result/{task_id}", get(flower_tasks::result))
+        .route("/api/task/abort/{task_id}", post(flower_tasks::abort))
+        .route("/api/task/apply/{name}", post(flower_tasks::apply))
+        .route(
+            "/api/task/async-apply/{name}",
+            post(flower_tasks::async_apply),
+        )
+        .route("/api/task/send-task/{name}", post(flower_tasks::send_task))
         .route("/api/tasks/bulk_retry", post(bulk_retry::bulk_retry))
         .route("/api/stats/tasks", get(stats::tasks))
         .route("/api/queues/length", get(queues::length))

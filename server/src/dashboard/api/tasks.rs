@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::AppError;
 use super::flower::{task_from_record, task_from_snapshot};
+use super::search::{Query as SearchQuery, SortBy};
 use crate::dashboard::AppState;
 
 /// The most tasks one `/api/tasks` call returns (Flower returns all it holds, at most its
@@ -34,6 +35,10 @@ pub(super) struct TasksQuery {
     /// Flower's `%Y-%m-%d %H:%M` (UTC).
     received_start: Option<String>,
     received_end: Option<String>,
+    /// `name`, `state`, `received`, `started`, `-` first for descending.
+    sort_by: Option<String>,
+    /// Flower's search syntax (`search.rs`).
+    search: Option<String>,
 }
 
 /// Reads Celery's state names (`SUCCESS`, case-insensitive).
@@ -53,23 +58,45 @@ fn flower_time(text: &str) -> Result<DateTime<Utc>, AppError> {
         })
 }
 
-/// `GET /api/tasks`: task id → Flower's task dictionary, newest first.
+/// Flower's filter parameters: blank or `All` (its page's "any" choice) means no filter.
+fn chosen(value: Option<String>) -> Option<String> {
+    value.filter(|value| !value.is_empty() && value != "All")
+}
+
+/// `GET /api/tasks`: task id → Flower's task dictionary, newest first, or in `sort_by` order;
+/// `search` filters with Flower's syntax.
+///
+/// Without `sort_by` and `search` the history is read only down to `offset + limit`. With
+/// either, the newest 10,000 tasks the other filters select are read, then searched and
+/// sorted, which is what Flower does over the (at most 10,000) tasks it keeps.
 pub(super) async fn list(
     State(state): State<AppState>,
     Query(query): Query<TasksQuery>,
 ) -> Result<Json<Map<String, Value>>, AppError> {
+    let sort_by = query
+        .sort_by
+        .as_deref()
+        .filter(|sort_by| !sort_by.is_empty())
+        .map(SortBy::parse)
+        .transpose()
+        .map_err(AppError::BadRequest)?;
+    let search = query
+        .search
+        .as_deref()
+        .map(SearchQuery::parse)
+        .transpose()
+        .map_err(|error| AppError::BadRequest(error.to_string()))?
+        .filter(|search| *search != SearchQuery::All);
     let limit = query.limit.unwrap_or(MAX_TASKS).min(MAX_TASKS);
-    let wanted = query.offset.saturating_add(limit).min(MAX_TASKS);
     let filter = TaskFilter {
-        states: query
-            .state
+        states: chosen(query.state)
             .as_deref()
             .map(parse_state)
             .transpose()?
             .into_iter()
             .collect(),
-        name: query.taskname.filter(|name| !name.is_empty()),
-        worker: query.workername.filter(|worker| !worker.is_empty()),
+        name: chosen(query.taskname),
+        worker: chosen(query.workername),
         time_field: TimeField::Received,
         since: query
             .received_start
@@ -79,7 +106,16 @@ pub(super) async fn list(
         until: query.received_end.as_deref().map(flower_time).transpose()?,
         ..TaskFilter::default()
     };
-    let mut tasks = Map::new();
+    let whole = sort_by.is_some() || search.is_some();
+    let (skip, wanted) = if whole {
+        (0, MAX_TASKS)
+    } else {
+        (
+            query.offset,
+            query.offset.saturating_add(limit).min(MAX_TASKS),
+        )
+    };
+    let mut tasks: Vec<(String, Value)> = Vec::new();
     let mut seen = 0usize;
     let mut cursor: Option<Cursor> = None;
     while seen < wanted {
@@ -89,8 +125,8 @@ pub(super) async fn list(
             .await
             .map_err(AppError::internal)?;
         for record in &page.tasks {
-            if seen >= query.offset && seen < wanted {
-                tasks.insert(record.task_id.clone(), task_from_record(record));
+            if seen >= skip && seen < wanted {
+                tasks.push((record.task_id.clone(), task_from_record(record)));
             }
             seen += 1;
         }
@@ -99,12 +135,39 @@ pub(super) async fn list(
             None => break,
         }
     }
-    Ok(Json(tasks))
+    if whole {
+        if let Some(search) = &search {
+            tasks.retain(|(_, task)| search.matches(task));
+        }
+        if let Some(sort_by) = sort_by {
+            sort_by.sort(&mut tasks);
+        }
+        tasks = tasks.into_iter().skip(query.offset).take(limit).collect();
+    }
+    add_children(&state, &mut tasks).await?;
+    Ok(Json(tasks.into_iter().collect()))
 }
 
-/// `GET /api/task/info/{task_id}`: Flower's dictionary, plus our `timeline`, `retried_as` and
-/// the workflow: `group_id`, `children` and `group` (`{task_id, name, state}` each), a chord
-/// member's `chord_body` (the same shape) and, while its chord waits, `chord: {done, size}`.
+/// Fills Flower's `children` (the ids of the tasks each one sent) from the history.
+async fn add_children(state: &AppState, tasks: &mut [(String, Value)]) -> Result<(), AppError> {
+    let ids: Vec<String> = tasks.iter().map(|(id, _)| id.clone()).collect();
+    let mut children = state
+        .history
+        .children_of(&ids)
+        .await
+        .map_err(AppError::internal)?;
+    for (id, task) in tasks.iter_mut() {
+        if let (Some(fields), Some(ids)) = (task.as_object_mut(), children.remove(id)) {
+            fields.insert("children".into(), json!(ids));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /api/task/info/{task_id}`: Flower's dictionary (`children` as ids), plus our
+/// `timeline`, `retried_as` and the workflow: `group_id`, `child_tasks` and `group`
+/// (`{task_id, name, state}` each), a chord member's `chord_body` (the same shape) and, while
+/// its chord waits, `chord: {done, size}`.
 pub(super) async fn info(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
@@ -144,7 +207,13 @@ pub(super) async fn info(
             fields.insert("timeline".into(), Value::Array(timeline));
             fields.insert("retried_as".into(), json!(detail.retried_as));
             fields.insert("group_id".into(), json!(detail.task.group_id));
-            fields.insert("children".into(), workflow(&detail.children));
+            let child_ids: Vec<&str> = detail
+                .children
+                .iter()
+                .map(|child| child.task_id.as_str())
+                .collect();
+            fields.insert("children".into(), json!(child_ids));
+            fields.insert("child_tasks".into(), workflow(&detail.children));
             fields.insert("group".into(), workflow(&detail.group));
             fields.insert("chord".into(), json!(chord));
             fields.insert(

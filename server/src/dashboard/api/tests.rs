@@ -45,7 +45,11 @@ impl Drop for TempDir {
 
 /// Shared with the sibling API tests (`schedules/tests.rs`, `worker_tests.rs`).
 pub(super) async fn spawn_app(name: &str) -> TestApp {
-    let env = TestEnv::new(name).with_result_extended(true);
+    spawn_app_in(TestEnv::new(name).with_result_extended(true)).await
+}
+
+/// [`spawn_app`] on `env`'s Redis and key prefix (`flower_compat_tests.rs`: Flower's).
+pub(super) async fn spawn_app_in(env: TestEnv) -> TestApp {
     let queue = env.queue("q");
     let directory = std::env::temp_dir().join(env.queue("dashboard"));
     std::fs::create_dir_all(&directory).unwrap();
@@ -65,7 +69,7 @@ pub(super) async fn spawn_app(name: &str) -> TestApp {
     let monitoring = monitoring::start(&config, database, std::future::pending::<()>)
         .await
         .unwrap();
-    let state = AppState::new(&monitoring, vec![queue.clone()]);
+    let state = AppState::new(&monitoring, vec![queue.clone()]).with_result_backend(&config);
     // The API alone: login and the security layers have their own tests (dashboard/tests.rs).
     // The whole dashboard router, security layers included; requests log in with Basic auth
     // as an operator, which retry and revoke demand.

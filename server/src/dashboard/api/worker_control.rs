@@ -391,3 +391,116 @@ pub(super) async fn shutdown(
         json!({ "message": "Shutting down!", "worker": worker }),
     ))
 }
+
+/// `min` and `max` of Flower's autoscale, both required.
+#[derive(Debug, Deserialize)]
+pub(super) struct AutoscaleQuery {
+    min: Option<String>,
+    max: Option<String>,
+}
+
+/// Sends a pool command the way Flower's pool actions do: 404 for a worker the monitor has
+/// never heard of, then 200 with `message` when the worker answers `ok`, else Flower's 403
+/// with `failure` and the worker's reason (`Unknown reason` when it did not answer).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the request's parts and the two answers, all needed"
+)]
+async fn flower_pool_command(
+    state: &AppState,
+    user: &AuthUser,
+    client: Option<&ClientContext>,
+    worker: &str,
+    method: &str,
+    arguments: serde_json::Map<String, Value>,
+    message: String,
+    failure: String,
+) -> Result<Json<Value>, AppError> {
+    if heartbeat(state, worker).is_none() {
+        return Err(AppError::NotFound(format!("Unknown worker '{worker}'")));
+    }
+    let mut replies = state
+        .control
+        .broadcast(method, arguments, &one_worker(worker))
+        .await
+        .map_err(AppError::internal)?;
+    let reply = replies.remove(worker);
+    if reply
+        .as_ref()
+        .is_some_and(|reply| reply.get("ok").is_some())
+    {
+        tracing::info!(worker, method, user = %user.name, "worker pool command from the dashboard API");
+        state
+            .record_action(user, client, &format!("worker.{method}"), worker)
+            .await;
+        return Ok(Json(json!({ "message": message })));
+    }
+    let reason = reply
+        .as_ref()
+        .and_then(|reply| reply.get("error"))
+        .map_or_else(
+            || "Unknown reason".to_owned(),
+            |error| {
+                error
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned)
+            },
+        );
+    tracing::warn!(worker, method, %reason, "a worker refused a pool command");
+    Err(AppError::Forbidden(format!("{failure}: {reason}")))
+}
+
+/// Flower's `POST /api/worker/pool/restart/{name}`: Celery's `pool_restart` (without module
+/// reloading). Workers refuse it unless started with pool restarts enabled, and Celeriac's
+/// never enable them, so the usual answer is Flower's 403 with the worker's reason.
+pub(super) async fn flower_pool_restart(
+    RequireRole { user, .. }: RequireRole<Operator>,
+    client: Option<Extension<ClientContext>>,
+    State(state): State<AppState>,
+    Path(worker): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let arguments = json!({ "reload": false });
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    flower_pool_command(
+        &state,
+        &user,
+        client.as_deref(),
+        &worker,
+        "pool_restart",
+        arguments,
+        format!("Restarting '{worker}' worker's pool"),
+        format!("Failed to restart the '{worker}' pool"),
+    )
+    .await
+}
+
+/// Flower's `POST /api/worker/pool/autoscale/{name}?min=&max=`: Celery's `autoscale`; 403 with
+/// the worker's reason from a worker without an autoscaler (all of Celeriac's).
+pub(super) async fn flower_autoscale(
+    RequireRole { user, .. }: RequireRole<Operator>,
+    client: Option<Extension<ClientContext>>,
+    State(state): State<AppState>,
+    Path(worker): Path<String>,
+    Query(query): Query<AutoscaleQuery>,
+) -> Result<Json<Value>, AppError> {
+    let bound = |name: &str, value: Option<String>| -> Result<u32, AppError> {
+        required(name, value)?
+            .parse::<u32>()
+            .map_err(|_| AppError::BadRequest(format!("'{name}' must be a whole number")))
+    };
+    let min = bound("min", query.min)?;
+    let max = bound("max", query.max)?;
+    let arguments = json!({ "min": min, "max": max });
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    flower_pool_command(
+        &state,
+        &user,
+        client.as_deref(),
+        &worker,
+        "autoscale",
+        arguments,
+        format!("Autoscaling '{worker}' worker (min={min}, max={max})"),
+        format!("Failed to autoscale '{worker}' worker"),
+    )
+    .await
+}

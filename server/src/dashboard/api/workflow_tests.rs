@@ -43,10 +43,25 @@ async fn a_task_page_shows_its_chain_children_and_its_chord() {
         },
     )
     .await;
-    assert_eq!(info["children"][0]["task_id"], json!(last_id), "{info}");
-    assert_eq!(info["children"][0]["name"], json!("demo.mul"), "{info}");
+    assert_eq!(info["children"][0], json!(last_id), "Flower's ids: {info}");
+    assert_eq!(info["child_tasks"][0]["task_id"], json!(last_id), "{info}");
+    assert_eq!(info["child_tasks"][0]["name"], json!("demo.mul"), "{info}");
     let typed: app::model::TaskInfo = serde_json::from_value(info).unwrap();
     assert_eq!(typed.children[0].task_id, last_id);
+    // Flower's task list carries the same ids (read for the whole list at once), and the
+    // step names its parent and root.
+    let (status, tasks) = app.json("GET", "/api/tasks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        tasks["chain-first"]["children"],
+        json!([last_id]),
+        "{tasks}"
+    );
+    if let Some(step) = tasks.get(&last_id) {
+        assert_eq!(step["parent"], json!("chain-first"), "{step}");
+        assert_eq!(step["root"], json!("chain-first"), "{step}");
+        assert_eq!(step["children"], json!([]), "{step}");
+    }
     // The server-rendered page has the section, linking the step it sent.
     let page = app.text("/tasks/chain-first").await;
     assert!(

@@ -413,7 +413,8 @@ fn guarded_path(request: &Request) -> Guarded {
 
 /// Paths anyone may fetch.
 fn is_public(relative_path: &str) -> bool {
-    is_static_asset(relative_path) || matches!(relative_path, "/login" | "/healthz")
+    is_static_asset(relative_path)
+        || matches!(relative_path, "/login" | "/healthz" | "/healthcheck")
 }
 
 /// A browser asking for a page (sent to a login form), not an API or script call (401).
