@@ -24,7 +24,7 @@ use super::sql::{
     parse_utc_text, query_error, readable, utc_text, wait_polling, window_start, RowResult,
 };
 use super::BackendError;
-use crate::db::{Database, DatabaseOptions};
+use crate::db::{Database, DatabaseOptions, Dialect};
 use crate::protocol::python_literal;
 use crate::protocol::time::format_iso;
 use crate::protocol::ResultMeta;
@@ -36,10 +36,6 @@ use std::time::Duration;
 
 /// Django's table of task results.
 const TASK_TABLE: &str = "django_celery_results_taskresult";
-
-/// The columns read back, in the order `postgres_row` and `sqlite_row` take them.
-const COLUMNS: &str = "id, task_id, status, content_type, content_encoding, result, date_done, \
-                       traceback, meta, task_args, task_kwargs, task_name, worker, periodic_task_name";
 
 /// The `django-db` result backend.
 #[derive(Debug, Clone)]
@@ -105,7 +101,19 @@ impl DjangoBackend {
                 .map(|kwargs| Value::String(crate::types::python_repr(kwargs)).to_string())
         });
         let started = (meta.status == TaskState::Started).then_some(now);
-        let placeholders: Vec<String> = (1..=15).map(|index| dialect.placeholder(index)).collect();
+        // Times are bound as Django's UTC text; PostgreSQL casts them to its timestamptz.
+        let placeholders: Vec<String> = (1..=15)
+            .map(|index| match (dialect, index) {
+                (Dialect::Postgres, 6 | 13 | 15) => {
+                    format!("CAST({} AS TIMESTAMPTZ)", dialect.placeholder(index))
+                }
+                _ => dialect.placeholder(index),
+            })
+            .collect();
+        let time = |time: DateTime<Utc>| match dialect {
+            Dialect::Postgres => format!("{}+00:00", utc_text(time)),
+            Dialect::Sqlite => utc_text(time),
+        };
         let sql = format!(
             "INSERT INTO {TASK_TABLE} (task_id, status, content_type, content_encoding, result, \
              date_done, traceback, meta, task_args, task_kwargs, task_name, worker, \
@@ -121,46 +129,25 @@ impl DjangoBackend {
              WHERE {TASK_TABLE}.status <> 'SUCCESS'",
             placeholders.join(", ")
         );
-        let written = match &self.database {
-            Database::Postgres(pool) => sqlx::query(&sql)
-                .bind(&meta.task_id)
-                .bind(meta.status.as_str())
-                .bind("application/json")
-                .bind("utf-8")
-                .bind(&result)
-                .bind(now)
-                .bind(&meta.traceback)
-                .bind(&encoded_meta)
-                .bind(&task_args)
-                .bind(&task_kwargs)
-                .bind(&meta.name)
-                .bind(&meta.worker)
-                .bind(now)
-                .bind(&meta.periodic_task_name)
-                .bind(started)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-            Database::Sqlite(pool) => sqlx::query(&sql)
-                .bind(&meta.task_id)
-                .bind(meta.status.as_str())
-                .bind("application/json")
-                .bind("utf-8")
-                .bind(&result)
-                .bind(utc_text(now))
-                .bind(&meta.traceback)
-                .bind(&encoded_meta)
-                .bind(&task_args)
-                .bind(&task_kwargs)
-                .bind(&meta.name)
-                .bind(&meta.worker)
-                .bind(utc_text(now))
-                .bind(&meta.periodic_task_name)
-                .bind(started.map(utc_text))
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-        }
+        let written = crate::with_pool!(&self.database, |pool| sqlx::query(&sql)
+            .bind(&meta.task_id)
+            .bind(meta.status.as_str())
+            .bind("application/json")
+            .bind("utf-8")
+            .bind(&result)
+            .bind(time(now))
+            .bind(&meta.traceback)
+            .bind(&encoded_meta)
+            .bind(&task_args)
+            .bind(&task_kwargs)
+            .bind(&meta.name)
+            .bind(&meta.worker)
+            .bind(time(now))
+            .bind(&meta.periodic_task_name)
+            .bind(started.map(time))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(query_error("store task result"))?;
         Ok(written > 0)
     }
@@ -168,7 +155,8 @@ impl DjangoBackend {
     /// The stored state of a task; None means PENDING.
     pub async fn get(&self, task_id: &str) -> Result<Option<ResultMeta>, BackendError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE task_id = {}",
+            "SELECT {} FROM {TASK_TABLE} WHERE task_id = {}",
+            self.columns(),
             self.database.dialect().placeholder(1)
         );
         let rows = self.select(&sql, &[task_id.to_owned()]).await?;
@@ -187,7 +175,8 @@ impl DjangoBackend {
                 .map(|index| self.database.dialect().placeholder(index))
                 .collect();
             let sql = format!(
-                "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE task_id IN ({})",
+                "SELECT {} FROM {TASK_TABLE} WHERE task_id IN ({})",
+                self.columns(),
                 placeholders.join(", ")
             );
             found.extend(readable(self.select(&sql, chunk).await?).map(|(_, meta)| meta));
@@ -215,68 +204,63 @@ impl DjangoBackend {
         Ok((next, rows.into_iter().map(|(_, meta)| meta).collect()))
     }
 
+    /// The placeholder `index` for a time, and the time as the text to bind there: Django's
+    /// UTC text, which PostgreSQL casts to its `timestamptz`.
+    fn time_value(&self, index: usize, time: DateTime<Utc>) -> (String, String) {
+        let dialect = self.database.dialect();
+        match dialect {
+            Dialect::Postgres => (
+                format!("CAST({} AS TIMESTAMPTZ)", dialect.placeholder(index)),
+                format!("{}+00:00", utc_text(time)),
+            ),
+            Dialect::Sqlite => (dialect.placeholder(index), utc_text(time)),
+        }
+    }
+
+    /// The columns [`task_row`] reads, times as Django's UTC text whichever the database.
+    fn columns(&self) -> String {
+        let date_done = match self.database.dialect() {
+            Dialect::Postgres => {
+                "to_char(date_done AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+            }
+            Dialect::Sqlite => "date_done",
+        };
+        format!(
+            "CAST(id AS BIGINT), task_id, status, content_type, content_encoding, result, \
+             {date_done}, traceback, meta, task_args, task_kwargs, task_name, worker, \
+             periodic_task_name"
+        )
+    }
+
     async fn select_since(
         &self,
         cursor: u64,
         since: DateTime<Utc>,
         count: usize,
     ) -> Result<Vec<RowResult>, BackendError> {
-        let dialect = self.database.dialect();
+        let (since_value, since) = self.time_value(1, since);
         let sql = format!(
-            "SELECT {COLUMNS} FROM {TASK_TABLE} WHERE id > {} AND date_done >= {} \
+            "SELECT {} FROM {TASK_TABLE} WHERE id > {cursor} AND date_done >= {since_value} \
              ORDER BY id LIMIT {}",
-            dialect.placeholder(1),
-            dialect.placeholder(2),
+            self.columns(),
             count.max(1)
         );
-        let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
-        match &self.database {
-            Database::Postgres(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(cursor)
-                    .bind(since)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(query_error("read task results"))?;
-                Ok(rows.iter().map(postgres_row).collect())
-            }
-            Database::Sqlite(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(cursor)
-                    .bind(utc_text(since))
-                    .fetch_all(pool)
-                    .await
-                    .map_err(query_error("read task results"))?;
-                Ok(rows.iter().map(sqlite_row).collect())
-            }
-        }
+        self.select(&sql, &[since]).await
     }
 
-    async fn select(&self, sql: &str, task_ids: &[String]) -> Result<Vec<RowResult>, BackendError> {
-        match &self.database {
-            Database::Postgres(pool) => {
-                let mut query = sqlx::query(sql);
-                for task_id in task_ids {
-                    query = query.bind(task_id);
-                }
-                let rows = query
-                    .fetch_all(pool)
-                    .await
-                    .map_err(query_error("read task results"))?;
-                Ok(rows.iter().map(postgres_row).collect())
+    async fn select(&self, sql: &str, binds: &[String]) -> Result<Vec<RowResult>, BackendError> {
+        let rows = crate::with_pool!(&self.database, |pool| {
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(bind.clone());
             }
-            Database::Sqlite(pool) => {
-                let mut query = sqlx::query(sql);
-                for task_id in task_ids {
-                    query = query.bind(task_id);
-                }
-                let rows = query
-                    .fetch_all(pool)
-                    .await
-                    .map_err(query_error("read task results"))?;
-                Ok(rows.iter().map(sqlite_row).collect())
-            }
-        }
+            query
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.iter().map(task_row).collect::<Vec<_>>())
+        })
+        .map_err(query_error("read task results"))?;
+        Ok(rows)
     }
 
     /// Deletes a stored result (`AsyncResult.forget()`).
@@ -303,25 +287,15 @@ impl DjangoBackend {
         let Some(expires) = self.result_expires else {
             return Ok(0);
         };
-        let before = window_start(Some(expires));
+        let (before_value, before) = self.time_value(1, window_start(Some(expires)));
         let mut deleted = 0;
         for table in [TASK_TABLE, "django_celery_results_groupresult"] {
-            let sql = format!(
-                "DELETE FROM {table} WHERE date_done < {}",
-                self.database.dialect().placeholder(1)
-            );
-            let done = match &self.database {
-                Database::Postgres(pool) => sqlx::query(&sql)
-                    .bind(before)
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected()),
-                Database::Sqlite(pool) => sqlx::query(&sql)
-                    .bind(utc_text(before))
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected()),
-            }
+            let sql = format!("DELETE FROM {table} WHERE date_done < {before_value}");
+            let done = crate::with_pool!(&self.database, |pool| sqlx::query(&sql)
+                .bind(before.clone())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))
             .map_err(query_error("delete expired results"))?;
             deleted += done;
         }
@@ -447,7 +421,7 @@ impl DjangoBackend {
     }
 }
 
-/// The text columns of a row, whichever the driver.
+/// The columns of a row.
 struct Columns {
     task_id: String,
     status: String,
@@ -464,36 +438,15 @@ struct Columns {
     periodic_task_name: Option<String>,
 }
 
-fn postgres_row(row: &sqlx::postgres::PgRow) -> RowResult {
-    let read = || -> Result<(i64, Columns), sqlx::Error> {
-        let id: i64 = match row.try_get::<i64, _>(0) {
-            Ok(id) => id,
-            Err(_) => i64::from(row.try_get::<i32, _>(0)?),
-        };
-        Ok((
-            id,
-            Columns {
-                task_id: row.try_get(1)?,
-                status: row.try_get(2)?,
-                content_type: row.try_get(3)?,
-                content_encoding: row.try_get(4)?,
-                result: row.try_get(5)?,
-                date_done: row.try_get(6)?,
-                traceback: row.try_get(7)?,
-                meta: row.try_get(8)?,
-                task_args: row.try_get(9)?,
-                task_kwargs: row.try_get(10)?,
-                task_name: row.try_get(11)?,
-                worker: row.try_get(12)?,
-                periodic_task_name: row.try_get(13)?,
-            },
-        ))
-    };
-    let (id, columns) = read().map_err(query_error("decode a task result row"))?;
-    Ok((id, columns.into_meta()?))
-}
-
-fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> RowResult {
+/// One row of [`DjangoBackend::columns`], whichever the driver.
+fn task_row<R>(row: &R) -> RowResult
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let read = || -> Result<(i64, Columns), sqlx::Error> {
         let date_done: Option<String> = row.try_get(6)?;
         Ok((
