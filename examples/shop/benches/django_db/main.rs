@@ -10,7 +10,9 @@
 //! BENCH_DJANGO_TASKS=500 cargo bench -p shop --bench django_db
 //! ```
 //!
-//! Each run: flush Redis, empty the table, start the worker, wait for a probe task's row, then
+//! Both workers run with the project's settings (`acks_late`, prefetch multiplier 1, results
+//! not extended). Each run: flush Redis, empty the table, start the worker, wait for a probe
+//! task's row, then
 //! send N tasks (`demo.add` to ours, the project's `orders.tasks.add` to Celery's: the same
 //! addition) in batches and poll the table until N more SUCCESS rows are there. The database is
 //! a fresh schema of the local PostgreSQL `test` (`TEST_DATABASE_URL`), migrated by Django.
@@ -151,7 +153,11 @@ fn worker_command(kind: Kind, redis: &redis_server::BenchRedis, django: &Django)
                 .current_dir(std::env::temp_dir())
                 .env("CELERIAC_BROKER_URL", redis.broker_url())
                 .env("CELERIAC_RESULT_BACKEND", "django-db")
-                .env("CELERIAC_DATABASE_URL", django.celeriac_url());
+                .env("CELERIAC_DATABASE_URL", django.celeriac_url())
+                // The djshop settings' (the seed's): CELERY_TASK_ACKS_LATE,
+                // CELERY_WORKER_PREFETCH_MULTIPLIER = 1.
+                .env("CELERIAC_TASK_ACKS_LATE", "true")
+                .env("CELERIAC_WORKER_PREFETCH_MULTIPLIER", "1");
             command
         }
         Kind::CeleryPrefork { concurrency } | Kind::CeleryThreads { concurrency } => {
