@@ -14,8 +14,8 @@
 //! not extended). Each run: flush Redis, empty the table, start the worker, wait for a probe
 //! task's row, then send N tasks (`demo.add` to ours, the project's `orders.tasks.add` to
 //! Celery's: the same addition) in batches and poll the table until N more SUCCESS rows are
-//! there. The database is
-//! a fresh schema of the local PostgreSQL `test` (`TEST_DATABASE_URL`), migrated by Django.
+//! there. The database is a fresh schema of the local PostgreSQL `test` (`TEST_DATABASE_URL`),
+//! migrated by Django.
 
 #[allow(
     dead_code,
