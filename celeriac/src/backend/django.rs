@@ -21,7 +21,8 @@
 //! (reprs kept) when not. A write over a SUCCESS row is skipped, as on Redis.
 
 use super::sql::{
-    parse_utc_text, query_error, readable, utc_text, wait_polling, window_start, RowResult,
+    first, id_chunks, page, parse_utc_text, query_error, readable, utc_text, wait_polling,
+    window_start, RowResult,
 };
 use super::BackendError;
 use crate::db::{Database, DatabaseOptions, Dialect};
@@ -159,25 +160,16 @@ impl DjangoBackend {
             self.columns(),
             self.database.dialect().placeholder(1)
         );
-        let rows = self.select(&sql, &[task_id.to_owned()]).await?;
-        rows.into_iter()
-            .next()
-            .map(|row| row.map(|(_, meta)| meta))
-            .transpose()
+        first(self.select(&sql, &[task_id.to_owned()]).await?)
     }
 
     /// The stored results of `task_ids`, skipping the ones not stored.
     pub async fn get_many(&self, task_ids: &[String]) -> Result<Vec<ResultMeta>, BackendError> {
         let mut found = Vec::with_capacity(task_ids.len());
-        // Chunks keep the statement under SQLite's bound-parameter limit.
-        for chunk in task_ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len())
-                .map(|index| self.database.dialect().placeholder(index))
-                .collect();
+        for (placeholders, chunk) in id_chunks(self.database.dialect(), task_ids) {
             let sql = format!(
-                "SELECT {} FROM {TASK_TABLE} WHERE task_id IN ({})",
-                self.columns(),
-                placeholders.join(", ")
+                "SELECT {} FROM {TASK_TABLE} WHERE task_id IN ({placeholders})",
+                self.columns()
             );
             found.extend(readable(self.select(&sql, chunk).await?).map(|(_, meta)| meta));
         }
@@ -195,13 +187,7 @@ impl DjangoBackend {
     ) -> Result<(u64, Vec<ResultMeta>), BackendError> {
         let since = window_start(self.result_expires);
         let rows = self.select_since(cursor, since, count).await?;
-        let full_page = rows.len() >= count.max(1);
-        let rows: Vec<(i64, ResultMeta)> = readable(rows).collect();
-        let next = match rows.last() {
-            Some((id, _)) if full_page => u64::try_from(*id).unwrap_or(0),
-            _ => 0,
-        };
-        Ok((next, rows.into_iter().map(|(_, meta)| meta).collect()))
+        Ok(page(rows, count))
     }
 
     /// The placeholder `index` for a time, and the time as the text to bind there: Django's

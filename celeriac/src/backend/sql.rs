@@ -33,6 +33,41 @@ pub(super) fn readable(rows: Vec<RowResult>) -> impl Iterator<Item = (i64, Resul
     })
 }
 
+/// The first row's result, for a lookup of one task: None when it is not stored, the error
+/// when its row cannot be read.
+pub(super) fn first(rows: Vec<RowResult>) -> Result<Option<ResultMeta>, BackendError> {
+    rows.into_iter()
+        .next()
+        .map(|row| row.map(|(_, meta)| meta))
+        .transpose()
+}
+
+/// `task_ids` in chunks of at most 500 (under SQLite's bound-parameter limit), each with the
+/// placeholder list of an `IN (…)` over it.
+pub(super) fn id_chunks(
+    dialect: crate::db::Dialect,
+    task_ids: &[String],
+) -> impl Iterator<Item = (String, &[String])> {
+    task_ids.chunks(500).map(move |chunk| {
+        let placeholders: Vec<String> = (1..=chunk.len())
+            .map(|index| dialect.placeholder(index))
+            .collect();
+        (placeholders.join(", "), chunk)
+    })
+}
+
+/// A page of a walk in row-id order that asked for `count` rows: the cursor to go on from
+/// (the last id when the page was full, 0 when the walk is complete) and the readable results.
+pub(super) fn page(rows: Vec<RowResult>, count: usize) -> (u64, Vec<ResultMeta>) {
+    let full_page = rows.len() >= count.max(1);
+    let rows: Vec<(i64, ResultMeta)> = readable(rows).collect();
+    let next = match rows.last() {
+        Some((id, _)) if full_page => u64::try_from(*id).unwrap_or(0),
+        _ => 0,
+    };
+    (next, rows.into_iter().map(|(_, meta)| meta).collect())
+}
+
 /// A UTC time as Django and SQLAlchemy write it to SQLite (PostgreSQL casts it).
 pub(super) fn utc_text(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()

@@ -16,7 +16,8 @@
 //! not run): a Rust producer refuses them.
 
 use super::sql::{
-    parse_utc_text, query_error, readable, utc_text, wait_polling, window_start, RowResult,
+    first, id_chunks, page, parse_utc_text, query_error, readable, utc_text, wait_polling,
+    window_start, RowResult,
 };
 use super::BackendError;
 use crate::db::{Database, DatabaseOptions, Dialect};
@@ -247,24 +248,16 @@ impl SqlAlchemyBackend {
             self.select_columns(),
             self.database.dialect().placeholder(1)
         );
-        let rows = self.select(&sql, &[task_id.to_owned()]).await?;
-        rows.into_iter()
-            .next()
-            .map(|row| row.map(|(_, meta)| meta))
-            .transpose()
+        first(self.select(&sql, &[task_id.to_owned()]).await?)
     }
 
     /// The stored results of `task_ids`, skipping the ones not stored or unreadable.
     pub async fn get_many(&self, task_ids: &[String]) -> Result<Vec<ResultMeta>, BackendError> {
         let mut found = Vec::with_capacity(task_ids.len());
-        for chunk in task_ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len())
-                .map(|index| self.database.dialect().placeholder(index))
-                .collect();
+        for (placeholders, chunk) in id_chunks(self.database.dialect(), task_ids) {
             let sql = format!(
-                "SELECT {} FROM {TASK_TABLE} WHERE task_id IN ({})",
-                self.select_columns(),
-                placeholders.join(", ")
+                "SELECT {} FROM {TASK_TABLE} WHERE task_id IN ({placeholders})",
+                self.select_columns()
             );
             found.extend(readable(self.select(&sql, chunk).await?).map(|(_, meta)| meta));
         }
@@ -292,13 +285,7 @@ impl SqlAlchemyBackend {
             count.max(1)
         );
         let rows = self.select(&sql, &[since]).await?;
-        let full_page = rows.len() >= count.max(1);
-        let rows: Vec<(i64, ResultMeta)> = readable(rows).collect();
-        let next = match rows.last() {
-            Some((id, _)) if full_page => u64::try_from(*id).unwrap_or(0),
-            _ => 0,
-        };
-        Ok((next, rows.into_iter().map(|(_, meta)| meta).collect()))
+        Ok(page(rows, count))
     }
 
     /// Deletes a stored result (`AsyncResult.forget()`).

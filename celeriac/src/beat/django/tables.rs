@@ -155,60 +155,63 @@ impl DjangoBeatTables {
         let (column, schedule_id) = self.schedule_row(&task.schedule).await?;
         let now = django_time(crate::clock::now());
         let dialect = self.dialect();
-        let p = |index: usize| dialect.placeholder(index);
-        let assignments = format!(
-            "task = {}, args = {}, kwargs = {}, queue = {}, exchange = {}, routing_key = {}, \
-             headers = {}, priority = {}, expires = {}, expire_seconds = {}, one_off = {}, \
-             start_time = {}, enabled = {}, description = {}, date_changed = {}, {}",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            p(8),
-            self.time_value(9),
-            p(10),
-            self.bool_value(11),
-            self.time_value(12),
-            self.bool_value(13),
-            p(14),
-            self.time_value(15),
-            // One schedule key set, the others cleared (PostgreSQL refuses a column twice).
-            ["crontab_id", "interval_id", "clocked_id", "solar_id"]
-                .iter()
-                .map(|key| if *key == column {
-                    format!("{key} = {}", p(16))
-                } else {
-                    format!("{key} = NULL")
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
+        // The definition columns in bind order, each with its value's placeholder (times and
+        // booleans cast on PostgreSQL); the schedule key and `name` follow, as 16 and 17.
+        let definition: Vec<(&str, String)> = [
+            "task",
+            "args",
+            "kwargs",
+            "queue",
+            "exchange",
+            "routing_key",
+            "headers",
+            "priority",
+            "expires",
+            "expire_seconds",
+            "one_off",
+            "start_time",
+            "enabled",
+            "description",
+            "date_changed",
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(offset, name)| {
+            let index = offset + 1;
+            let value = match name {
+                "expires" | "start_time" | "date_changed" => self.time_value(index),
+                "one_off" | "enabled" => self.bool_value(index),
+                _ => dialect.placeholder(index),
+            };
+            (name, value)
+        })
+        .collect();
+        // One schedule key set, the others cleared (PostgreSQL refuses a column twice).
+        let keys = ["crontab_id", "interval_id", "clocked_id", "solar_id"].map(|key| {
+            if key == column {
+                format!("{key} = {}", dialect.placeholder(16))
+            } else {
+                format!("{key} = NULL")
+            }
+        });
+        let assignments: Vec<String> = definition
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}"))
+            .chain(keys)
+            .collect();
+        let update = format!(
+            "UPDATE {TASKS} SET {} WHERE name = {}",
+            assignments.join(", "),
+            dialect.placeholder(17)
         );
-        let update = format!("UPDATE {TASKS} SET {assignments} WHERE name = {}", p(17));
+        let names: Vec<&str> = definition.iter().map(|(name, _)| *name).collect();
+        let values: Vec<&str> = definition.iter().map(|(_, value)| value.as_str()).collect();
         let insert = format!(
-            "INSERT INTO {TASKS} (task, args, kwargs, queue, exchange, routing_key, headers, \
-             priority, expires, expire_seconds, one_off, start_time, enabled, description, \
-             date_changed, {column}, name, total_run_count) VALUES ({}, {}, {}, {}, {}, {}, {}, \
-             {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0)",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            p(8),
-            self.time_value(9),
-            p(10),
-            self.bool_value(11),
-            self.time_value(12),
-            self.bool_value(13),
-            p(14),
-            self.time_value(15),
-            p(16),
-            p(17),
+            "INSERT INTO {TASKS} ({}, {column}, name, total_run_count) VALUES ({}, {}, {}, 0)",
+            names.join(", "),
+            values.join(", "),
+            dialect.placeholder(16),
+            dialect.placeholder(17)
         );
         with_pool!(&self.database, |pool| {
             macro_rules! bound {
