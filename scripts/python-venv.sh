@@ -11,11 +11,11 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv_dir="${repo_root}/.venv-interop"
 requirements="${repo_root}/celeriac/tests/python/requirements.txt"
-probe='import celery, kombu, redis, flower, django, django_celery_results, django_celery_beat, psycopg, sqlalchemy'
+probe='import celery, kombu, redis, flower, django, django_celery_results, django_celery_beat, psycopg, sqlalchemy, ephem'
 if [[ "${1:-}" == "5.7" ]]; then
     venv_dir="${repo_root}/.venv-celery57"
     requirements="${repo_root}/celeriac/tests/python/requirements-5.7.txt"
-    probe='import celery, kombu, redis'
+    probe='import celery, kombu, redis, ephem'
 fi
 marker="${venv_dir}/.requirements.sha256"
 python_bin="${venv_dir}/bin/python"

@@ -81,3 +81,40 @@ test('a crontab is edited in place, an invalid value shows the field\'s error, t
   await expect(page.locator(`[data-testid="schedule-row"][data-name="${name}"]`)).toHaveCount(0);
   expect(errors).toEqual([]);
 });
+
+test('a solar schedule is created and edited with its next events, a bad latitude names the field', async ({ page }) => {
+  const errors = collectErrors(page);
+  const name = `e2e.lights.${Date.now()}`;
+  await open(page, '/periodic');
+  await page.getByTestId('create-name').fill(name);
+  await page.getByTestId('create-task').fill('demo.add');
+  await page.getByTestId('create-kind').selectOption('solar');
+  await page.getByTestId('create-solar-event').selectOption('sunset');
+  await page.getByTestId('create-latitude').fill('91');
+  await page.getByTestId('create-longitude').fill('2.3522');
+  await expect(page.getByTestId('create-error')).toHaveText('latitude: 91 is out of range (-90 to 90)');
+  await expect(page.getByTestId('create-submit')).toBeDisabled();
+  await page.getByTestId('create-latitude').fill('48.8566');
+  await expect(page.getByTestId('create-description')).toHaveText('Sunset at 48.856600, 2.352200');
+  await page.getByTestId('create-submit').click();
+  await expect(page.getByTestId('schedule-outcome')).toContainText(name);
+  const row = page.locator(`[data-testid="schedule-row"][data-name="${name}"]`);
+  await expect(row.getByTestId('schedule-description')).toHaveText('Sunset at 48.856600, 2.352200');
+
+  // The detail page: the event and place as inputs, the next five sunsets in UTC.
+  await row.getByRole('link', { name }).click();
+  await expect(page.getByTestId('solar-latitude')).toHaveValue('48.856600');
+  await expect(page.getByTestId('next-run')).toHaveCount(5);
+  for (const run of await page.getByTestId('next-run').all()) {
+    await expect(run).toContainText(' UTC ');
+  }
+  await page.getByTestId('solar-event').selectOption('dusk_civil');
+  await page.getByTestId('schedule-save').click();
+  await expect(page.getByTestId('schedule-saved')).toContainText('Civil dusk at 48.856600, 2.352200');
+  await page.screenshot({ path: 'test-results/periodic-solar.png', fullPage: true });
+
+  await page.getByTestId('schedule-delete').click();
+  await page.getByTestId('schedule-delete-confirm').click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Periodic tasks');
+  expect(errors).toEqual([]);
+});

@@ -169,6 +169,17 @@ pub struct ScheduleDefinition {
     /// Once, at this RFC 3339 time (a clocked one-off).
     #[arg(long, group = "when")]
     pub at: Option<String>,
+    /// At an event of the Sun's day (Celery's `solar`): sunrise, sunset, solar_noon,
+    /// dawn_civil, dawn_nautical, dawn_astronomical, dusk_civil, dusk_nautical,
+    /// dusk_astronomical; with --latitude and --longitude.
+    #[arg(long, group = "when", requires_all = ["latitude", "longitude"])]
+    pub solar: Option<String>,
+    /// The solar event's place: degrees north (south negative).
+    #[arg(long, requires = "solar", allow_negative_numbers = true)]
+    pub latitude: Option<String>,
+    /// The solar event's place: degrees east (west negative).
+    #[arg(long, requires = "solar", allow_negative_numbers = true)]
+    pub longitude: Option<String>,
     /// Run once, then disable.
     #[arg(long)]
     pub one_off: bool,

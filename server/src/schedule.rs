@@ -12,7 +12,7 @@ use celeriac::beat::{
     arguments,
     django::{DjangoBeatTables, DjangoSync},
     send_options, static_schedule, Beat, BeatOptions, Crontab, DstAdjustment, PeriodicTask,
-    Schedule, ScheduleStore, StoredTask,
+    Schedule, ScheduleStore, Solar, StoredTask,
 };
 use celeriac::clock;
 use celeriac::config::Config;
@@ -244,20 +244,25 @@ fn definition_to_task(
     existing: Option<PeriodicTask>,
     config: &Config,
 ) -> anyhow::Result<PeriodicTask> {
-    let schedule = match (&definition.crontab, &definition.every, &definition.at) {
-        (Some(crontab), _, _) => {
-            let timezone = definition.timezone.as_deref().unwrap_or(&config.timezone);
-            Some(Schedule::Crontab(Crontab::parse_cron(crontab, timezone)?))
-        }
-        (None, Some(every), _) => Some(Schedule::Interval(every.parse()?)),
-        (None, None, Some(at)) => {
-            let at = DateTime::parse_from_rfc3339(at)
-                .with_context(|| format!("at: {at:?} is not an RFC 3339 time"))?;
-            Some(Schedule::Clocked {
-                at: at.with_timezone(&Utc),
-            })
-        }
-        (None, None, None) => None,
+    let schedule = if let Some(crontab) = &definition.crontab {
+        let timezone = definition.timezone.as_deref().unwrap_or(&config.timezone);
+        Some(Schedule::Crontab(Crontab::parse_cron(crontab, timezone)?))
+    } else if let Some(every) = &definition.every {
+        Some(Schedule::Interval(every.parse()?))
+    } else if let Some(at) = &definition.at {
+        let at = DateTime::parse_from_rfc3339(at)
+            .with_context(|| format!("at: {at:?} is not an RFC 3339 time"))?;
+        Some(Schedule::Clocked {
+            at: at.with_timezone(&Utc),
+        })
+    } else if let Some(event) = &definition.solar {
+        Some(Schedule::Solar(Solar::parse(
+            event,
+            definition.latitude.as_deref().unwrap_or_default(),
+            definition.longitude.as_deref().unwrap_or_default(),
+        )?))
+    } else {
+        None
     };
     let mut task = match (existing, schedule) {
         (Some(mut task), schedule) => {

@@ -1,9 +1,10 @@
 //! Forms for the schedule kinds without a field-by-field editor: an interval ("every 30
-//! seconds") and a clocked instant, and the whole form that creates a periodic task of any
-//! kind. The text is parsed here; the server checks the schedule with the engine's rules as
-//! the user types ([`schedule_preview`]) and again when it is saved.
+//! seconds"), a clocked instant and a solar event ("sunset at 48.8566, 2.3522"), and the
+//! whole form that creates a periodic task of any kind. The text is parsed here; the server
+//! checks the schedule with the engine's rules as the user types ([`schedule_preview`]) and
+//! again when it is saved.
 
-use celeriac::beat::{CrontabSpec, IntervalPeriod};
+use celeriac::beat::{CrontabSpec, IntervalPeriod, SolarEvent};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
@@ -32,18 +33,59 @@ fn period_of(name: &str) -> IntervalPeriod {
         .map_or(IntervalPeriod::Seconds, |(_, period)| *period)
 }
 
+/// Every kind's text inputs, as typed.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Inputs {
+    crontab: String,
+    timezone: String,
+    every: String,
+    period: String,
+    at: String,
+    event: String,
+    latitude: String,
+    longitude: String,
+}
+
+impl Inputs {
+    /// The inputs showing `spec` (the others empty).
+    fn of(spec: &ScheduleSpec) -> (&'static str, Inputs) {
+        let mut inputs = Inputs {
+            timezone: "UTC".to_owned(),
+            period: "seconds".to_owned(),
+            event: SolarEvent::Sunrise.name().to_owned(),
+            ..Inputs::default()
+        };
+        let kind = match spec {
+            ScheduleSpec::Crontab(_) => "crontab",
+            ScheduleSpec::Interval { every, period } => {
+                inputs.every = every.to_string();
+                inputs.period = period_name(*period).to_owned();
+                "interval"
+            }
+            ScheduleSpec::Clocked { at } => {
+                inputs.at = at.to_rfc3339();
+                "clocked"
+            }
+            ScheduleSpec::Solar {
+                event,
+                latitude,
+                longitude,
+            } => {
+                inputs.event = event.clone();
+                inputs.latitude = latitude.clone();
+                inputs.longitude = longitude.clone();
+                "solar"
+            }
+        };
+        (kind, inputs)
+    }
+}
+
 /// The schedule a kind's text inputs describe, or the message naming the field at fault.
-fn spec_from_inputs(
-    kind: &str,
-    crontab: &str,
-    timezone: &str,
-    every: &str,
-    period: &str,
-    at: &str,
-) -> Result<ScheduleSpec, String> {
+fn spec_from_inputs(kind: &str, inputs: &Inputs) -> Result<ScheduleSpec, String> {
     let spec = match kind {
         "crontab" => {
-            let fields: Vec<&str> = crontab.split_whitespace().collect();
+            let fields: Vec<&str> = inputs.crontab.split_whitespace().collect();
             let [minute, hour, day_of_month, month_of_year, day_of_week] = fields[..] else {
                 return Err(format!(
                     "crontab: expected 5 fields \"minute hour day_of_month month_of_year day_of_week\", found {}",
@@ -56,23 +98,67 @@ fn spec_from_inputs(
                 day_of_month: day_of_month.into(),
                 month_of_year: month_of_year.into(),
                 day_of_week: day_of_week.into(),
-                timezone: timezone.trim().into(),
+                timezone: inputs.timezone.trim().into(),
             })
         }
         "interval" => ScheduleSpec::Interval {
-            every: every
+            every: inputs
+                .every
                 .trim()
                 .parse()
-                .map_err(|_| format!("every: {every:?} is not a whole number"))?,
-            period: period_of(period),
+                .map_err(|_| format!("every: {:?} is not a whole number", inputs.every))?,
+            period: period_of(&inputs.period),
+        },
+        "solar" => ScheduleSpec::Solar {
+            event: inputs.event.clone(),
+            latitude: inputs.latitude.trim().to_owned(),
+            longitude: inputs.longitude.trim().to_owned(),
         },
         _ => ScheduleSpec::Clocked {
-            at: DateTime::parse_from_rfc3339(at.trim())
-                .map_err(|_| format!("at: {at:?} is not an RFC 3339 time (2030-01-01T09:00:00Z)"))?
+            at: DateTime::parse_from_rfc3339(inputs.at.trim())
+                .map_err(|_| {
+                    format!(
+                        "at: {:?} is not an RFC 3339 time (2030-01-01T09:00:00Z)",
+                        inputs.at
+                    )
+                })?
                 .with_timezone(&Utc),
         },
     };
     Ok(spec)
+}
+
+/// The test ids of the solar inputs (event, latitude, longitude) in the editor and the
+/// create form.
+const SOLAR_EDIT_IDS: [&str; 3] = ["solar-event", "solar-latitude", "solar-longitude"];
+const SOLAR_CREATE_IDS: [&str; 3] = ["create-solar-event", "create-latitude", "create-longitude"];
+
+/// The solar inputs: the event and the place, bound to `inputs`.
+fn solar_inputs(inputs: RwSignal<Inputs>, test_ids: [&'static str; 3]) -> impl IntoView {
+    let [event_id, latitude_id, longitude_id] = test_ids;
+    view! {
+        <select data-testid=event_id
+            on:change=move |event| inputs.update(|inputs| inputs.event = event_target_value(&event))>
+            {SolarEvent::ALL.iter().map(|event| view! {
+                <option value=event.name()
+                    selected=move || inputs.with(|inputs| inputs.event == event.name())>
+                    {event.label()}
+                </option>
+            }).collect_view()}
+        </select>
+        " "
+        <label>"at latitude "
+            <input data-testid=latitude_id inputmode="decimal" placeholder="48.8566"
+                prop:value=move || inputs.with(|inputs| inputs.latitude.clone())
+                on:input=move |event| inputs.update(|inputs| inputs.latitude = event_target_value(&event)) />
+        </label>
+        " "
+        <label>"longitude (east +) "
+            <input data-testid=longitude_id inputmode="decimal" placeholder="2.3522"
+                prop:value=move || inputs.with(|inputs| inputs.longitude.clone())
+                on:input=move |event| inputs.update(|inputs| inputs.longitude = event_target_value(&event)) />
+        </label>
+    }
 }
 
 /// What is wrong with the draft: its text (`text_error`), else the server's verdict on it.
@@ -91,49 +177,60 @@ pub fn SimpleScheduleEditor(
     #[prop(into)]
     saving: Signal<bool>,
 ) -> AnyView {
-    let (kind, every, period, at) = match &initial {
-        ScheduleSpec::Interval { every, period } => (
-            "interval",
-            every.to_string(),
-            period_name(*period),
-            String::new(),
-        ),
-        ScheduleSpec::Clocked { at } => ("clocked", String::new(), "seconds", at.to_rfc3339()),
-        ScheduleSpec::Crontab(_) => ("crontab", String::new(), "seconds", String::new()),
-    };
-    let every = RwSignal::new(every);
-    let period = RwSignal::new(period.to_owned());
-    let at = RwSignal::new(at);
-    let checked = Memo::new(move |_| {
-        spec_from_inputs(kind, "", "UTC", &every.get(), &period.get(), &at.get())
-    });
+    let (kind, initial_inputs) = Inputs::of(&initial);
+    let inputs = RwSignal::new(initial_inputs);
+    let checked = Memo::new(move |_| inputs.with(|inputs| spec_from_inputs(kind, inputs)));
     let preview = schedule_preview(move || checked.get().ok());
     let problem = Memo::new(move |_| problem(checked.get().err(), preview));
+    let field = |read: fn(&Inputs) -> String, write: fn(&mut Inputs, String)| {
+        (
+            move || inputs.with(read),
+            move |event: leptos::ev::Event| {
+                inputs.update(|inputs| write(inputs, event_target_value(&event)))
+            },
+        )
+    };
     (view! {
         <div class="schedule-editor" data-testid="schedule-editor">
-            {if kind == "interval" {
-                view! {
-                    <label>"Every "
-                        <input data-testid="interval-every" type="number" min="1" prop:value=move || every.get()
-                            on:input=move |event| every.set(event_target_value(&event)) />
-                    </label>
-                    " "
-                    <select data-testid="interval-period" on:change=move |event| period.set(event_target_value(&event))>
-                        {PERIODS.iter().map(|(name, _)| view! {
-                            <option value=*name selected=move || period.get() == *name>{*name}</option>
-                        }).collect_view()}
-                    </select>
-                }.into_any()
-            } else {
-                view! {
-                    <label>"At (RFC 3339, UTC) "
-                        <input data-testid="clocked-at" prop:value=move || at.get()
-                            on:input=move |event| at.set(event_target_value(&event)) />
-                    </label>
-                }.into_any()
+            {match kind {
+                "interval" => {
+                    let (every, set_every) = field(|inputs| inputs.every.clone(), |inputs, value| inputs.every = value);
+                    let period = move || inputs.with(|inputs| inputs.period.clone());
+                    view! {
+                        <label>"Every "
+                            <input data-testid="interval-every" type="number" min="1" prop:value=every on:input=set_every />
+                        </label>
+                        " "
+                        <select data-testid="interval-period"
+                            on:change=move |event| inputs.update(|inputs| inputs.period = event_target_value(&event))>
+                            {PERIODS.iter().map(|(name, _)| view! {
+                                <option value=*name selected=move || period() == *name>{*name}</option>
+                            }).collect_view()}
+                        </select>
+                    }.into_any()
+                }
+                "solar" => solar_inputs(inputs, SOLAR_EDIT_IDS).into_any(),
+                _ => {
+                    let (at, set_at) = field(|inputs| inputs.at.clone(), |inputs, value| inputs.at = value);
+                    view! {
+                        <label>"At (RFC 3339, UTC) "
+                            <input data-testid="clocked-at" prop:value=at on:input=set_at />
+                        </label>
+                    }.into_any()
+                }
             }}
             <Transition>
                 {move || problem.get().map(|error| view! { <p class="error" data-testid="schedule-form-error">{error}</p> })}
+                // A solar schedule's next events (interval and clocked previews have no runs).
+                {move || {
+                    let runs = preview.get().and_then(Result::ok).flatten().map(|preview| preview.runs).unwrap_or_default();
+                    (!runs.is_empty() && problem.with(Option::is_none)).then(|| view! {
+                        <h3>"Next runs"</h3>
+                        <ol class="next-runs" data-testid="next-runs">
+                            {runs.into_iter().map(|run| view! { <li data-testid="next-run">{run.local}</li> }).collect_view()}
+                        </ol>
+                    })
+                }}
             </Transition>
             <div class="actions needs-admin">
                 <button data-testid="schedule-save"
@@ -159,20 +256,13 @@ pub fn CreateScheduleForm(
     let task = RwSignal::new(String::new());
     let args = RwSignal::new("[]".to_owned());
     let kind = RwSignal::new("crontab".to_owned());
-    let crontab = RwSignal::new("*/5 * * * *".to_owned());
-    let timezone = RwSignal::new("UTC".to_owned());
-    let every = RwSignal::new("30".to_owned());
-    let period = RwSignal::new("seconds".to_owned());
-    let at = RwSignal::new(String::new());
+    let inputs = RwSignal::new(Inputs {
+        crontab: "*/5 * * * *".to_owned(),
+        every: "30".to_owned(),
+        ..Inputs::of(&ScheduleSpec::Crontab(CrontabSpec::default())).1
+    });
     let checked = Memo::new(move |_| {
-        let spec = spec_from_inputs(
-            &kind.get(),
-            &crontab.get(),
-            &timezone.get(),
-            &every.get(),
-            &period.get(),
-            &at.get(),
-        )?;
+        let spec = inputs.with(|inputs| spec_from_inputs(&kind.get(), inputs))?;
         let args: serde_json::Value = serde_json::from_str(&args.get())
             .map_err(|error| format!("args: not valid JSON ({error})"))?;
         Ok::<_, String>(ScheduleForm {
@@ -199,6 +289,14 @@ pub fn CreateScheduleForm(
                 on:input=move |event| signal.set(event_target_value(&event)) />
         }
     };
+    let inputs_field = move |read: fn(&Inputs) -> String,
+                             write: fn(&mut Inputs, String),
+                             test_id: &'static str| {
+        view! {
+            <input data-testid=test_id prop:value=move || inputs.with(read)
+                on:input=move |event| inputs.update(|inputs| write(inputs, event_target_value(&event))) />
+        }
+    };
     (view! {
         <form class="create-schedule needs-admin" data-testid="create-schedule" on:submit=move |event| {
             event.prevent_default();
@@ -212,22 +310,34 @@ pub fn CreateScheduleForm(
                     <option value="crontab">"crontab"</option>
                     <option value="interval">"interval"</option>
                     <option value="clocked">"clocked"</option>
+                    <option value="solar">"solar"</option>
                 </select>
             </label>
             <Show when=move || kind.get() == "crontab">
-                <label>"Crontab (m h dom mon dow) " {input(crontab, "create-crontab")}</label>
-                <label>"Time zone " {input(timezone, "create-timezone")}</label>
+                <label>"Crontab (m h dom mon dow) "
+                    {inputs_field(|inputs| inputs.crontab.clone(), |inputs, value| inputs.crontab = value, "create-crontab")}
+                </label>
+                <label>"Time zone "
+                    {inputs_field(|inputs| inputs.timezone.clone(), |inputs, value| inputs.timezone = value, "create-timezone")}
+                </label>
             </Show>
             <Show when=move || kind.get() == "interval">
-                <label>"Every " {input(every, "create-every")}</label>
-                <select on:change=move |event| period.set(event_target_value(&event))>
+                <label>"Every "
+                    {inputs_field(|inputs| inputs.every.clone(), |inputs, value| inputs.every = value, "create-every")}
+                </label>
+                <select on:change=move |event| inputs.update(|inputs| inputs.period = event_target_value(&event))>
                     {PERIODS.iter().map(|(name, _)| view! {
                         <option value=*name selected=*name == "seconds">{*name}</option>
                     }).collect_view()}
                 </select>
             </Show>
             <Show when=move || kind.get() == "clocked">
-                <label>"At (RFC 3339) " {input(at, "create-at")}</label>
+                <label>"At (RFC 3339) "
+                    {inputs_field(|inputs| inputs.at.clone(), |inputs, value| inputs.at = value, "create-at")}
+                </label>
+            </Show>
+            <Show when=move || kind.get() == "solar">
+                {solar_inputs(inputs, SOLAR_CREATE_IDS)}
             </Show>
             <Transition>
                 <p data-testid="create-description">{description}</p>

@@ -8,7 +8,9 @@
 //! [`SchedulePreview`] as the user types.
 
 #[cfg(feature = "ssr")]
-use celeriac::beat::{Crontab, CrontabError, DstAdjustment, Interval, Schedule, UpcomingRun};
+use celeriac::beat::{
+    Crontab, CrontabError, DstAdjustment, Interval, Schedule, Solar, SolarError, UpcomingRun,
+};
 use celeriac::beat::{CrontabSpec, IntervalPeriod};
 use celeriac::TaskState;
 use chrono::{DateTime, Utc};
@@ -117,6 +119,15 @@ pub enum ScheduleSpec {
         /// When.
         at: DateTime<Utc>,
     },
+    /// An event of the Sun's day at a place (django-celery-beat's `SolarSchedule`).
+    Solar {
+        /// `sunrise`, `sunset`, `solar_noon`, `dawn_civil`, ... (`SolarEvent::name`).
+        event: String,
+        /// Degrees north, decimal text (`37.7749`).
+        latitude: String,
+        /// Degrees east, decimal text (`-122.4194`).
+        longitude: String,
+    },
 }
 
 impl ScheduleSpec {
@@ -140,6 +151,13 @@ impl ScheduleSpec {
                 editable_interval(*every, *period).map(Schedule::Interval)
             }
             ScheduleSpec::Clocked { at } => Ok(Schedule::Clocked { at: *at }),
+            ScheduleSpec::Solar {
+                event,
+                latitude,
+                longitude,
+            } => Solar::parse(event, latitude, longitude)
+                .map(Schedule::Solar)
+                .map_err(|error| error.to_string()),
         }
     }
 
@@ -152,6 +170,11 @@ impl ScheduleSpec {
                 period: interval.period(),
             },
             Schedule::Clocked { at } => ScheduleSpec::Clocked { at: *at },
+            Schedule::Solar(solar) => ScheduleSpec::Solar {
+                event: solar.event().name().to_owned(),
+                latitude: solar.latitude_text(),
+                longitude: solar.longitude_text(),
+            },
         }
     }
 
@@ -189,7 +212,35 @@ impl ScheduleSpec {
                 description: Schedule::Clocked { at: *at }.describe(),
                 ..SchedulePreview::default()
             },
+            ScheduleSpec::Solar {
+                event,
+                latitude,
+                longitude,
+            } => match Solar::parse(event, latitude, longitude) {
+                Ok(solar) => SchedulePreview {
+                    description: solar.describe(),
+                    error: None,
+                    runs: std::iter::successors(solar.next_after(now), |at| solar.next_after(*at))
+                        .take(count)
+                        .map(|at| PreviewRun {
+                            at,
+                            local: at.format("%Y-%m-%d %H:%M UTC (%a)").to_string(),
+                            dst_note: None,
+                        })
+                        .collect(),
+                },
+                Err(error) => invalid(solar_part(&error), error.to_string()),
+            },
         }
+    }
+}
+
+/// The solar input an error is about.
+#[cfg(feature = "ssr")]
+fn solar_part(error: &SolarError) -> &'static str {
+    match error {
+        SolarError::UnknownEvent { .. } => "event",
+        SolarError::NotDegrees { field, .. } | SolarError::OutOfRange { field, .. } => field,
     }
 }
 
@@ -233,7 +284,7 @@ pub struct SchedulePreview {
     /// Why the draft is invalid, if it is.
     #[serde(default)]
     pub error: Option<PreviewError>,
-    /// A crontab's next runs, soonest first.
+    /// A crontab's or solar schedule's next runs, soonest first.
     #[serde(default)]
     pub runs: Vec<PreviewRun>,
 }
@@ -247,7 +298,7 @@ pub struct PreviewError {
     pub message: String,
 }
 
-/// One upcoming run of a crontab.
+/// One upcoming run of a crontab or solar schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviewRun {
     /// When it is sent.

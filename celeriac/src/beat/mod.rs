@@ -1,4 +1,4 @@
-//! Beat's schedule core: crontabs, intervals and clocked schedules, periodic task entries, and
+//! Beat's schedule core: crontabs, intervals, clocked and solar schedules, periodic task entries, and
 //! when each runs next. No IO and no runtime, so it compiles to WASM and the dashboard's browser
 //! code validates and describes schedules with the engine's own rules.
 //!
@@ -7,7 +7,8 @@
 //! - [`Crontab`] (`crontab`): the five fields and a zone; parsing, validation, canonical text.
 //! - `next_run`: [`Crontab::next_after`] and [`Crontab::upcoming`], with the DST policy below.
 //! - `describe`: [`Crontab::describe`], English for people.
-//! - [`Interval`] (`interval`), [`Schedule`] (`schedule`): the schedule kinds.
+//! - [`Interval`] (`interval`), [`Solar`] (`solar`, with the Sun's position in `solar::sun`),
+//!   [`Schedule`] (`schedule`): the schedule kinds.
 //! - [`PeriodicTask`] (`periodic_task`): django-celery-beat's entry model, its validation, and
 //!   when it is due.
 //!
@@ -56,6 +57,7 @@ mod periodic_task;
 mod schedule;
 #[cfg(feature = "runtime")]
 mod scheduler;
+mod solar;
 #[cfg(feature = "runtime")]
 pub mod static_schedule;
 #[cfg(feature = "runtime")]
@@ -72,5 +74,6 @@ pub use periodic_task::{PeriodicTask, PeriodicTaskError, MAX_NAME_LENGTH, MAX_PR
 pub use schedule::Schedule;
 #[cfg(feature = "runtime")]
 pub use scheduler::{Beat, BeatError, BeatOptions, BeatStats};
+pub use solar::{Solar, SolarError, SolarEvent};
 #[cfg(feature = "runtime")]
 pub use store::{ScheduleStore, StoreError, StoredTask};

@@ -13,9 +13,9 @@
 //!   `every` after the last run (beat writes the time it *sent* the task as `last_run_at`, so
 //!   intervals do not catch up on missed runs), a crontab at its next time after the last run;
 //! - an entry that never ran is anchored at `start_time` if set (an interval or clocked entry
-//!   runs at `start_time`; a crontab at its first time at or after `start_time`, where
-//!   django-celery-beat would send at `start_time` itself because it backdates `last_run_at`
-//!   by 30 years), else at `date_changed` (or now);
+//!   runs at `start_time`; a crontab or solar event at its first time at or after
+//!   `start_time`, where django-celery-beat would send at `start_time` itself because it
+//!   backdates `last_run_at` by 30 years), else at `date_changed` (or now);
 //! - nothing runs before `start_time`.
 
 use super::schedule::Schedule;
@@ -228,9 +228,8 @@ impl PeriodicTask {
             (None, Some(start_time)) => match &self.schedule {
                 Schedule::Interval(_) => start_time,
                 Schedule::Clocked { at } => *at,
-                Schedule::Crontab(crontab) => {
-                    crontab.next_after(start_time.checked_sub_signed(TimeDelta::nanoseconds(1))?)?
-                }
+                schedule @ (Schedule::Crontab(_) | Schedule::Solar(_)) => schedule
+                    .next_after(start_time.checked_sub_signed(TimeDelta::nanoseconds(1))?)?,
             },
             (None, None) => match &self.schedule {
                 Schedule::Clocked { at } => *at,

@@ -2,13 +2,14 @@
 //!
 //! django-celery-beat keeps each kind in its own table (`crontabschedule`, `intervalschedule`,
 //! `clockedschedule`, `solarschedule`) with exactly one foreign key set per periodic task; here
-//! that is one enum. Solar schedules are not supported.
+//! that is one enum.
 //!
 //! The common question a beat asks is "after a run at `last_run_at`, when is the next one?",
 //! which is Celery's `is_due(last_run_at)` turned into an instant: [`Schedule::next_after`].
 
 use super::crontab::Crontab;
 use super::interval::Interval;
+use super::solar::Solar;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,8 @@ use serde::{Deserialize, Serialize};
 /// The serde form is tagged by `kind`:
 /// `{"kind": "crontab", "minute": "0", "hour": "*/2", ..., "timezone": "UTC"}`,
 /// `{"kind": "interval", "every": 30, "period": "seconds"}`,
-/// `{"kind": "clocked", "at": "2025-01-01T09:00:00Z"}`.
+/// `{"kind": "clocked", "at": "2025-01-01T09:00:00Z"}`,
+/// `{"kind": "solar", "event": "sunrise", "latitude": 37.7749, "longitude": -122.4194}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
@@ -30,11 +32,13 @@ pub enum Schedule {
         /// When to run.
         at: DateTime<Utc>,
     },
+    /// An event of the Sun's day at a place (django-celery-beat's `SolarSchedule`).
+    Solar(Solar),
 }
 
 impl Schedule {
     /// The next run after a run at `last_run_at`: the next crontab time after it, `every` after
-    /// it, or the clocked instant if it is later. `None` if there is none (a clocked schedule
+    /// it, the clocked instant if it is later, or the solar event's next occurrence. `None` if there is none (a clocked schedule
     /// that has run, or the end of the calendar).
     ///
     /// ```
@@ -51,6 +55,7 @@ impl Schedule {
             Schedule::Crontab(crontab) => crontab.next_after(last_run_at),
             Schedule::Interval(interval) => last_run_at.checked_add_signed(interval.duration()),
             Schedule::Clocked { at } => (*at > last_run_at).then_some(*at),
+            Schedule::Solar(solar) => solar.next_after(last_run_at),
         }
     }
 
@@ -60,6 +65,7 @@ impl Schedule {
             Schedule::Crontab(crontab) => crontab.describe(),
             Schedule::Interval(interval) => interval.describe(),
             Schedule::Clocked { at } => format!("Once at {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+            Schedule::Solar(solar) => solar.describe(),
         }
     }
 }
@@ -67,6 +73,12 @@ impl Schedule {
 impl From<Crontab> for Schedule {
     fn from(crontab: Crontab) -> Schedule {
         Schedule::Crontab(crontab)
+    }
+}
+
+impl From<Solar> for Schedule {
+    fn from(solar: Solar) -> Schedule {
+        Schedule::Solar(solar)
     }
 }
 

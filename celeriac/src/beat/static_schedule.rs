@@ -7,7 +7,9 @@
 //! disabled across restarts. Entries added through the API or CLI are never touched; removing
 //! an entry from the configuration does not delete it (use `celeriac schedule delete`).
 
-use super::{Crontab, Interval, IntervalPeriod, PeriodicTask, Schedule, ScheduleStore, StoreError};
+use super::{
+    Crontab, Interval, IntervalPeriod, PeriodicTask, Schedule, ScheduleStore, Solar, StoreError,
+};
 use crate::config::{invalid, BeatScheduleEntry, Config, ConfigError};
 use serde_json::Value;
 
@@ -22,7 +24,9 @@ pub fn periodic_tasks(config: &Config) -> Result<Vec<PeriodicTask>, ConfigError>
 }
 
 /// Parses a schedule as the configuration and the CLI write it: a number of seconds, an
-/// interval text (`30s`, `5m`, `2h`, `1d`), or a crontab in cron's field order.
+/// interval text (`30s`, `5m`, `2h`, `1d`), a crontab in cron's field order, or Celery's
+/// `solar(event, lat, lon)` as a table `{ solar = "sunset", latitude = 48.8566, longitude =
+/// 2.3522 }`.
 pub fn parse_schedule(value: &Value, timezone: &str) -> Result<Schedule, String> {
     match value {
         Value::Number(number) => {
@@ -51,8 +55,28 @@ pub fn parse_schedule(value: &Value, timezone: &str) -> Result<Schedule, String>
                 .map(Schedule::Crontab)
                 .map_err(|error| error.to_string())
         }
+        Value::Object(table) if table.contains_key("solar") => {
+            let text = |key: &str| match table.get(key) {
+                Some(Value::String(text)) => Ok(text.clone()),
+                Some(Value::Number(number)) => Ok(number.to_string()),
+                Some(other) => Err(format!("{key}: {other} is not a number")),
+                None => Err(format!("{key}: required with solar")),
+            };
+            if let Some(unknown) = table
+                .keys()
+                .find(|key| !["solar", "latitude", "longitude"].contains(&key.as_str()))
+            {
+                return Err(format!(
+                    "{unknown}: not a solar option (solar, latitude, longitude)"
+                ));
+            }
+            Solar::parse(&text("solar")?, &text("latitude")?, &text("longitude")?)
+                .map(Schedule::Solar)
+                .map_err(|error| error.to_string())
+        }
         other => Err(format!(
-            "{other} is not a crontab text, an interval text or a number of seconds"
+            "{other} is not a crontab text, an interval text, a number of seconds or a solar \
+             table ({{ solar = \"sunset\", latitude = 48.8566, longitude = 2.3522 }})"
         )),
     }
 }
@@ -130,6 +154,19 @@ mod tests {
         assert!(matches!(crontab, Schedule::Crontab(_)));
         let error = parse_schedule(&Value::from("0 24 * * *"), "UTC").unwrap_err();
         assert!(error.starts_with("hour: 24"), "{error}");
+        let sunset =
+            serde_json::json!({"solar": "sunset", "latitude": 48.8566, "longitude": 2.3522});
+        let solar = parse_schedule(&sunset, "UTC").unwrap();
+        assert_eq!(solar.describe(), "Sunset at 48.856600, 2.352200");
+        let far_south = serde_json::json!({"solar": "sunset", "latitude": -91, "longitude": 0});
+        let error = parse_schedule(&far_south, "UTC").unwrap_err();
+        assert_eq!(error, "latitude: -91 is out of range (-90 to 90)");
+        let typo = serde_json::json!({"solar": "sunset", "lat": 1, "longitude": 0});
+        let error = parse_schedule(&typo, "UTC").unwrap_err();
+        assert_eq!(
+            error,
+            "lat: not a solar option (solar, latitude, longitude)"
+        );
     }
 
     #[test]
@@ -147,16 +184,25 @@ task = "demo.add"
 schedule = "0 7 * * mon-fri"
 args = [2, 3]
 timezone = "Europe/Berlin"
+
+[beat_schedule.lights]
+task = "home.lights_on"
+schedule = { solar = "dusk_civil", latitude = 59.3293, longitude = 18.0686 }
 "#,
             ),
             Vec::new(),
         )
         .unwrap();
         let tasks = periodic_tasks(&config).unwrap();
-        assert_eq!(tasks.len(), 2);
+        assert_eq!(tasks.len(), 3);
         assert_eq!(tasks[0].name, "cleanup");
         assert_eq!(tasks[0].expire_seconds, Some(60));
-        assert_eq!(tasks[1].args, serde_json::json!([2, 3]));
+        assert_eq!(tasks[1].name, "lights");
+        assert_eq!(
+            tasks[1].schedule.describe(),
+            "Civil dusk at 59.329300, 18.068600"
+        );
+        assert_eq!(tasks[2].args, serde_json::json!([2, 3]));
     }
 
     #[test]

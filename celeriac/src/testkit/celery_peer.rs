@@ -80,6 +80,39 @@ impl CeleryPeer {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
     }
 
+    /// Runs `script` (in [`CeleryPeer::python_dir`]) with `python`, `request` as JSON on its
+    /// stdin, and returns the JSON it prints: how the tests ask Celery's own code (its crontab,
+    /// its solar schedule) for answers to compare with ours.
+    ///
+    /// # Panics
+    /// If the script cannot start, fails, or prints something other than JSON.
+    pub fn ask(python: &Path, script: &str, request: &serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        let mut child = Command::new(python)
+            .arg(Self::python_dir().join(script))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {script}: {error}"));
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(request.to_string().as_bytes())
+            .unwrap_or_else(|error| panic!("write to {script}: {error}"));
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|error| panic!("wait for {script}: {error}"));
+        assert!(
+            output.status.success(),
+            "{script} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{script} printed no JSON ({error})"))
+    }
+
     /// Starts `celery -A peer worker --pool=solo` consuming `queues` as node `node_name`
     /// (Celery expands `%h` to the host name), and waits until it logs that it is ready.
     ///

@@ -8,8 +8,6 @@ use celeriac::beat::{Crontab, CrontabError, CrontabField, CrontabSpec};
 use celeriac::testkit::CeleryPeer;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const FIELDS: [CrontabField; 5] = [
     CrontabField::Minute,
@@ -21,26 +19,7 @@ const FIELDS: [CrontabField; 5] = [
 
 /// Runs `crontab_check.py` with one request.
 fn celery(request: &Value) -> Value {
-    let mut child = Command::new(CeleryPeer::python())
-        .arg(CeleryPeer::python_dir().join("crontab_check.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start crontab_check.py");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "crontab_check.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    CeleryPeer::ask(&CeleryPeer::python(), "crontab_check.py", request)
 }
 
 fn spec_json(spec: &CrontabSpec) -> Value {

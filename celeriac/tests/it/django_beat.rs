@@ -9,6 +9,9 @@
 //!   `last_run_at` and `total_run_count`.
 //! - A crontab created through the ORM fires once from two beats whose leader was killed
 //!   (PostgreSQL only: it waits for a minute).
+//! - A solar schedule created through the ORM (solar noon at a longitude where it falls a few
+//!   seconds ahead) is sent at the event, and its progress reaches Django's row; a solar edit
+//!   through Celeriac's store becomes a `solarschedule` row the ORM reads.
 //! - `celery.backend_cleanup` is created as Celery's beat creates it; missing tables are
 //!   refused with what to run.
 
@@ -17,7 +20,10 @@ use crate::history::on_both;
 use crate::support::config;
 use celeriac::beat::django::{DjangoBeatTables, DjangoSync};
 use celeriac::beat::BEAT_SLOT_HEADER;
-use celeriac::beat::{Beat, BeatOptions, BeatStats, ScheduleStore, PERIODIC_TASK_NAME_HEADER};
+use celeriac::beat::{
+    Beat, BeatOptions, BeatStats, Schedule, ScheduleStore, Solar, SolarEvent,
+    PERIODIC_TASK_NAME_HEADER,
+};
 use celeriac::db::Database;
 use celeriac::producer::Producer;
 use celeriac::protocol::{Envelope, TaskMessage};
@@ -239,6 +245,111 @@ print(json.dumps([task.task, c.minute, c.hour, c.day_of_week, c.day_of_month, c.
 
     let _ = second.stop.send(());
     second.handle.await.expect("beat task");
+}
+
+/// A longitude (millionths of a degree, as text) where solar noon at the equator falls at
+/// `target`: noon moves 4 minutes earlier per degree east, so two corrections of a first guess
+/// land within a millisecond.
+fn longitude_with_noon_at(target: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    let hours = f64::from(target.num_seconds_from_midnight()) / 3600.0;
+    let mut longitude = (12.0 - hours) * 15.0;
+    for _ in 0..3 {
+        longitude = (longitude + 180.0).rem_euclid(360.0) - 180.0;
+        let solar = Solar::new(SolarEvent::SolarNoon, 0.0, longitude).unwrap();
+        let noon = solar
+            .next_after(target - chrono::TimeDelta::hours(12))
+            .unwrap();
+        let seconds_late = (noon - target).num_milliseconds() as f64 / 1000.0;
+        longitude += seconds_late / 240.0;
+    }
+    format!("{longitude:.6}")
+}
+
+on_both!(a_solar_schedule_from_the_orm_fires_at_the_event);
+
+async fn a_solar_schedule_from_the_orm_fires_at_the_event(kind: DatabaseKind) {
+    let world = World::new(kind, "django-solar").await;
+    let noon = celeriac::clock::now() + chrono::TimeDelta::seconds(8);
+    let longitude = longitude_with_noon_at(noon);
+    world
+        .project
+        .shell(&format!(
+            r#"
+import json
+from decimal import Decimal
+from django_celery_beat.models import PeriodicTask, SolarSchedule
+noon = SolarSchedule.objects.create(event="solar_noon", latitude=Decimal("0"), longitude=Decimal("{longitude}"))
+PeriodicTask.objects.create(name="noon", task="demo.add", args="[1, 2]", queue="{queue}", solar=noon)
+print(json.dumps(True))
+"#,
+            queue = world.queue
+        ))
+        .await;
+    let beat = world.start("beat-solar@test").await;
+    let slots = world.wait_for("noon", 1, Duration::from_secs(30)).await;
+    let solar = Solar::parse("solar_noon", "0", &longitude).unwrap();
+    let expected = solar
+        .next_after(noon - chrono::TimeDelta::hours(1))
+        .unwrap();
+    assert!(
+        (slots[0] - expected).abs() < chrono::TimeDelta::seconds(1),
+        "sent for {}, noon at {longitude}° is {expected}",
+        slots[0]
+    );
+
+    // Progress reaches Django's row, and the schedule is still the ORM's.
+    let seen = world
+        .project
+        .shell(
+            r#"
+import json, time
+from django_celery_beat.models import PeriodicTask
+deadline = time.time() + 15
+task = PeriodicTask.objects.get(name="noon")
+while task.total_run_count == 0 and time.time() < deadline:
+    time.sleep(0.2)
+    task = PeriodicTask.objects.get(name="noon")
+print(json.dumps({"total_run_count": task.total_run_count, "last_run_at": task.last_run_at is not None,
+                  "event": task.solar.event}))
+"#,
+        )
+        .await;
+    assert_eq!(
+        seen,
+        json!({"total_run_count": 1, "last_run_at": true, "event": "solar_noon"})
+    );
+
+    // A solar edit on our side becomes a solarschedule row the admin shows.
+    let mut edited = world.store.get("noon").await.unwrap().task;
+    edited.schedule = Schedule::Solar(Solar::parse("sunset", "59.3293", "-18.0686").unwrap());
+    world.store.update(&edited).await.unwrap();
+    let read_back = world
+        .project
+        .shell(
+            r#"
+import json, time
+from django_celery_beat.models import PeriodicTask
+deadline = time.time() + 15
+task = PeriodicTask.objects.get(name="noon")
+while task.solar.event != "sunset" and time.time() < deadline:
+    time.sleep(0.2)
+    task = PeriodicTask.objects.get(name="noon")
+print(json.dumps([task.solar.event, str(task.solar.latitude), str(task.solar.longitude), str(task.solar)]))
+"#,
+        )
+        .await;
+    assert_eq!(
+        read_back,
+        json!([
+            "sunset",
+            "59.329300",
+            "-18.068600",
+            "Sunset (59.329300, -18.068600)"
+        ])
+    );
+    let _ = beat.stop.send(());
+    beat.handle.await.expect("beat task");
 }
 
 /// Crontabs fire at minute boundaries, so this waits up to a minute; once is enough (on

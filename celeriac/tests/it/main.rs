@@ -29,6 +29,7 @@ mod history_workflow;
 mod interop;
 mod lifecycle;
 mod monitor;
+mod solar_interop;
 mod sqlalchemy_results;
 mod startup;
 mod support;

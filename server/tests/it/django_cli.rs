@@ -102,13 +102,16 @@ async fn the_cli_reads_djangos_results_and_moves_its_schedules() {
             r#"
 import json
 from orders.tasks import add
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from decimal import Decimal
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 result = add.apply_async((20, 22), queue="{queue}")
 result.get(timeout=30)
 nightly = CrontabSchedule.objects.create(minute="30", hour="2", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Europe/Berlin")
 PeriodicTask.objects.create(name="nightly invoices", task="orders.tasks.send_invoice_email", args="[7]", crontab=nightly, expire_seconds=240)
 every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES)
 PeriodicTask.objects.create(name="pdf warmup", task="orders.tasks.add", args="[1, 2]", interval=every, enabled=False, queue="render")
+dusk = SolarSchedule.objects.create(event="dusk_civil", latitude=Decimal("-33.868800"), longitude=Decimal("151.209300"))
+PeriodicTask.objects.create(name="sydney lights", task="orders.tasks.add", args="[0, 0]", solar=dusk)
 print(json.dumps(result.id))
 "#
         ))
@@ -125,7 +128,7 @@ print(json.dumps(result.id))
 
     // Import: Django's rows become Celeriac's entries.
     let output = celeriac(&env, &project, &["schedule", "import", "--from", "django"]);
-    assert!(stdout(&output).contains("imported 2 periodic task(s)"));
+    assert!(stdout(&output).contains("imported 3 periodic task(s)"));
     let output = celeriac(&env, &project, &["schedule", "list", "--json"]);
     let listed: Vec<Value> = stdout(&output)
         .lines()
@@ -135,10 +138,26 @@ print(json.dumps(result.id))
         .iter()
         .filter_map(|entry| entry["name"].as_str())
         .collect();
-    assert_eq!(names, ["nightly invoices", "pdf warmup"], "{listed:?}");
+    assert_eq!(
+        names,
+        ["nightly invoices", "pdf warmup", "sydney lights"],
+        "{listed:?}"
+    );
     let nightly = &listed[0];
     assert_eq!(nightly["expire_seconds"], 240, "{nightly}");
     assert_eq!(listed[1]["enabled"], false, "{:?}", listed[1]);
+    assert_eq!(
+        listed[2]["schedule"],
+        json!({"kind": "solar", "event": "dusk_civil", "latitude": -33.8688, "longitude": 151.2093}),
+        "{:?}",
+        listed[2]
+    );
+    let output = celeriac(
+        &env,
+        &project,
+        &["schedule", "next", "sydney lights", "-n", "2"],
+    );
+    assert_eq!(stdout(&output).lines().count(), 2, "two dusks");
 
     // An edit on our side, exported back to Django's admin.
     let output = celeriac(
@@ -147,21 +166,40 @@ print(json.dumps(result.id))
         &["schedule", "edit", "nightly invoices", "--args", "[8]"],
     );
     stdout(&output);
+    let output = celeriac(
+        &env,
+        &project,
+        &[
+            "schedule",
+            "edit",
+            "sydney lights",
+            "--solar",
+            "sunset",
+            "--latitude",
+            "-33.8688",
+            "--longitude",
+            "151.2093",
+        ],
+    );
+    stdout(&output);
     let output = celeriac(&env, &project, &["schedule", "export", "--to", "django"]);
-    assert!(stdout(&output).contains("exported 2 periodic task(s)"));
+    assert!(stdout(&output).contains("exported 3 periodic task(s)"));
     let read_back = project
         .shell(
             r#"
 import json
 from django_celery_beat.models import PeriodicTask
 task = PeriodicTask.objects.get(name="nightly invoices")
-print(json.dumps({"args": json.loads(task.args), "hour": task.crontab.hour, "zone": str(task.crontab.timezone), "count": PeriodicTask.objects.count()}))
+lights = PeriodicTask.objects.get(name="sydney lights").solar
+print(json.dumps({"args": json.loads(task.args), "hour": task.crontab.hour, "zone": str(task.crontab.timezone), "count": PeriodicTask.objects.count(),
+                  "solar": [lights.event, str(lights.latitude), str(lights.longitude)]}))
 "#,
         )
         .await;
     assert_eq!(
         read_back,
-        json!({"args": [8], "hour": "2", "zone": "Europe/Berlin", "count": 2})
+        json!({"args": [8], "hour": "2", "zone": "Europe/Berlin", "count": 3,
+               "solar": ["sunset", "-33.868800", "151.209300"]})
     );
 }
 

@@ -98,3 +98,38 @@ fn intervals_under_a_second_are_refused_naming_every() {
     };
     assert!(second.build().is_ok());
 }
+
+#[test]
+fn a_solar_draft_previews_its_next_events_or_names_the_field() {
+    let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    let spec = ScheduleSpec::Solar {
+        event: "sunset".into(),
+        latitude: "48.8566".into(),
+        longitude: "2.3522".into(),
+    };
+    let preview = spec.preview(now, 3);
+    assert_eq!(preview.description, "Sunset at 48.856600, 2.352200");
+    assert_eq!(preview.runs.len(), 3);
+    assert!(
+        preview.runs[0].local.starts_with("2026-06-01 19:"),
+        "{:?}",
+        preview.runs
+    );
+    let schedule = spec.build().unwrap();
+    assert_eq!(
+        ScheduleSpec::of(&schedule),
+        ScheduleSpec::Solar {
+            event: "sunset".into(),
+            latitude: "48.856600".into(),
+            longitude: "2.352200".into(),
+        }
+    );
+    let bad = ScheduleSpec::Solar {
+        event: "sunset".into(),
+        latitude: "48.8566".into(),
+        longitude: "east".into(),
+    };
+    let error = bad.preview(now, 3).error.unwrap();
+    assert_eq!(error.part, "longitude");
+    assert!(bad.build().unwrap_err().starts_with("longitude: \"east\""));
+}

@@ -3,7 +3,7 @@
 //! bumped), and run progress copied without a marker bump. See `beat::django` for why.
 
 use super::super::StoreError;
-use super::super::{Crontab, CrontabSpec, Interval, IntervalPeriod, PeriodicTask, Schedule};
+use super::super::{Crontab, CrontabSpec, Interval, IntervalPeriod, PeriodicTask, Schedule, Solar};
 use crate::db::{Database, DatabaseError, DatabaseOptions, Dialect};
 use crate::with_pool;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -106,7 +106,7 @@ impl DjangoBeatTables {
         Ok(stamp)
     }
 
-    /// Every entry; rows that cannot be used (a solar schedule, a bad crontab) are returned
+    /// Every entry; rows that cannot be used (a bad crontab, no schedule) are returned
     /// apart with the reason.
     pub async fn list(&self) -> Result<(Vec<PeriodicTask>, Vec<(String, String)>), StoreError> {
         let sql = format!(
@@ -115,11 +115,13 @@ impl DjangoBeatTables {
              CAST(CAST(t.one_off AS INTEGER) AS BIGINT), {start_time}, CAST(CAST(t.enabled AS INTEGER) AS BIGINT), {last_run_at}, \
              CAST(t.total_run_count AS BIGINT), {date_changed}, t.description, \
              c.minute, c.hour, c.day_of_week, c.day_of_month, c.month_of_year, c.timezone, \
-             CAST(i.every AS BIGINT), i.period, {clocked}, CAST(t.solar_id AS BIGINT) \
+             CAST(i.every AS BIGINT), i.period, {clocked}, \
+             s.event, CAST(s.latitude AS TEXT), CAST(s.longitude AS TEXT) \
              FROM {TASKS} t \
              LEFT JOIN django_celery_beat_crontabschedule c ON c.id = t.crontab_id \
              LEFT JOIN django_celery_beat_intervalschedule i ON i.id = t.interval_id \
              LEFT JOIN django_celery_beat_clockedschedule k ON k.id = t.clocked_id \
+             LEFT JOIN django_celery_beat_solarschedule s ON s.id = t.solar_id \
              ORDER BY t.name",
             expires = self.time_column("t.expires"),
             start_time = self.time_column("t.start_time"),
@@ -343,60 +345,83 @@ impl DjangoBeatTables {
     /// row exists (the admin reuses equal rows too).
     async fn schedule_row(&self, schedule: &Schedule) -> Result<(&'static str, i64), StoreError> {
         let p = |index: usize| self.dialect().placeholder(index);
-        let (column, table, condition, values): (&str, &str, String, Vec<String>) = match schedule {
-            Schedule::Crontab(crontab) => {
-                let spec = crontab.to_spec();
-                (
-                    "crontab_id",
-                    "django_celery_beat_crontabschedule",
-                    format!(
-                        "minute = {} AND hour = {} AND day_of_week = {} AND day_of_month = {} \
-                         AND month_of_year = {} AND timezone = {}",
-                        p(1),
-                        p(2),
-                        p(3),
-                        p(4),
-                        p(5),
-                        p(6)
-                    ),
+        // A decimal bound as text, compared and stored as the column's DECIMAL(9, 6).
+        let decimal = |index: usize| format!("CAST({} AS DECIMAL(9, 6))", p(index));
+        // The key column, the table, its value columns with their placeholders, and the values.
+        let (column, table, columns, values): (&str, &str, Vec<(&str, String)>, Vec<String>) =
+            match schedule {
+                Schedule::Crontab(crontab) => {
+                    let spec = crontab.to_spec();
+                    (
+                        "crontab_id",
+                        "django_celery_beat_crontabschedule",
+                        [
+                            "minute",
+                            "hour",
+                            "day_of_week",
+                            "day_of_month",
+                            "month_of_year",
+                            "timezone",
+                        ]
+                        .into_iter()
+                        .zip(1..)
+                        .map(|(name, index)| (name, p(index)))
+                        .collect(),
+                        vec![
+                            spec.minute,
+                            spec.hour,
+                            spec.day_of_week,
+                            spec.day_of_month,
+                            spec.month_of_year,
+                            spec.timezone,
+                        ],
+                    )
+                }
+                Schedule::Interval(interval) => (
+                    "interval_id",
+                    "django_celery_beat_intervalschedule",
                     vec![
-                        spec.minute,
-                        spec.hour,
-                        spec.day_of_week,
-                        spec.day_of_month,
-                        spec.month_of_year,
-                        spec.timezone,
+                        ("every", format!("CAST({} AS INTEGER)", p(1))),
+                        ("period", p(2)),
                     ],
-                )
-            }
-            Schedule::Interval(interval) => (
-                "interval_id",
-                "django_celery_beat_intervalschedule",
-                format!("every = CAST({} AS INTEGER) AND period = {}", p(1), p(2)),
-                vec![
-                    interval.every().to_string(),
-                    period_name(interval.period()).to_owned(),
-                ],
-            ),
-            Schedule::Clocked { at } => (
-                "clocked_id",
-                "django_celery_beat_clockedschedule",
-                format!("clocked_time = {}", self.time_value(1)),
-                vec![django_time(*at)],
-            ),
-        };
-        let columns = match schedule {
-            Schedule::Crontab(_) => {
-                "minute, hour, day_of_week, day_of_month, month_of_year, timezone"
-            }
-            Schedule::Interval(_) => "every, period",
-            Schedule::Clocked { .. } => "clocked_time",
-        };
-        let inserted_values = match schedule {
-            Schedule::Crontab(_) => (1..=6).map(p).collect::<Vec<_>>().join(", "),
-            Schedule::Interval(_) => format!("CAST({} AS INTEGER), {}", p(1), p(2)),
-            Schedule::Clocked { .. } => self.time_value(1),
-        };
+                    vec![
+                        interval.every().to_string(),
+                        period_name(interval.period()).to_owned(),
+                    ],
+                ),
+                Schedule::Clocked { at } => (
+                    "clocked_id",
+                    "django_celery_beat_clockedschedule",
+                    vec![("clocked_time", self.time_value(1))],
+                    vec![django_time(*at)],
+                ),
+                Schedule::Solar(solar) => (
+                    "solar_id",
+                    "django_celery_beat_solarschedule",
+                    vec![
+                        ("event", p(1)),
+                        ("latitude", decimal(2)),
+                        ("longitude", decimal(3)),
+                    ],
+                    vec![
+                        solar.event().name().to_owned(),
+                        solar.latitude_text(),
+                        solar.longitude_text(),
+                    ],
+                ),
+            };
+        let condition = columns
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let names = columns.iter().map(|(name, _)| *name).collect::<Vec<_>>();
+        let placeholders = columns
+            .iter()
+            .map(|(_, value)| value.as_str())
+            .collect::<Vec<_>>();
+        let columns = names.join(", ");
+        let inserted_values = placeholders.join(", ");
         let select =
             format!("SELECT CAST(id AS BIGINT) FROM {table} WHERE {condition} ORDER BY id LIMIT 1");
         let insert = format!("INSERT INTO {table} ({columns}) VALUES ({inserted_values})");
@@ -497,11 +522,14 @@ where
         )
     } else if let Some(at) = time(26) {
         Schedule::Clocked { at }
-    } else if number(27).is_some() {
-        return Err(problem(
-            "solar schedules are not supported by Celeriac's beat; this entry is not run"
-                .to_owned(),
-        ));
+    } else if let Some(event) = text(27) {
+        let solar = Solar::parse(
+            &event,
+            &text(28).unwrap_or_default(),
+            &text(29).unwrap_or_default(),
+        )
+        .map_err(|error| problem(error.to_string()))?;
+        Schedule::Solar(solar)
     } else {
         return Err(problem("no schedule is set".to_owned()));
     };
