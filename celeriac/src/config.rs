@@ -22,6 +22,7 @@
 mod source;
 
 use crate::beat::CatchUp;
+pub use crate::broker::RedisSsl;
 use crate::routing::TaskRoutes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,6 +47,12 @@ pub struct Config {
     pub broker_url: String,
     /// Where task states and results are stored; `None` disables results.
     pub result_backend: Option<String>,
+    /// TLS options for a `rediss://` broker URL, kombu's `ssl_cert_reqs`, `ssl_ca_certs`,
+    /// `ssl_certfile`, `ssl_keyfile` (and redis-py's `ssl_check_hostname`); the URL's query
+    /// may set them too. See `celeriac::broker::RedisSsl`.
+    pub broker_use_ssl: Option<RedisSsl>,
+    /// The same for a `rediss://` result backend (Celery's `redis_backend_use_ssl`).
+    pub redis_backend_use_ssl: Option<RedisSsl>,
     /// The queue for tasks that no `task_routes` entry matches.
     pub task_default_queue: String,
     /// Ack after the task ran instead of before, so a crash redelivers the message.
@@ -171,7 +178,8 @@ pub struct BeatScheduleEntry {
     /// The task name.
     pub task: String,
     /// A crontab in cron's field order (`"*/5 * * * *"`), an interval (`"30s"`, `"5m"`,
-    /// `"2h"`, `"1d"`) or a number of seconds.
+    /// `"2h"`, `"1d"`), a number of seconds, or Celery's `solar` as a table (`{ solar =
+    /// "sunset", latitude = 48.8566, longitude = 2.3522 }`).
     pub schedule: Value,
     /// Positional arguments.
     #[serde(default)]
@@ -204,6 +212,8 @@ impl Default for Config {
         Config {
             broker_url: "redis://127.0.0.1:6379/0".to_owned(),
             result_backend: None,
+            broker_use_ssl: None,
+            redis_backend_use_ssl: None,
             task_default_queue: "celery".to_owned(),
             task_acks_late: false,
             task_acks_on_failure_or_timeout: true,

@@ -472,6 +472,7 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         connection_max_retries: config.broker_connection_max_retries,
         connection_timeout: Duration::try_from_secs_f64(config.broker_connection_timeout)
             .unwrap_or(Duration::from_secs(4)),
+        ssl: config.broker_use_ssl.clone(),
     }
 }
 

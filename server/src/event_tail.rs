@@ -25,7 +25,7 @@ pub async fn events(config: Config, args: &EventsArgs) -> anyhow::Result<()> {
     let mut receiver = EventReceiver::connect(&broker)
         .await
         .context("subscribing to the events")?;
-    tracing::info!(broker = %config.broker_url, "listening for events");
+    tracing::info!(broker = %celeriac::broker::redacted(&config.broker_url), "listening for events");
     let stop = celeriac::worker::shutdown::termination_signal();
     tokio::pin!(stop);
     let mut printed = 0u64;

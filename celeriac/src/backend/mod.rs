@@ -31,6 +31,9 @@ use std::time::Duration;
 pub const DJANGO_DB: &str = "django-db";
 
 /// A configured result backend.
+// One per process (cloned into a few tasks), so the Redis variant's size (its client carries
+// the TLS settings) costs nothing worth a box at every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ResultBackend {
     /// Celery's Redis backend.
@@ -65,13 +68,13 @@ impl ResultBackend {
                 SqlAlchemyBackend::connect(url, config.result_expires()).await?,
             )
         } else {
+            // The broker's start-up policy, the backend's own TLS options.
+            let options = crate::broker::BrokerOptions {
+                ssl: config.redis_backend_use_ssl.clone(),
+                ..crate::producer::broker_options(config)
+            };
             ResultBackend::Redis(
-                RedisBackend::connect_at_startup(
-                    url,
-                    config.result_expires(),
-                    &crate::producer::broker_options(config),
-                )
-                .await?,
+                RedisBackend::connect_at_startup(url, config.result_expires(), &options).await?,
             )
         };
         Ok(Some(backend))
@@ -172,23 +175,19 @@ impl ResultBackend {
 /// Why a result-backend operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The backend URL could not be parsed.
-    #[error("invalid result backend url {url:?}")]
-    InvalidUrl {
-        /// The URL as configured.
-        url: String,
-        /// The parser's complaint.
-        #[source]
-        source: ::redis::RedisError,
-    },
+    /// The backend URL does not parse, or its TLS options are wrong.
+    #[error("invalid result backend connection settings")]
+    Client(#[from] crate::broker::ClientError),
     /// The backend could not be reached at start-up within the attempts the configuration
     /// allows (the broker's `broker_connection_retry_on_startup`, `_max_retries`).
-    #[error("cannot reach the result backend at {address} after {attempts} attempt(s)")]
+    #[error("cannot reach the result backend at {address} after {attempts} attempt(s){hint}")]
     Unreachable {
         /// `host:port` (never the password).
         address: String,
         /// Attempts made.
         attempts: u32,
+        /// What to change, when the failure says (a TLS certificate problem); else empty.
+        hint: String,
         /// The last attempt's failure.
         #[source]
         source: ::redis::RedisError,

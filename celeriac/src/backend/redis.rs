@@ -67,7 +67,8 @@ impl RedisBackend {
     }
 
     /// Connects to the backend at `url`, retrying at start-up as the broker does
-    /// (`broker_connection_retry_on_startup`, `_max_retries`, `_timeout` in `options`).
+    /// (`broker_connection_retry_on_startup`, `_max_retries`, `_timeout` in `options`), with
+    /// the TLS options in `options.ssl` (`redis_backend_use_ssl`).
     pub(crate) async fn connect_at_startup(
         url: &str,
         result_expires: Option<Duration>,
@@ -82,10 +83,8 @@ impl RedisBackend {
         result_expires: Option<Duration>,
         retry: Option<&crate::broker::BrokerOptions>,
     ) -> Result<RedisBackend, BackendError> {
-        let client = ::redis::Client::open(url).map_err(|source| BackendError::InvalidUrl {
-            url: url.to_owned(),
-            source,
-        })?;
+        let client =
+            crate::broker::redis_client(url, retry.and_then(|options| options.ssl.as_ref()))?;
         let connection = match retry {
             Some(options) => {
                 crate::broker::connect_at_startup(&client, options, "result backend").await?

@@ -37,9 +37,31 @@ pub(crate) struct Unreachable {
     pub(crate) source: ::redis::RedisError,
 }
 
+impl Unreachable {
+    /// What to change for the TLS failures a newcomer meets first, from rustls's wording.
+    fn hint(&self) -> String {
+        let text = self.source.to_string();
+        let hint = if text.contains("UnknownIssuer") {
+            "the server's certificate is not signed by a CA this client trusts: set \
+             ssl_ca_certs to the CA's PEM file"
+        } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+            "the server's certificate does not name this host: connect by a name it has, or set \
+             ssl_check_hostname = false"
+        } else if text.contains("CertificateRequired") || text.contains("certificate required") {
+            "the server wants a client certificate: set ssl_certfile and ssl_keyfile"
+        } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
+            "the server did not answer TLS: is it a plain redis:// port?"
+        } else {
+            return String::new();
+        };
+        format!(" ({hint})")
+    }
+}
+
 impl From<Unreachable> for BrokerError {
     fn from(unreachable: Unreachable) -> Self {
         BrokerError::Unreachable {
+            hint: unreachable.hint(),
             address: unreachable.address,
             attempts: unreachable.attempts,
             source: unreachable.source,
@@ -50,6 +72,7 @@ impl From<Unreachable> for BrokerError {
 impl From<Unreachable> for crate::backend::BackendError {
     fn from(unreachable: Unreachable) -> Self {
         crate::backend::BackendError::Unreachable {
+            hint: unreachable.hint(),
             address: unreachable.address,
             attempts: unreachable.attempts,
             source: unreachable.source,

@@ -16,6 +16,7 @@ mod redis;
 mod reply_queue;
 mod scripts;
 mod sweep;
+mod tls;
 
 pub(crate) use self::connect::{connect_at_startup, connect_manager};
 pub use self::redis::{BrokerOptions, DeadLetter, Fetched, RedisBroker};
@@ -23,6 +24,7 @@ pub use beat::{FireOutcome, LeaderInfo, LeaseState, SlotFire};
 pub use depth::{PriorityDepth, QueueDepth, UnackedDepth};
 pub use keys::{ChordKeys, Keys};
 pub use reply_queue::ReplyQueue;
+pub use tls::{client as redis_client, redacted, ClientError, RedisSsl};
 
 /// A message handed to this consumer and recorded in `unacked`, not yet acked.
 #[derive(Debug, Clone)]
@@ -38,15 +40,9 @@ pub struct Delivery {
 /// Why a broker operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    /// The broker URL could not be parsed.
-    #[error("invalid broker url {url:?}")]
-    InvalidUrl {
-        /// The URL as configured (credentials are the user's own).
-        url: String,
-        /// The parser's complaint.
-        #[source]
-        source: ::redis::RedisError,
-    },
+    /// The broker URL does not parse, or its TLS options are wrong.
+    #[error("invalid broker connection settings")]
+    Client(#[from] ClientError),
     /// Redis refused a command or the connection failed. A refused command did not take
     /// effect; one whose connection failed may have run with its reply lost (the consumer
     /// reclaims such a fetch, see [`RedisBroker::reclaim_lost_fetch`]).
@@ -60,12 +56,14 @@ pub enum BrokerError {
     },
     /// The broker could not be reached at start-up, after every attempt the configuration
     /// allows (`broker_connection_retry_on_startup`, `broker_connection_max_retries`).
-    #[error("cannot reach the broker at {address} after {attempts} attempt(s)")]
+    #[error("cannot reach the broker at {address} after {attempts} attempt(s){hint}")]
     Unreachable {
         /// `host:port` (never the password).
         address: String,
         /// Attempts made.
         attempts: u32,
+        /// What to change, when the failure says (a TLS certificate problem); else empty.
+        hint: String,
         /// The last attempt's failure.
         #[source]
         source: ::redis::RedisError,

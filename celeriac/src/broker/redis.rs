@@ -41,6 +41,8 @@ pub struct BrokerOptions {
     pub connection_max_retries: u32,
     /// How long one connection attempt may take (`broker_connection_timeout`).
     pub connection_timeout: Duration,
+    /// TLS options for a `rediss://` URL (`broker_use_ssl`).
+    pub ssl: Option<super::RedisSsl>,
 }
 
 impl Default for BrokerOptions {
@@ -55,6 +57,7 @@ impl Default for BrokerOptions {
             connection_retry_on_startup: true,
             connection_max_retries: 100,
             connection_timeout: Duration::from_secs(4),
+            ssl: None,
         }
     }
 }
@@ -119,13 +122,10 @@ pub(super) fn redis_error(
 }
 
 impl RedisBroker {
-    /// Connects to the broker at `url` (`redis://host:port/db`), retrying at start-up as
-    /// `options` say.
+    /// Connects to the broker at `url` (`redis://host:port/db`, or `rediss://` with TLS),
+    /// retrying at start-up as `options` say.
     pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
-        let client = ::redis::Client::open(url).map_err(|source| BrokerError::InvalidUrl {
-            url: url.to_owned(),
-            source,
-        })?;
+        let client = super::tls::client(url, options.ssl.as_ref())?;
         let connection = super::connect::connect_at_startup(&client, &options, "broker").await?;
         let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(

@@ -33,9 +33,11 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 40] = [
+pub(super) const SETTINGS: [(&str, Kind); 42] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
+    ("broker_use_ssl", Kind::Table),
+    ("redis_backend_use_ssl", Kind::Table),
     ("task_default_queue", Kind::Text),
     ("task_acks_late", Kind::Bool),
     ("task_acks_on_failure_or_timeout", Kind::Bool),

@@ -35,6 +35,8 @@ pub struct TestEnv {
     pub celery: CeleryVersion,
     /// The peer's `task_routes`, as JSON (`PEER_ROUTES`).
     pub peer_routes: Option<String>,
+    /// The CA file the peer trusts for a `rediss://` broker and backend (`PEER_SSL_CA`).
+    pub peer_ssl_ca: Option<std::path::PathBuf>,
     /// The 8 hex digits that make this environment unique.
     unique: String,
 }
@@ -66,6 +68,7 @@ impl TestEnv {
             result_extended: false,
             celery: CeleryVersion::V5_4,
             peer_routes: None,
+            peer_ssl_ca: None,
             unique,
         }
     }
@@ -85,6 +88,20 @@ impl TestEnv {
     /// Gives the Python peer `task_routes` (a JSON object, as in Celery's setting).
     pub fn with_peer_routes(mut self, routes: serde_json::Value) -> TestEnv {
         self.peer_routes = Some(routes.to_string());
+        self
+    }
+
+    /// Points the broker and the backend at `broker_url` and `backend_url` (another server,
+    /// such as a [`TlsRedis`](super::TlsRedis)), the peer trusting `ssl_ca` for `rediss://`.
+    pub fn on(
+        mut self,
+        broker_url: String,
+        backend_url: String,
+        ssl_ca: Option<std::path::PathBuf>,
+    ) -> TestEnv {
+        self.redis_url = broker_url;
+        self.backend_url = backend_url;
+        self.peer_ssl_ca = ssl_ca;
         self
     }
 
@@ -123,6 +140,9 @@ impl TestEnv {
         }
         if let Some(routes) = &self.peer_routes {
             variables.push(("PEER_ROUTES".to_string(), routes.clone()));
+        }
+        if let Some(ca) = &self.peer_ssl_ca {
+            variables.push(("PEER_SSL_CA".to_string(), ca.display().to_string()));
         }
         variables
     }

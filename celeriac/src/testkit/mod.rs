@@ -8,6 +8,7 @@
 //! - [`RedisServer`] (`redis_server.rs`): one private `redis-server` per test process
 //!   ([`RedisServer::shared`], or `TEST_REDIS_URL`), and owned servers that chaos tests can
 //!   kill and restart ([`RedisServer::start_private`]).
+//! - [`TlsRedis`] (`tls_redis.rs`): a TLS-only `redis-server` with a CA made for the test.
 //! - [`TestEnv`] (`env.rs`): one test's broker and backend URLs and unique kombu
 //!   `global_keyprefix`, plus the `PEER_*` variables that point the Python peer at them.
 //! - [`CeleryPeer`] (`celery_peer.rs`): a Python `celery worker` child process, and
@@ -45,6 +46,7 @@ mod env;
 mod eventually;
 mod flower;
 mod redis_server;
+mod tls_redis;
 mod watchdog;
 
 pub use celery_peer::CeleryPeer;
@@ -54,3 +56,4 @@ pub use env::{CeleryVersion, TestEnv};
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
 pub use flower::{Flower, FlowerResponse};
 pub use redis_server::RedisServer;
+pub use tls_redis::TlsRedis;

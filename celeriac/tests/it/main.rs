@@ -35,5 +35,6 @@ mod startup;
 mod support;
 mod testkit_selftest;
 mod tidy;
+mod tls;
 mod typed_task;
 mod worker;

@@ -12,12 +12,15 @@ Redis server and key prefix:
 - PEER_RESULT_EXTENDED     "1" turns on `result_extended`
 - PEER_ACKS_LATE           "1" turns on `task_acks_late`
 - PEER_ROUTES              JSON `task_routes`, e.g. {"py.*": {"queue": "py-1"}} (canvas tests)
+- PEER_SSL_CA              a CA file: `rediss://` URLs are verified against it
+                           (`broker_use_ssl`, `redis_backend_use_ssl`; tls.rs)
 
 Run a worker with `python -m celery -A peer worker` from this directory.
 """
 
 import json
 import os
+import ssl
 import time
 
 import redis
@@ -44,9 +47,16 @@ app.conf.update(
 )
 
 
+SSL_CA = os.environ.get("PEER_SSL_CA")
+SSL_OPTIONS = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": SSL_CA} if SSL_CA else None
+if SSL_OPTIONS:
+    app.conf.broker_use_ssl = SSL_OPTIONS
+    app.conf.redis_backend_use_ssl = SSL_OPTIONS
+
+
 def broker_redis():
     """A plain redis-py client on the broker database (keys are prefixed by hand)."""
-    return redis.Redis.from_url(app.conf.broker_url)
+    return redis.Redis.from_url(app.conf.broker_url, **(SSL_OPTIONS or {}))
 
 
 @app.task(name="demo.add")

@@ -4,3 +4,4 @@
 
 mod django_cli;
 mod stock_serve;
+mod tls;

@@ -48,7 +48,7 @@ impl AbortStore {
         {
             return None;
         }
-        match redis::Client::open(url) {
+        match celeriac::broker::redis_client(url, config.redis_backend_use_ssl.as_ref()) {
             Ok(client) => Some(AbortStore {
                 client,
                 expires: config
