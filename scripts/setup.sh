@@ -41,6 +41,8 @@ if [[ "$for_tests" == true ]]; then
     command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_packages nginx
     # Node may come from elsewhere than Debian (its npm then conflicts with Debian's).
     command -v npm >/dev/null 2>&1 || need_packages nodejs npm
+    # The TLS tests make their certificate authority with the openssl command.
+    command -v openssl >/dev/null 2>&1 || need_packages openssl
 fi
 
 # The dashboard's browser code: the WASM target and a wasm-bindgen CLI equal to the crate's

@@ -3,6 +3,8 @@
 //! One binary for the whole crate (matklad's "Delete Cargo Integration Tests"); each module
 //! covers one area. Run `scripts/python-venv.sh` first for the Python peer.
 
+mod acl;
+mod all_parts;
 mod bad_input;
 mod beat_interop;
 mod beat_lease;

@@ -9,21 +9,13 @@
 //! - A wrong CA is refused with an error naming the host; `ssl_cert_reqs = none` connects.
 //! - A Python Celery 5.4 worker and producer on the same TLS Redis interoperate with ours.
 
-use crate::support::{config, producer, wait_for_mailbox, RunningWorker};
-use celeriac::beat::{Beat, BeatOptions, PeriodicTask, Schedule, ScheduleStore};
+use crate::all_parts::{add_round_trip, every_part_works};
+use crate::support::{config, RunningWorker};
 use celeriac::broker::{RedisBroker, RedisSsl};
 use celeriac::config::Config;
-use celeriac::control::{BroadcastOptions, Control};
-use celeriac::db::Database;
-use celeriac::producer::{broker_options, SendOptions};
-use celeriac::protocol::{event, Envelope};
-use celeriac::testkit::{eventually, CeleryPeer, DatabaseKind, TestDatabase, TestEnv, TlsRedis};
-use celeriac::TaskState;
-use futures::StreamExt;
-use serde_json::{json, Map, Value};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
+use celeriac::producer::broker_options;
+use celeriac::testkit::{CeleryPeer, TestEnv, TlsRedis};
+use serde_json::Value;
 
 fn trusting(redis: &TlsRedis, client: bool) -> RedisSsl {
     RedisSsl {
@@ -43,105 +35,14 @@ fn tls_config(env: &TestEnv, redis: &TlsRedis, client: bool) -> Config {
     config
 }
 
-/// Sends `demo.add` through `config` to a worker on `queue` and checks the result.
-async fn add_round_trip(config: &Config, queue: &str) {
-    let producer = producer(config).await;
-    let result = producer
-        .send_task(
-            "demo.add",
-            vec![json!(20), json!(22)],
-            Map::new(),
-            SendOptions::new().queue(queue),
-        )
-        .await
-        .expect("send over TLS");
-    let meta = result.get(WAIT).await.expect("result over TLS");
-    assert_eq!(meta.status, TaskState::Success);
-    assert_eq!(meta.result, json!(42));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_part_works_over_tls() {
     let redis = TlsRedis::start(false);
     let env = TestEnv::new("tls").on(redis.url(0), redis.url(1), None);
     let queue = env.queue("q");
-    let mut config = tls_config(&env, &redis, false);
-    config.worker_send_task_events = true;
+    let config = tls_config(&env, &redis, false);
 
-    // Events: subscribe before the worker starts, through a TLS broker connection.
-    let broker = RedisBroker::connect(&config.broker_url, broker_options(&config))
-        .await
-        .expect("broker over TLS");
-    let mut messages = broker
-        .psubscribe_fanout("celeryev")
-        .await
-        .expect("events over TLS");
-
-    let worker = RunningWorker::start(config.clone(), None, &[&queue], 2).await;
-    add_round_trip(&config, &queue).await;
-
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, messages.next()).await {
-        let payload: Vec<u8> = message.get_payload().unwrap_or_default();
-        let Ok(envelope) = Envelope::from_json(&payload) else {
-            continue;
-        };
-        for decoded in event::decode(&envelope).unwrap_or_default() {
-            seen.push(decoded["type"].as_str().unwrap_or_default().to_owned());
-        }
-        if seen.iter().any(|kind| kind == "task-succeeded") {
-            break;
-        }
-    }
-    drop(messages);
-    assert!(seen.iter().any(|kind| kind == "task-succeeded"), "{seen:?}");
-
-    // Remote control.
-    let node = format!("rust-{queue}@test");
-    wait_for_mailbox(&config, &node).await;
-    let control = Control::connect(&config).await.expect("control over TLS");
-    let pong = control
-        .ping(
-            &BroadcastOptions::default()
-                .to([node.as_str()])
-                .timeout(Duration::from_secs(3)),
-        )
-        .await
-        .expect("ping over TLS");
-    assert_eq!(pong.get(&node), Some(&json!({"ok": "pong"})), "{pong:?}");
-
-    // Beat: a one-second interval entry is sent and run.
-    let database = TestDatabase::new(DatabaseKind::Sqlite, "tls_beat");
-    let store = ScheduleStore::new(Database::connect(&database.url).await.expect("database"));
-    let mut entry = PeriodicTask::new(
-        "tls-tick",
-        "demo.add",
-        Schedule::Interval("1s".parse().unwrap()),
-    );
-    entry.args = json!([1, 1]);
-    entry.queue = Some(queue.clone());
-    store.add(&entry).await.expect("schedule");
-    let beat = Beat::new(
-        store.clone(),
-        producer(&config).await,
-        BeatOptions {
-            node_name: "beat-tls@test".to_owned(),
-            max_loop_interval: Duration::from_millis(500),
-            ..BeatOptions::default()
-        },
-    );
-    let (stop_beat, stopped) = tokio::sync::oneshot::channel::<()>();
-    let beat = tokio::spawn(beat.run(async move {
-        let _ = stopped.await;
-    }));
-    eventually(WAIT, "beat to send over TLS", || async {
-        let stored = store.get("tls-tick").await.ok()?;
-        (stored.task.total_run_count >= 2).then_some(())
-    })
-    .await;
-    let _ = stop_beat.send(());
-    beat.await.expect("beat task");
+    let worker = every_part_works(&env, config.clone()).await;
 
     // The same with the options in the URL's query, as kombu and redis-py accept them.
     let mut by_query = config.clone();

@@ -11,3 +11,4 @@ mod events_cli;
 mod flower;
 mod history_cli;
 mod schedule_cli;
+mod startup_chaos;
