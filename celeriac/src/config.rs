@@ -53,6 +53,11 @@ pub struct Config {
     pub broker_use_ssl: Option<RedisSsl>,
     /// The same for a `rediss://` result backend (Celery's `redis_backend_use_ssl`).
     pub redis_backend_use_ssl: Option<RedisSsl>,
+    /// A file whose first line is the broker's password (a Docker or Kubernetes secret), so
+    /// it need not sit in `broker_url`, which then names only the user. Not a Celery setting.
+    pub broker_password_file: Option<PathBuf>,
+    /// The same for a Redis result backend.
+    pub redis_backend_password_file: Option<PathBuf>,
     /// The queue for tasks that no `task_routes` entry matches.
     pub task_default_queue: String,
     /// Ack after the task ran instead of before, so a crash redelivers the message.
@@ -214,6 +219,8 @@ impl Default for Config {
             result_backend: None,
             broker_use_ssl: None,
             redis_backend_use_ssl: None,
+            broker_password_file: None,
+            redis_backend_password_file: None,
             task_default_queue: "celery".to_owned(),
             task_acks_late: false,
             task_acks_on_failure_or_timeout: true,

@@ -473,6 +473,7 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
         connection_timeout: Duration::try_from_secs_f64(config.broker_connection_timeout)
             .unwrap_or(Duration::from_secs(4)),
         ssl: config.broker_use_ssl.clone(),
+        password_file: config.broker_password_file.clone(),
     }
 }
 

@@ -68,9 +68,10 @@ impl ResultBackend {
                 SqlAlchemyBackend::connect(url, config.result_expires()).await?,
             )
         } else {
-            // The broker's start-up policy, the backend's own TLS options.
+            // The broker's start-up policy, the backend's own TLS options and password.
             let options = crate::broker::BrokerOptions {
                 ssl: config.redis_backend_use_ssl.clone(),
+                password_file: config.redis_backend_password_file.clone(),
                 ..crate::producer::broker_options(config)
             };
             ResultBackend::Redis(

@@ -83,8 +83,11 @@ impl RedisBackend {
         result_expires: Option<Duration>,
         retry: Option<&crate::broker::BrokerOptions>,
     ) -> Result<RedisBackend, BackendError> {
-        let client =
-            crate::broker::redis_client(url, retry.and_then(|options| options.ssl.as_ref()))?;
+        let client = crate::broker::redis_client(
+            url,
+            retry.and_then(|options| options.ssl.as_ref()),
+            retry.and_then(|options| options.password_file.as_deref()),
+        )?;
         let connection = match retry {
             Some(options) => {
                 crate::broker::connect_at_startup(&client, options, "result backend").await?

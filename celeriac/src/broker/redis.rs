@@ -43,6 +43,8 @@ pub struct BrokerOptions {
     pub connection_timeout: Duration,
     /// TLS options for a `rediss://` URL (`broker_use_ssl`).
     pub ssl: Option<super::RedisSsl>,
+    /// A file holding the password, when the URL has none (`broker_password_file`).
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for BrokerOptions {
@@ -58,6 +60,7 @@ impl Default for BrokerOptions {
             connection_max_retries: 100,
             connection_timeout: Duration::from_secs(4),
             ssl: None,
+            password_file: None,
         }
     }
 }
@@ -125,7 +128,8 @@ impl RedisBroker {
     /// Connects to the broker at `url` (`redis://host:port/db`, or `rediss://` with TLS),
     /// retrying at start-up as `options` say.
     pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
-        let client = super::tls::client(url, options.ssl.as_ref())?;
+        let client =
+            super::tls::client(url, options.ssl.as_ref(), options.password_file.as_deref())?;
         let connection = super::connect::connect_at_startup(&client, &options, "broker").await?;
         let database = client.get_connection_info().redis_settings().db();
         let keys = Keys::new(

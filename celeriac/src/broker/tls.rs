@@ -14,7 +14,10 @@
 //!   redis-py 6 and kombu 5.6+ have it; redis-py 5 (Celery 5.4's pin) did not check, so a
 //!   certificate that worked there may need `false` here.
 //!
-//! The URL never appears in an error with its password (see [`redacted`]).
+//! The password may also come from a file (`broker_password_file`,
+//! `redis_backend_password_file`: a Docker or Kubernetes secret), so it need not sit in the
+//! URL or the configuration; the URL then names only the user, if any. The URL never appears in
+//! an error with its password (see [`redacted`]).
 
 use std::path::{Path, PathBuf};
 
@@ -49,8 +52,8 @@ pub enum ClientError {
         #[source]
         source: ::redis::RedisError,
     },
-    /// An `ssl_*` option is wrong or a file it names cannot be used.
-    #[error("TLS for {url}: {reason}")]
+    /// An `ssl_*` option or the password file is wrong, or a file cannot be used.
+    #[error("{url}: {reason}")]
     Tls {
         /// The URL, password hidden.
         url: String,
@@ -121,9 +124,54 @@ fn read(option: &str, path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|error| format!("{option}: cannot read {}: {error}", path.display()))
 }
 
-/// A client for `url` with `ssl` (the setting's table, if any). `ssl_*` options on a
-/// `redis://` URL are refused rather than ignored: the connection would not be encrypted.
-pub fn client(url: &str, ssl: Option<&RedisSsl>) -> Result<::redis::Client, ClientError> {
+/// `url` with the password read from `password_file` (its first line) put in; refused when
+/// the URL has a password of its own, so two sources never silently disagree.
+fn with_password_file(url: &str, password_file: Option<&Path>) -> Result<String, String> {
+    let Some(path) = password_file else {
+        return Ok(url.to_owned());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("password file: cannot read {}: {error}", path.display()))?;
+    let password = text.lines().next().unwrap_or_default();
+    if password.is_empty() {
+        return Err(format!("password file: {} is empty", path.display()));
+    }
+    let mut parsed = url::Url::parse(url).map_err(|error| format!("not a URL: {error}"))?;
+    if parsed.password().is_some() {
+        return Err(format!(
+            "the URL has a password and {} gives another; keep one",
+            path.display()
+        ));
+    }
+    // Encoded here: `set_password` leaves `%` as is, and the client decodes what it reads.
+    let encoded: String = password
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect();
+    parsed
+        .set_password(Some(&encoded))
+        .map_err(|()| "this URL cannot carry a password".to_owned())?;
+    Ok(parsed.into())
+}
+
+/// A client for `url` with `ssl` (the setting's table, if any) and the password in
+/// `password_file`, if any. `ssl_*` options on a `redis://` URL are refused rather than
+/// ignored: the connection would not be encrypted.
+pub fn client(
+    url: &str,
+    ssl: Option<&RedisSsl>,
+    password_file: Option<&Path>,
+) -> Result<::redis::Client, ClientError> {
+    let full_url = with_password_file(url, password_file).map_err(|reason| ClientError::Tls {
+        url: redacted(url),
+        reason,
+    })?;
+    let url = full_url.as_str();
     let invalid = |source| ClientError::InvalidUrl {
         url: redacted(url),
         source,
@@ -154,6 +202,8 @@ pub fn client(url: &str, ssl: Option<&RedisSsl>) -> Result<::redis::Client, Clie
         }
         return ::redis::Client::open(url).map_err(invalid);
     }
+    // From here on errors say it is about TLS.
+    let tls_error = |reason: String| tls_error(format!("TLS: {reason}"));
     let verify = options.verify().map_err(tls_error)?;
     let mut target = parsed.clone();
     target.set_query(None);
@@ -212,12 +262,12 @@ mod tests {
 
     #[test]
     fn plain_urls_stay_plain_and_ssl_options_on_them_are_refused() {
-        assert!(client("redis://127.0.0.1:6379/0", None).is_ok());
+        assert!(client("redis://127.0.0.1:6379/0", None, None).is_ok());
         let ssl = RedisSsl {
             ssl_cert_reqs: Some("required".into()),
             ..RedisSsl::default()
         };
-        let error = client("redis://:secret@127.0.0.1:6379/0", Some(&ssl)).unwrap_err();
+        let error = client("redis://:secret@127.0.0.1:6379/0", Some(&ssl), None).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("not rediss://"), "{text}");
         assert!(!text.contains("secret"), "{text}");
@@ -228,6 +278,7 @@ mod tests {
         let error = client(
             "rediss://:secret@localhost:6380/0?ssl_cert_reqs=maybe",
             None,
+            None,
         )
         .unwrap_err()
         .to_string();
@@ -235,6 +286,7 @@ mod tests {
         assert!(error.contains(":***@localhost"), "{error}");
         let error = client(
             "rediss://localhost:6380/0?ssl_ca_certs=%2Fnowhere%2Fca.pem",
+            None,
             None,
         )
         .unwrap_err()
@@ -247,17 +299,55 @@ mod tests {
             ssl_certfile: Some("/tmp/cert.pem".into()),
             ..RedisSsl::default()
         };
-        let error = client("rediss://localhost:6380/0", Some(&lonely))
+        let error = client("rediss://localhost:6380/0", Some(&lonely), None)
             .unwrap_err()
             .to_string();
         assert!(error.contains("go together"), "{error}");
     }
 
     #[test]
+    fn a_password_file_fills_the_url_once() {
+        let directory = std::env::temp_dir().join(format!("celeriac-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("redis-password");
+        std::fs::write(&file, "p@ss:w/rd%1\n").unwrap();
+        let filled = with_password_file("redis://celeriac@127.0.0.1:6379/0", Some(&file)).unwrap();
+        assert_eq!(
+            filled,
+            "redis://celeriac:p%40ss%3Aw%2Frd%251@127.0.0.1:6379/0"
+        );
+        let filled_client = client("redis://celeriac@127.0.0.1:6379/0", None, Some(&file)).unwrap();
+        let info = format!(
+            "{:?}",
+            filled_client
+                .get_connection_info()
+                .redis_settings()
+                .password()
+        );
+        assert!(info.contains("p@ss:w/rd%1"), "decoded back: {info}");
+        let error = client("redis://:zz-secret@127.0.0.1:6379/0", None, Some(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("keep one") && !error.contains("zz-secret"),
+            "{error}"
+        );
+        let error = client(
+            "redis://127.0.0.1:6379/0",
+            None,
+            Some(&directory.join("none")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("password file: cannot read"), "{error}");
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+
+    #[test]
     fn python_spellings_are_accepted() {
         for reqs in ["CERT_NONE", "none", "CERT_REQUIRED", "optional"] {
             let url = format!("rediss://localhost:6380/0?ssl_cert_reqs={reqs}");
-            assert!(client(&url, None).is_ok(), "{reqs}");
+            assert!(client(&url, None, None).is_ok(), "{reqs}");
         }
     }
 }

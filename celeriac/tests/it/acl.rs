@@ -1,6 +1,7 @@
 //! An ACL user confined to Celeriac's keys and channels (the rules the README documents) runs
 //! everything: producer, worker with results, events, remote control and beat. Its password
-//! has URL-special characters (percent-encoded in the URL), and it never shows in an error.
+//! has URL-special characters (percent-encoded in the URL, or read from a password file), and it
+//! never shows in an error.
 //! Outside its key prefix it is refused with Redis's NOPERM.
 
 use crate::all_parts::every_part_works;
@@ -74,6 +75,22 @@ async fn an_acl_user_confined_to_its_prefix_runs_everything() {
         "{text}"
     );
 
+    // The password from a file (a Docker secret), the URL naming only the user.
+    let secrets = tempfile_dir();
+    let password_file = secrets.join("redis-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("write the secret");
+    let mut from_file = config(&env);
+    from_file.broker_url = format!("redis://celeriac@127.0.0.1:{port}/0");
+    from_file.broker_password_file = Some(password_file);
+    let broker = RedisBroker::connect(&from_file.broker_url, broker_options(&from_file))
+        .await
+        .expect("the password from the file");
+    broker
+        .declare_queue("celery")
+        .await
+        .expect("a key inside the prefix");
+    let _ = std::fs::remove_dir_all(&secrets);
+
     // A wrong password: refused, naming the host and not the password.
     let mut wrong = config(&env);
     wrong.broker_url = format!("redis://celeriac:not-it@127.0.0.1:{port}/0");
@@ -84,4 +101,15 @@ async fn an_acl_user_confined_to_its_prefix_runs_everything() {
     let text = error.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("not-it"), "{text}");
+}
+
+/// A private directory for this test's secret.
+fn tempfile_dir() -> std::path::PathBuf {
+    let directory = std::env::temp_dir().join(format!(
+        "celeriac-acl-{}-{}",
+        std::process::id(),
+        celeriac::clock::now().timestamp_subsec_nanos()
+    ));
+    std::fs::create_dir_all(&directory).expect("a temp dir");
+    directory
 }

@@ -48,7 +48,11 @@ impl AbortStore {
         {
             return None;
         }
-        match celeriac::broker::redis_client(url, config.redis_backend_use_ssl.as_ref()) {
+        match celeriac::broker::redis_client(
+            url,
+            config.redis_backend_use_ssl.as_ref(),
+            config.redis_backend_password_file.as_deref(),
+        ) {
             Ok(client) => Some(AbortStore {
                 client,
                 expires: config
