@@ -6,11 +6,11 @@
 //! no beat: the dashboard in place of Flower) shows a failed Python task it caught up on from
 //! `TaskResult`, and retries it alone and in bulk, the Python worker running it again.
 
+use crate::support::{add_operator, http, json_body, Server};
 use celeriac::testkit::{eventually, DatabaseKind, DjangoProject, TestEnv};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 fn celeriac(env: &TestEnv, project: &DjangoProject, args: &[&str]) -> Output {
@@ -39,46 +39,6 @@ fn command(env: &TestEnv, project: &DjangoProject) -> Command {
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::null());
     command
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One HTTP/1.1 request with Basic credentials; the status and the body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic b3BlcjpzZWNyZXQtcGFzc3dvcmQ=\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())?;
-    Some((status, body))
-}
-
-/// The JSON object in a (possibly chunked) body.
-fn json_body(body: &str) -> Value {
-    let start = body.find(['{', '[']).unwrap_or(0);
-    let end = body
-        .rfind(['}', ']'])
-        .map(|end| end + 1)
-        .unwrap_or(body.len());
-    serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)
 }
 
 fn stdout(output: &Output) -> String {
@@ -222,21 +182,7 @@ print(json.dumps(result.id))
         ))
         .await;
     let task_id = sent.as_str().unwrap().to_owned();
-    let mut add = command(&env, &project);
-    add.args([
-        "user",
-        "add",
-        "oper",
-        "--role",
-        "operator",
-        "--password-stdin",
-    ])
-    .stdin(Stdio::piped());
-    let mut adding = add.spawn().expect("user add runs");
-    if let Some(mut stdin) = adding.stdin.take() {
-        stdin.write_all(b"secret-password\n").expect("password");
-    }
-    assert!(adding.wait().expect("user add ends").success());
+    add_operator(command(&env, &project));
 
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())

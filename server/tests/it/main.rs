@@ -3,5 +3,6 @@
 //! `examples/shop/tests`.
 
 mod django_cli;
+mod redis_access;
 mod stock_serve;
-mod tls;
+mod support;

@@ -1,0 +1,226 @@
+//! The dashboard on production Redis setups: `celeriac serve` sends a task through Flower's
+//! `send-task`, a Rust worker on the same Redis runs it, the result is read back through
+//! `/api/task/result`, and `/api/workers` shows the worker from its events;
+//! - on a TLS-only Redis, configured by `CELERIAC_BROKER_USE_SSL` and
+//!   `CELERIAC_REDIS_BACKEND_USE_SSL` (JSON tables);
+//! - as an ACL user confined to the key prefix (the README's rules), its password read from
+//!   `CELERIAC_BROKER_PASSWORD_FILE` / `CELERIAC_REDIS_BACKEND_PASSWORD_FILE`.
+
+use crate::support::{add_operator, http, json_body, Server};
+use celeriac::config::{Config, RedisSsl};
+use celeriac::task::Registry;
+use celeriac::testkit::{eventually_blocking, RedisServer, TestEnv, TlsRedis};
+use celeriac::worker::{Worker, WorkerOptions};
+use serde_json::json;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Runs the round trip: `serve_env` configures the dashboard process (on top of the broker,
+/// backend, database and prefix), `worker_config` the in-process worker.
+async fn dashboard_round_trip(
+    env: &TestEnv,
+    serve_env: &[(&str, String)],
+    mut worker_config: Config,
+) {
+    let queue = env.queue("q");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let database_url = format!(
+        "sqlite://{}",
+        directory.path().join("celeriac.db").display()
+    );
+    let command = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_celeriac"));
+        command
+            .env_remove("CELERIAC_CONFIG")
+            .env("CELERIAC_BROKER_URL", &env.redis_url)
+            .env("CELERIAC_RESULT_BACKEND", &env.backend_url)
+            .env("CELERIAC_DATABASE_URL", &database_url)
+            .env("CELERIAC_WORKER_SEND_TASK_EVENTS", "true")
+            .env(
+                "CELERIAC_BROKER_TRANSPORT_OPTIONS",
+                json!({"global_keyprefix": env.key_prefix}).to_string(),
+            )
+            .env(
+                "CELERIAC_TASK_ROUTES",
+                json!({"demo.*": {"queue": queue}}).to_string(),
+            )
+            .current_dir(directory.path());
+        for (name, value) in serve_env {
+            command.env(name, value);
+        }
+        command
+    };
+
+    add_operator(command());
+
+    // A Rust worker on the same Redis, in this process.
+    worker_config.worker_send_task_events = true;
+    worker_config.broker_transport_options.global_keyprefix = env.key_prefix.clone();
+    let mut registry = Registry::new();
+    for task in celeriac::demo::tasks() {
+        registry.register(task);
+    }
+    let node = format!("access-{queue}@test");
+    let worker = Worker::new(
+        worker_config,
+        registry,
+        WorkerOptions {
+            queues: vec![queue.clone()],
+            concurrency: 2,
+            node_name: node.clone(),
+            prefetch_multiplier: 4,
+        },
+    )
+    .await
+    .expect("the worker connects");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let _server = Server(
+        command()
+            .args([
+                "serve",
+                "--no-worker",
+                "--no-beat",
+                "--addr",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts"),
+    );
+    let result = tokio::task::spawn_blocking(move || {
+        let sent = eventually_blocking(
+            WAIT,
+            "serve to send a task",
+            || match http(
+                addr,
+                "POST",
+                "/api/task/send-task/demo.add",
+                r#"{"args": [2, 3]}"#,
+            ) {
+                Some((200, body)) => Some(json_body(&body)),
+                _ => None,
+            },
+            String::new,
+        );
+        let task_id = sent["task-id"].as_str().expect("task-id").to_owned();
+        let result = eventually_blocking(
+            WAIT,
+            "the result through the dashboard",
+            || match http(addr, "GET", &format!("/api/task/result/{task_id}"), "") {
+                Some((200, body)) if json_body(&body)["state"] == "SUCCESS" => {
+                    Some(json_body(&body))
+                }
+                _ => None,
+            },
+            String::new,
+        );
+        eventually_blocking(
+            WAIT,
+            "the worker on /api/workers",
+            || match http(addr, "GET", "/api/workers", "") {
+                Some((200, body)) if json_body(&body).get(&node).is_some() => Some(()),
+                _ => None,
+            },
+            String::new,
+        );
+        result
+    })
+    .await
+    .expect("requests");
+    assert_eq!(result["result"], 5, "{result}");
+    let _ = stop.send(());
+    running.await.expect("worker task").expect("worker ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_sends_reads_and_monitors_over_tls() {
+    let redis = TlsRedis::start(false);
+    let env = TestEnv::new("tls-serve").on(redis.url(0), redis.url(1), None);
+    let ssl = RedisSsl {
+        ssl_ca_certs: Some(redis.file("ca.pem")),
+        ..RedisSsl::default()
+    };
+    let ssl_json =
+        json!({"ssl_cert_reqs": "required", "ssl_ca_certs": redis.file("ca.pem")}).to_string();
+    let worker_config = Config {
+        broker_url: env.redis_url.clone(),
+        result_backend: Some(env.backend_url.clone()),
+        broker_use_ssl: Some(ssl.clone()),
+        redis_backend_use_ssl: Some(ssl),
+        ..Config::default()
+    };
+    dashboard_round_trip(
+        &env,
+        &[
+            ("CELERIAC_BROKER_USE_SSL", ssl_json.clone()),
+            ("CELERIAC_REDIS_BACKEND_USE_SSL", ssl_json),
+        ],
+        worker_config,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_as_an_acl_user_confined_to_its_prefix() {
+    let server = RedisServer::start_private();
+    let env = TestEnv::new("acl-serve");
+    let prefix = env.key_prefix.clone();
+    let admin = redis::Client::open(server.url(0)).expect("admin url");
+    let mut connection = admin
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin connection");
+    // The README's rules.
+    let () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("dashboard")
+        .arg("on")
+        .arg(">s3cret/p@ss")
+        .arg("resetkeys")
+        .arg(format!("~{prefix}*"))
+        .arg("~celery-task-meta-*")
+        .arg("~celery-taskset-meta-*")
+        .arg("resetchannels")
+        .arg(format!("&{prefix}*"))
+        .arg(format!("&{prefix}/0.celeryev/*"))
+        .arg("&celery-task-meta-*")
+        .arg("+@all")
+        .arg("-@dangerous")
+        .query_async(&mut connection)
+        .await
+        .expect("ACL SETUSER");
+    let port = server.port().expect("a private server");
+    let url = |db: u8| format!("redis://dashboard@127.0.0.1:{port}/{db}");
+    let env = env.on(url(0), url(1), None);
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let password_file = secrets.path().join("redis-password");
+    std::fs::write(&password_file, "s3cret/p@ss\n").expect("the secret");
+    let worker_config = Config {
+        broker_url: env.redis_url.clone(),
+        result_backend: Some(env.backend_url.clone()),
+        broker_password_file: Some(password_file.clone()),
+        redis_backend_password_file: Some(password_file.clone()),
+        ..Config::default()
+    };
+    let file = password_file.display().to_string();
+    dashboard_round_trip(
+        &env,
+        &[
+            ("CELERIAC_BROKER_PASSWORD_FILE", file.clone()),
+            ("CELERIAC_REDIS_BACKEND_PASSWORD_FILE", file),
+        ],
+        worker_config,
+    )
+    .await;
+}
