@@ -58,6 +58,9 @@ pub struct Config {
     pub broker_password_file: Option<PathBuf>,
     /// The same for a Redis result backend.
     pub redis_backend_password_file: Option<PathBuf>,
+    /// Celery's transport options of the result backend; for a `sentinel://` backend URL,
+    /// `master_name` and `sentinel_kwargs` as in `broker_transport_options`.
+    pub result_backend_transport_options: crate::broker::SentinelOptions,
     /// The queue for tasks that no `task_routes` entry matches.
     pub task_default_queue: String,
     /// Ack after the task ran instead of before, so a crash redelivers the message.
@@ -221,6 +224,7 @@ impl Default for Config {
             redis_backend_use_ssl: None,
             broker_password_file: None,
             redis_backend_password_file: None,
+            result_backend_transport_options: crate::broker::SentinelOptions::default(),
             task_default_queue: "celery".to_owned(),
             task_acks_late: false,
             task_acks_on_failure_or_timeout: true,
@@ -277,6 +281,10 @@ pub struct BrokerTransportOptions {
     pub unacked_mutex_expire: f64,
     /// Seconds to wait at most between fetches when the queues are empty.
     pub polling_interval: f64,
+    /// For a `sentinel://` broker URL: the name the sentinels monitor the master under.
+    pub master_name: Option<String>,
+    /// For a `sentinel://` broker URL: how to connect to the sentinels (`password`).
+    pub sentinel_kwargs: crate::broker::SentinelKwargs,
 }
 
 impl Default for BrokerTransportOptions {
@@ -287,6 +295,8 @@ impl Default for BrokerTransportOptions {
             priority_steps: vec![0, 3, 6, 9],
             unacked_mutex_expire: 300.0,
             polling_interval: 0.05,
+            master_name: None,
+            sentinel_kwargs: crate::broker::SentinelKwargs::default(),
         }
     }
 }
@@ -300,6 +310,14 @@ impl BrokerTransportOptions {
     /// How long the `unacked_mutex` lock lives.
     pub fn unacked_mutex_expire(&self) -> Duration {
         duration_from_seconds(self.unacked_mutex_expire)
+    }
+
+    /// The Sentinel options, for a `sentinel://` broker URL.
+    pub fn sentinel(&self) -> crate::broker::SentinelOptions {
+        crate::broker::SentinelOptions {
+            master_name: self.master_name.clone(),
+            sentinel_kwargs: self.sentinel_kwargs.clone(),
+        }
     }
 
     /// The longest idle wait between fetches.

@@ -474,6 +474,7 @@ pub fn broker_options(config: &Config) -> BrokerOptions {
             .unwrap_or(Duration::from_secs(4)),
         ssl: config.broker_use_ssl.clone(),
         password_file: config.broker_password_file.clone(),
+        sentinel: transport.sentinel(),
     }
 }
 

@@ -72,6 +72,7 @@ impl ResultBackend {
             let options = crate::broker::BrokerOptions {
                 ssl: config.redis_backend_use_ssl.clone(),
                 password_file: config.redis_backend_password_file.clone(),
+                sentinel: config.result_backend_transport_options.clone(),
                 ..crate::producer::broker_options(config)
             };
             ResultBackend::Redis(

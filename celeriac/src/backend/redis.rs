@@ -11,7 +11,6 @@ pub use chord::ChordPart;
 use super::BackendError;
 use crate::broker::Keys;
 use crate::protocol::ResultMeta;
-use ::redis::aio::ConnectionManager;
 use futures::StreamExt;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -39,8 +38,7 @@ return 1
 /// Celery's Redis result backend.
 #[derive(Clone)]
 pub struct RedisBackend {
-    client: ::redis::Client,
-    connection: ConnectionManager,
+    connection: crate::broker::Link,
     result_expires: Option<Duration>,
 }
 
@@ -68,7 +66,8 @@ impl RedisBackend {
 
     /// Connects to the backend at `url`, retrying at start-up as the broker does
     /// (`broker_connection_retry_on_startup`, `_max_retries`, `_timeout` in `options`), with
-    /// the TLS options in `options.ssl` (`redis_backend_use_ssl`).
+    /// the TLS options in `options.ssl` (`redis_backend_use_ssl`), the password file and, for
+    /// a `sentinel://` URL, `options.sentinel` (`result_backend_transport_options`).
     pub(crate) async fn connect_at_startup(
         url: &str,
         result_expires: Option<Duration>,
@@ -77,27 +76,20 @@ impl RedisBackend {
         RedisBackend::open(url, result_expires, Some(options)).await
     }
 
-    /// One attempt (`retry` None), or the start-up policy of `retry`.
+    /// One attempt (`retry` None), or the start-up policy of `retry`, with its TLS, password
+    /// and Sentinel options.
     async fn open(
         url: &str,
         result_expires: Option<Duration>,
         retry: Option<&crate::broker::BrokerOptions>,
     ) -> Result<RedisBackend, BackendError> {
-        let client = crate::broker::redis_client(
-            url,
-            retry.and_then(|options| options.ssl.as_ref()),
-            retry.and_then(|options| options.password_file.as_deref()),
-        )?;
-        let connection = match retry {
-            Some(options) => {
-                crate::broker::connect_at_startup(&client, options, "result backend").await?
-            }
-            None => crate::broker::connect_manager(client.clone())
-                .await
-                .map_err(redis_error("connect"))?,
+        let once = crate::broker::BrokerOptions {
+            connection_retry_on_startup: false,
+            ..crate::broker::BrokerOptions::default()
         };
+        let connection =
+            crate::broker::open_link(url, retry.unwrap_or(&once), "result backend").await?;
         Ok(RedisBackend {
-            client,
             connection,
             result_expires,
         })
@@ -206,7 +198,8 @@ impl RedisBackend {
     ) -> Result<ResultMeta, BackendError> {
         let channel = Keys::task_meta(task_id);
         let mut pubsub = self
-            .client
+            .connection
+            .client()
             .get_async_pubsub()
             .await
             .map_err(redis_error("SUBSCRIBE"))?;

@@ -245,7 +245,8 @@ impl RedisBroker {
     /// A subscription to schedule-change announcements.
     pub async fn subscribe_beat_changes(&self) -> Result<::redis::aio::PubSub, BrokerError> {
         let mut pubsub = self
-            .client
+            .connection
+            .client()
             .get_async_pubsub()
             .await
             .map_err(redis_error("SUBSCRIBE"))?;

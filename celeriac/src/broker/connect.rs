@@ -1,6 +1,8 @@
 //! Connecting to Redis: the connection manager every broker and backend connection uses, and
 //! the first connection of a process, retried while the broker is not up yet.
 
+use super::link::Link;
+use super::sentinel::{is_sentinel, Sentinels};
 use super::{BrokerError, BrokerOptions};
 use ::redis::aio::ConnectionManager;
 use std::time::Duration;
@@ -80,20 +82,103 @@ impl From<Unreachable> for crate::backend::BackendError {
     }
 }
 
+/// What a process connects to: one server, or the master the sentinels name.
+pub(crate) enum Target {
+    Server(::redis::Client),
+    Sentinels(Sentinels),
+}
+
+impl Target {
+    /// `host:port`, or the sentinels' addresses (never a password).
+    fn describe(&self) -> String {
+        match self {
+            Target::Server(client) => client.get_connection_info().addr().to_string(),
+            Target::Sentinels(sentinels) => format!("sentinels {}", sentinels.describe()),
+        }
+    }
+
+    async fn connect(
+        &self,
+        timeout: Duration,
+    ) -> ::redis::RedisResult<(::redis::Client, ConnectionManager)> {
+        let client = match self {
+            Target::Server(client) => client.clone(),
+            Target::Sentinels(sentinels) => sentinels.master().await.map_err(|reason| {
+                ::redis::RedisError::from((::redis::ErrorKind::Io, "sentinel", reason))
+            })?,
+        };
+        let manager = connect_manager_within(client.clone(), timeout).await?;
+        Ok((client, manager))
+    }
+}
+
+/// Why [`open_link`] failed.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    Client(super::ClientError),
+    Unreachable(Unreachable),
+}
+
+impl From<OpenError> for BrokerError {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Client(error) => BrokerError::Client(error),
+            OpenError::Unreachable(unreachable) => unreachable.into(),
+        }
+    }
+}
+
+impl From<OpenError> for crate::backend::BackendError {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Client(error) => crate::backend::BackendError::Client(error),
+            OpenError::Unreachable(unreachable) => unreachable.into(),
+        }
+    }
+}
+
+/// The link for `url` with `options` (TLS, password file, Sentinel), connected with the
+/// start-up policy of [`connect_at_startup`].
+pub(crate) async fn open_link(
+    url: &str,
+    options: &BrokerOptions,
+    role: &'static str,
+) -> Result<Link, OpenError> {
+    if is_sentinel(url) {
+        let sentinels = Sentinels::parse(url, &options.sentinel).map_err(|reason| {
+            OpenError::Client(super::ClientError::Settings {
+                url: super::redacted(url),
+                reason,
+            })
+        })?;
+        let target = Target::Sentinels(sentinels.clone());
+        let (client, manager) = connect_at_startup(&target, options, role)
+            .await
+            .map_err(OpenError::Unreachable)?;
+        return Ok(Link::following(client, manager, sentinels, role));
+    }
+    let client = super::tls::client(url, options.ssl.as_ref(), options.password_file.as_deref())
+        .map_err(OpenError::Client)?;
+    let (client, manager) = connect_at_startup(&Target::Server(client), options, role)
+        .await
+        .map_err(OpenError::Unreachable)?;
+    Ok(Link::direct(client, manager))
+}
+
 /// The first connection, retried as Celery's worker does when the broker is not up yet (a
 /// host rebooting, Redis starting after the app): one log line per attempt naming `role` and
 /// `host:port`, never the password, then [`Unreachable`] when the attempts run out or retrying
 /// is off. The result backend connects with the same policy (`broker_connection_*`): a
 /// worker whose results live on another Redis waits for it as for the broker.
 pub(crate) async fn connect_at_startup(
-    client: &::redis::Client,
+    target: &Target,
     options: &BrokerOptions,
     role: &'static str,
-) -> Result<ConnectionManager, Unreachable> {
-    let address = client.get_connection_info().addr().to_string();
+) -> Result<(::redis::Client, ConnectionManager), Unreachable> {
+    let address = target.describe();
     let mut attempt: u32 = 0;
     loop {
-        let error = match connect_manager_within(client.clone(), options.connection_timeout).await {
+        let error = match target.connect(options.connection_timeout).await {
             Ok(connection) => {
                 if attempt > 0 {
                     tracing::info!(role, address = %address, attempts = attempt + 1, "connected to the {role}");

@@ -17,7 +17,8 @@ impl RedisBroker {
         exchange: &str,
     ) -> Result<::redis::aio::PubSubStream, BrokerError> {
         let mut pubsub = self
-            .client
+            .connection
+            .client()
             .get_async_pubsub()
             .await
             .map_err(redis_error("PSUBSCRIBE"))?;

@@ -145,7 +145,8 @@ impl RedisBroker {
         exchange: &str,
     ) -> Result<::redis::aio::PubSub, BrokerError> {
         let mut pubsub = self
-            .client
+            .connection
+            .client()
             .get_async_pubsub()
             .await
             .map_err(redis_error("SUBSCRIBE"))?;

@@ -1,9 +1,9 @@
 //! [`RedisBroker`]: publish, atomic fetch, ack, requeue, dead letters and the kombu-compatible
 //! visibility-timeout restore.
 //!
-//! All commands go through one [`ConnectionManager`], a multiplexed connection that reconnects
-//! by itself after Redis restarts; a command issued while Redis is down returns an error to the
-//! caller. Nothing here blocks on the server (no `BRPOP`): fetching is a script that pops and
+//! All commands go through one `Link` (redis-rs's multiplexed `ConnectionManager`, which
+//! reconnects by itself after Redis restarts, pointed at the current master under Sentinel);
+//! a command issued while Redis is down returns an error to the caller. Nothing here blocks on the server (no `BRPOP`): fetching is a script that pops and
 //! records atomically, and the consumer waits between empty fetches.
 
 use super::fetch::FetchJournal;
@@ -13,7 +13,6 @@ use super::{BrokerError, Delivery};
 use crate::clock;
 use crate::failpoint;
 use crate::protocol::envelope::{clamp_priority, mark_redelivered};
-use ::redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -45,6 +44,8 @@ pub struct BrokerOptions {
     pub ssl: Option<super::RedisSsl>,
     /// A file holding the password, when the URL has none (`broker_password_file`).
     pub password_file: Option<std::path::PathBuf>,
+    /// For a `sentinel://` URL: the master's name and the sentinels' password.
+    pub sentinel: super::SentinelOptions,
 }
 
 impl Default for BrokerOptions {
@@ -61,6 +62,7 @@ impl Default for BrokerOptions {
             connection_timeout: Duration::from_secs(4),
             ssl: None,
             password_file: None,
+            sentinel: super::SentinelOptions::default(),
         }
     }
 }
@@ -96,8 +98,9 @@ pub struct DeadLetter {
 /// kombu's Redis transport.
 #[derive(Clone)]
 pub struct RedisBroker {
-    pub(super) client: ::redis::Client,
-    pub(super) connection: ConnectionManager,
+    /// The connection to the (current) master; [`Link::client`](super::Link) for connections
+    /// of their own.
+    pub(super) connection: super::Link,
     pub(super) keys: Keys,
     pub(super) options: BrokerOptions,
     declared: Arc<Mutex<HashSet<String>>>,
@@ -128,10 +131,8 @@ impl RedisBroker {
     /// Connects to the broker at `url` (`redis://host:port/db`, or `rediss://` with TLS),
     /// retrying at start-up as `options` say.
     pub async fn connect(url: &str, options: BrokerOptions) -> Result<RedisBroker, BrokerError> {
-        let client =
-            super::tls::client(url, options.ssl.as_ref(), options.password_file.as_deref())?;
-        let connection = super::connect::connect_at_startup(&client, &options, "broker").await?;
-        let database = client.get_connection_info().redis_settings().db();
+        let connection = super::connect::open_link(url, &options, "broker").await?;
+        let database = ::redis::aio::ConnectionLike::get_db(&connection);
         let keys = Keys::new(
             options.global_keyprefix.clone(),
             options.priority_steps.clone(),
@@ -140,7 +141,6 @@ impl RedisBroker {
         .with_beat_namespace(options.beat_namespace.clone());
         let journal = Arc::new(FetchJournal::new(&keys));
         Ok(RedisBroker {
-            client,
             connection,
             keys,
             options,

@@ -52,7 +52,8 @@ impl RedisBroker {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(None);
         let connection = self
-            .client
+            .connection
+            .client()
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(redis_error("connect"))?;

@@ -9,7 +9,6 @@ use super::scripts::RELEASE_LOCK;
 use super::{BrokerError, Delivery};
 use crate::clock;
 use crate::protocol::envelope::mark_redelivered;
-use ::redis::aio::ConnectionManager;
 use serde_json::Value;
 
 const MIN_MUTEX_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
@@ -57,10 +56,7 @@ impl RedisBroker {
         Ok(restored)
     }
 
-    async fn restore_expired(
-        &self,
-        connection: &mut ConnectionManager,
-    ) -> Result<usize, BrokerError> {
+    async fn restore_expired(&self, connection: &mut super::Link) -> Result<usize, BrokerError> {
         let ceiling = clock::epoch_now() - self.options.visibility_timeout.as_secs_f64();
         let tags: Vec<String> = ::redis::cmd("ZREVRANGEBYSCORE")
             .arg(self.keys.unacked_index())
@@ -126,7 +122,7 @@ impl RedisBroker {
         &self,
         tag: &str,
         record: &str,
-        connection: &mut ConnectionManager,
+        connection: &mut super::Link,
     ) -> Result<(String, String), BrokerError> {
         let malformed = |reason: &str| BrokerError::MalformedRecord {
             delivery_tag: tag.to_owned(),

@@ -52,9 +52,10 @@ pub enum ClientError {
         #[source]
         source: ::redis::RedisError,
     },
-    /// An `ssl_*` option or the password file is wrong, or a file cannot be used.
+    /// An `ssl_*` option, the password file or the Sentinel options are wrong, or a file
+    /// cannot be used.
     #[error("{url}: {reason}")]
-    Tls {
+    Settings {
         /// The URL, password hidden.
         url: String,
         /// What is wrong, naming the option or file.
@@ -144,19 +145,24 @@ fn with_password_file(url: &str, password_file: Option<&Path>) -> Result<String,
         ));
     }
     // Encoded here: `set_password` leaves `%` as is, and the client decodes what it reads.
-    let encoded: String = password
-        .bytes()
+    let encoded = percent_encode(password);
+    parsed
+        .set_password(Some(&encoded))
+        .map_err(|()| "this URL cannot carry a password".to_owned())?;
+    Ok(parsed.into())
+}
+
+/// `text` with everything but RFC 3986's unreserved characters percent-encoded, for a URL's
+/// user or password.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
         .map(|byte| match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 char::from(byte).to_string()
             }
             _ => format!("%{byte:02X}"),
         })
-        .collect();
-    parsed
-        .set_password(Some(&encoded))
-        .map_err(|()| "this URL cannot carry a password".to_owned())?;
-    Ok(parsed.into())
+        .collect()
 }
 
 /// A client for `url` with `ssl` (the setting's table, if any) and the password in
@@ -167,16 +173,17 @@ pub fn client(
     ssl: Option<&RedisSsl>,
     password_file: Option<&Path>,
 ) -> Result<::redis::Client, ClientError> {
-    let full_url = with_password_file(url, password_file).map_err(|reason| ClientError::Tls {
-        url: redacted(url),
-        reason,
-    })?;
+    let full_url =
+        with_password_file(url, password_file).map_err(|reason| ClientError::Settings {
+            url: redacted(url),
+            reason,
+        })?;
     let url = full_url.as_str();
     let invalid = |source| ClientError::InvalidUrl {
         url: redacted(url),
         source,
     };
-    let tls_error = |reason: String| ClientError::Tls {
+    let tls_error = |reason: String| ClientError::Settings {
         url: redacted(url),
         reason,
     };

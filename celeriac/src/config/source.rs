@@ -33,13 +33,14 @@ pub(super) enum Kind {
 }
 
 /// Every top-level setting with its kind; the order follows [`Config`].
-pub(super) const SETTINGS: [(&str, Kind); 44] = [
+pub(super) const SETTINGS: [(&str, Kind); 45] = [
     ("broker_url", Kind::Text),
     ("result_backend", Kind::OptionalText),
     ("broker_use_ssl", Kind::Table),
     ("redis_backend_use_ssl", Kind::Table),
     ("broker_password_file", Kind::OptionalText),
     ("redis_backend_password_file", Kind::OptionalText),
+    ("result_backend_transport_options", Kind::Table),
     ("task_default_queue", Kind::Text),
     ("task_acks_late", Kind::Bool),
     ("task_acks_on_failure_or_timeout", Kind::Bool),

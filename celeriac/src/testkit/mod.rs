@@ -8,6 +8,7 @@
 //! - [`RedisServer`] (`redis_server.rs`): one private `redis-server` per test process
 //!   ([`RedisServer::shared`], or `TEST_REDIS_URL`), and owned servers that chaos tests can
 //!   kill and restart ([`RedisServer::start_private`]).
+//! - [`SentinelRedis`] (`sentinel_redis.rs`): a master, a replica and three sentinels.
 //! - [`TlsRedis`] (`tls_redis.rs`): a TLS-only `redis-server` with a CA made for the test.
 //! - [`TestEnv`] (`env.rs`): one test's broker and backend URLs and unique kombu
 //!   `global_keyprefix`, plus the `PEER_*` variables that point the Python peer at them.
@@ -46,6 +47,7 @@ mod env;
 mod eventually;
 mod flower;
 mod redis_server;
+mod sentinel_redis;
 mod tls_redis;
 mod watchdog;
 
@@ -56,4 +58,5 @@ pub use env::{CeleryVersion, TestEnv};
 pub use eventually::{eventually, eventually_blocking, POLL_INTERVAL};
 pub use flower::{Flower, FlowerResponse};
 pub use redis_server::RedisServer;
+pub use sentinel_redis::{SentinelRedis, MASTER_NAME};
 pub use tls_redis::TlsRedis;

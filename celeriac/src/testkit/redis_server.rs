@@ -290,7 +290,7 @@ fn spawn_redis(
 }
 
 /// Sends an inline `PING` and checks for `+PONG`, without needing an async runtime.
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
         return false;

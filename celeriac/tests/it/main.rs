@@ -31,6 +31,7 @@ mod history_workflow;
 mod interop;
 mod lifecycle;
 mod monitor;
+mod sentinel;
 mod solar_interop;
 mod sqlalchemy_results;
 mod startup;
