@@ -40,7 +40,8 @@ enum Inner {
 
 /// The current master's client and manager, replaced when Sentinel moves the master.
 struct Following {
-    current: RwLock<(::redis::Client, ConnectionManager)>,
+    /// The client is shared: each command clones the pair.
+    current: RwLock<(Arc<::redis::Client>, ConnectionManager)>,
 }
 
 impl std::fmt::Debug for Link {
@@ -80,7 +81,7 @@ impl Link {
     ) -> Link {
         let database = client.get_connection_info().redis_settings().db();
         let following = Arc::new(Following {
-            current: RwLock::new((client, manager)),
+            current: RwLock::new((Arc::new(client), manager)),
         });
         tokio::spawn(watch(Arc::downgrade(&following), sentinels, role));
         Link {
@@ -93,7 +94,7 @@ impl Link {
     pub(crate) fn client(&self) -> ::redis::Client {
         match &self.inner {
             Inner::Direct { client, .. } => client.as_ref().clone(),
-            Inner::Following(following) => following.current().0,
+            Inner::Following(following) => following.current().0.as_ref().clone(),
         }
     }
 
@@ -104,7 +105,7 @@ impl Link {
 }
 
 impl Following {
-    fn current(&self) -> (::redis::Client, ConnectionManager) {
+    fn current(&self) -> (Arc<::redis::Client>, ConnectionManager) {
         match self.current.read() {
             Ok(current) => current.clone(),
             // A writer panicked mid-swap; the pair it left is still a usable connection.
@@ -114,8 +115,8 @@ impl Following {
 
     fn replace(&self, client: ::redis::Client, manager: ConnectionManager) {
         match self.current.write() {
-            Ok(mut current) => *current = (client, manager),
-            Err(poisoned) => *poisoned.into_inner() = (client, manager),
+            Ok(mut current) => *current = (Arc::new(client), manager),
+            Err(poisoned) => *poisoned.into_inner() = (Arc::new(client), manager),
         }
     }
 }
