@@ -77,9 +77,12 @@ impl Sentinels {
             .map(str::trim)
             .filter(|part| !part.is_empty())
         {
-            let rest = part
-                .strip_prefix("sentinel://")
-                .ok_or_else(|| format!("{part:?} does not start with sentinel://"))?;
+            let rest = part.strip_prefix("sentinel://").ok_or_else(|| {
+                format!(
+                    "{:?} does not start with sentinel://",
+                    super::redacted(part)
+                )
+            })?;
             let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
             let host_port = match authority.rsplit_once('@') {
                 Some((credentials, host_port)) => {
@@ -97,7 +100,7 @@ impl Sentinels {
                 None => (host_port, 26379),
             };
             if host.is_empty() {
-                return Err(format!("no host in {part:?}"));
+                return Err(format!("no host in {:?}", super::redacted(part)));
             }
             let path = path.split(['?', '#']).next().unwrap_or_default();
             if !path.is_empty() {
@@ -213,7 +216,10 @@ mod tests {
         assert!(error.contains("master_name"), "{error}");
         let error = Sentinels::parse("sentinel://h1:port", &options("m")).unwrap_err();
         assert!(error.contains("not a port"), "{error}");
-        let error = Sentinels::parse("redis://h1:6379", &options("m")).unwrap_err();
-        assert!(error.contains("sentinel://"), "{error}");
+        let error = Sentinels::parse("redis://:secret@h1:6379", &options("m")).unwrap_err();
+        assert!(
+            error.contains("sentinel://") && !error.contains("secret"),
+            "{error}"
+        );
     }
 }

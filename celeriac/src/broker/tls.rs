@@ -63,9 +63,13 @@ pub enum ClientError {
     },
 }
 
-/// `url` with its password replaced by `***` (user names stay: they say which ACL user).
+/// `url` with its password replaced by `***` (user names stay: they say which ACL user); each
+/// part of kombu's `sentinel://…;sentinel://…` list on its own.
 pub fn redacted(url: &str) -> String {
-    crate::db::hide_password(url)
+    url.split(';')
+        .map(crate::db::hide_password)
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 impl RedisSsl {
@@ -348,6 +352,14 @@ mod tests {
         .to_string();
         assert!(error.contains("password file: cannot read"), "{error}");
         std::fs::remove_dir_all(&directory).unwrap();
+    }
+
+    #[test]
+    fn every_sentinel_password_is_hidden() {
+        assert_eq!(
+            redacted("sentinel://:pw1@h1:26379;sentinel://user:pw2@h2:26379/0"),
+            "sentinel://:***@h1:26379;sentinel://user:***@h2:26379/0"
+        );
     }
 
     #[test]
