@@ -4,12 +4,16 @@
 //! - on a TLS-only Redis, configured by `CELERIAC_BROKER_USE_SSL` and
 //!   `CELERIAC_REDIS_BACKEND_USE_SSL` (JSON tables);
 //! - as an ACL user confined to the key prefix (the README's rules), its password read from
-//!   `CELERIAC_BROKER_PASSWORD_FILE` / `CELERIAC_REDIS_BACKEND_PASSWORD_FILE`.
+//!   `CELERIAC_BROKER_PASSWORD_FILE` / `CELERIAC_REDIS_BACKEND_PASSWORD_FILE`;
+//! - on Sentinel (`sentinel://` URLs, `master_name`), and again after the master is killed and
+//!   the replica promoted: the same processes send, read results and receive events.
 
 use crate::support::{add_operator, http, json_body, Server};
 use celeriac::config::{Config, RedisSsl};
 use celeriac::task::Registry;
-use celeriac::testkit::{eventually_blocking, RedisServer, TestEnv, TlsRedis};
+use celeriac::testkit::{
+    eventually_blocking, RedisServer, SentinelRedis, TestEnv, TlsRedis, MASTER_NAME,
+};
 use celeriac::worker::{Worker, WorkerOptions};
 use serde_json::json;
 use std::net::TcpListener;
@@ -19,11 +23,15 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the round trip: `serve_env` configures the dashboard process (on top of the broker,
-/// backend, database and prefix), `worker_config` the in-process worker.
+/// backend, database and prefix), `worker_config` the in-process worker. With `failover`, the
+/// master is then killed and, once the replica leads, a second round trip must succeed and its
+/// task's `task-succeeded` event must reach the dashboard's history (its event receiver
+/// followed the master), with no process restarted.
 async fn dashboard_round_trip(
     env: &TestEnv,
     serve_env: &[(&str, String)],
     mut worker_config: Config,
+    failover: Option<&mut SentinelRedis>,
 ) {
     let queue = env.queue("q");
     let directory = tempfile::tempdir().expect("temp dir");
@@ -98,7 +106,40 @@ async fn dashboard_round_trip(
             .spawn()
             .expect("serve starts"),
     );
-    let result = tokio::task::spawn_blocking(move || {
+    let first = round_trip(addr, node.clone()).await;
+    assert_eq!(first["result"], 5, "{first}");
+    if let Some(redis) = failover {
+        tokio::task::block_in_place(|| redis.kill_master());
+        tokio::task::block_in_place(|| redis.wait_for_failover(WAIT));
+        let second = round_trip(addr, node.clone()).await;
+        assert_eq!(second["result"], 5, "{second}");
+        let task_id = second["task-id"].as_str().unwrap_or_default().to_owned();
+        tokio::task::spawn_blocking(move || {
+            eventually_blocking(
+                WAIT,
+                "the task-succeeded event after the failover in the dashboard's history",
+                || match http(addr, "GET", &format!("/api/task/info/{task_id}"), "") {
+                    Some((200, body)) => json_body(&body)["timeline"]
+                        .as_array()?
+                        .iter()
+                        .any(|entry| entry["type"] == "task-succeeded")
+                        .then_some(()),
+                    _ => None,
+                },
+                String::new,
+            )
+        })
+        .await
+        .expect("requests");
+    }
+    let _ = stop.send(());
+    running.await.expect("worker task").expect("worker ran");
+}
+
+/// Sends `demo.add(2, 3)` through the dashboard, waits for its result there and for the
+/// worker on `/api/workers`; the result's answer, with `task-id` added.
+async fn round_trip(addr: std::net::SocketAddr, node: String) -> serde_json::Value {
+    tokio::task::spawn_blocking(move || {
         let sent = eventually_blocking(
             WAIT,
             "serve to send a task",
@@ -114,7 +155,7 @@ async fn dashboard_round_trip(
             String::new,
         );
         let task_id = sent["task-id"].as_str().expect("task-id").to_owned();
-        let result = eventually_blocking(
+        let mut result = eventually_blocking(
             WAIT,
             "the result through the dashboard",
             || match http(addr, "GET", &format!("/api/task/result/{task_id}"), "") {
@@ -134,13 +175,11 @@ async fn dashboard_round_trip(
             },
             String::new,
         );
+        result["task-id"] = json!(task_id);
         result
     })
     .await
-    .expect("requests");
-    assert_eq!(result["result"], 5, "{result}");
-    let _ = stop.send(());
-    running.await.expect("worker task").expect("worker ran");
+    .expect("requests")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,6 +206,7 @@ async fn the_dashboard_sends_reads_and_monitors_over_tls() {
             ("CELERIAC_REDIS_BACKEND_USE_SSL", ssl_json),
         ],
         worker_config,
+        None,
     )
     .await;
 }
@@ -221,6 +261,36 @@ async fn the_dashboard_works_as_an_acl_user_confined_to_its_prefix() {
             ("CELERIAC_REDIS_BACKEND_PASSWORD_FILE", file),
         ],
         worker_config,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_follows_a_sentinel_failover() {
+    let mut redis = tokio::task::block_in_place(SentinelRedis::start);
+    let env = TestEnv::new("sentinel-serve").on(redis.url(0), redis.url(1), None);
+    let mut worker_config = Config {
+        broker_url: env.redis_url.clone(),
+        result_backend: Some(env.backend_url.clone()),
+        ..Config::default()
+    };
+    worker_config.broker_transport_options.master_name = Some(MASTER_NAME.to_owned());
+    worker_config.result_backend_transport_options.master_name = Some(MASTER_NAME.to_owned());
+    dashboard_round_trip(
+        &env,
+        &[
+            (
+                "CELERIAC_BROKER_TRANSPORT_OPTIONS",
+                json!({"global_keyprefix": env.key_prefix, "master_name": MASTER_NAME}).to_string(),
+            ),
+            (
+                "CELERIAC_RESULT_BACKEND_TRANSPORT_OPTIONS",
+                json!({"master_name": MASTER_NAME}).to_string(),
+            ),
+        ],
+        worker_config,
+        Some(&mut redis),
     )
     .await;
 }
