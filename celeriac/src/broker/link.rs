@@ -148,7 +148,12 @@ async fn watch(following: Weak<Following>, sentinels: Sentinels, role: &'static 
         if address == now {
             continue;
         }
-        match super::connect::connect_manager(master.clone()).await {
+        match super::connect::connect_manager(
+            master.clone(),
+            super::connect::RECONNECTS_UNDER_SENTINEL,
+        )
+        .await
+        {
             Ok(manager) => {
                 following.replace(master, manager);
                 tracing::warn!(role, from = %now, to = %address, "the {role}'s master moved; following it");
