@@ -687,4 +687,6 @@ fn duration_from_seconds(seconds: f64) -> Duration {
 }
 
 #[cfg(test)]
+mod deploy_tests;
+#[cfg(test)]
 mod tests;
