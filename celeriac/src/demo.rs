@@ -1,10 +1,19 @@
 //! `demo.*`: small tasks with exact behaviour, used by tests, examples and the `celeriac`
 //! binary. Python's `tests/python/peer.py` defines the same names, so either side can run them.
 
-use crate::task::{RawArgs, Task, TaskContext, TaskError};
+use crate::task::{RawArgs, Registry, Task, TaskContext, TaskError};
 use crate::ExceptionInfo;
 use serde_json::{json, Number, Value};
 use std::time::Duration;
+
+/// A registry holding [`tasks`], for a worker that runs the demo tasks.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    for task in tasks() {
+        registry.register(task);
+    }
+    registry
+}
 
 /// `demo.noop`, `demo.add`, `demo.mul`, `demo.tsum`, `demo.sleep`, `demo.fail`,
 /// `demo.fail_until`, `demo.flaky` and `demo.echo`.

@@ -47,14 +47,19 @@ struct Inputs {
 }
 
 impl Inputs {
-    /// The inputs showing `spec` (the others empty).
-    fn of(spec: &ScheduleSpec) -> (&'static str, Inputs) {
-        let mut inputs = Inputs {
+    /// Empty inputs with each select's first choice (UTC, seconds, sunrise).
+    fn blank() -> Inputs {
+        Inputs {
             timezone: "UTC".to_owned(),
             period: "seconds".to_owned(),
             event: SolarEvent::Sunrise.name().to_owned(),
             ..Inputs::default()
-        };
+        }
+    }
+
+    /// The inputs showing `spec` (the others as in [`Inputs::blank`]).
+    fn of(spec: &ScheduleSpec) -> (&'static str, Inputs) {
+        let mut inputs = Inputs::blank();
         let kind = match spec {
             ScheduleSpec::Crontab(_) => "crontab",
             ScheduleSpec::Interval { every, period } => {
@@ -259,7 +264,7 @@ pub fn CreateScheduleForm(
     let inputs = RwSignal::new(Inputs {
         crontab: "*/5 * * * *".to_owned(),
         every: "30".to_owned(),
-        ..Inputs::of(&ScheduleSpec::Crontab(CrontabSpec::default())).1
+        ..Inputs::blank()
     });
     let checked = Memo::new(move |_| {
         let spec = inputs.with(|inputs| spec_from_inputs(&kind.get(), inputs))?;

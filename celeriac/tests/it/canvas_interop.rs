@@ -4,7 +4,7 @@
 //! sides route by the same `task_routes`. Chord bodies count their calls, so "fired once" is
 //! checked, not assumed.
 
-use crate::support::{config, demo_registry, RunningWorker};
+use crate::support::{config, RunningWorker};
 use celeriac::canvas::{chain, chord, group, Signature};
 use celeriac::producer::Producer;
 use celeriac::routing::{Route, TaskRoutes};
@@ -312,8 +312,14 @@ async fn chord_over_mixed_workers(m: &Matrix, version: CeleryVersion) {
     let shared = m.env.queue("mixed");
     let mut config = config(&m.env);
     config.task_routes = TaskRoutes::new(vec![("py.*".into(), Route::queue(&m.python))]).unwrap();
-    let second = RunningWorker::start(config.clone(), Some(demo_registry()), &[&shared], 2).await;
-    let third = RunningWorker::start(config, Some(demo_registry()), &[&shared], 2).await;
+    let second = RunningWorker::start(
+        config.clone(),
+        Some(celeriac::demo::registry()),
+        &[&shared],
+        2,
+    )
+    .await;
+    let third = RunningWorker::start(config, Some(celeriac::demo::registry()), &[&shared], 2).await;
     let python = CeleryPeer::worker_with_pool(
         &m.env,
         &[&shared],

@@ -40,7 +40,7 @@ impl RunningWorker {
         queues: &[&str],
         concurrency: usize,
     ) -> RunningWorker {
-        let registry = registry.unwrap_or_else(demo_registry);
+        let registry = registry.unwrap_or_else(celeriac::demo::registry);
         let options = WorkerOptions {
             queues: queues.iter().map(|queue| queue.to_string()).collect(),
             concurrency,
@@ -87,15 +87,6 @@ impl Drop for RunningWorker {
             self.handle.abort();
         }
     }
-}
-
-/// The demo tasks.
-pub fn demo_registry() -> Registry {
-    let mut registry = Registry::new();
-    for task in celeriac::demo::tasks() {
-        registry.register(task);
-    }
-    registry
 }
 
 /// A producer for the env.

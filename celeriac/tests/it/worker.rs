@@ -1,7 +1,7 @@
 //! Our producer and our worker together, on a real Redis: results, retries, time limits,
 //! expiry, priorities, routes, rate limits, acks and warm shutdown.
 
-use crate::support::{config, demo_registry, producer, RunningWorker};
+use crate::support::{config, producer, RunningWorker};
 use celeriac::broker::Keys;
 use celeriac::producer::{SendOptions, TaskCall};
 use celeriac::routing::{Route, TaskRoutes};
@@ -87,7 +87,7 @@ async fn autoretry_backs_off_stores_retry_and_fails_after_max_retries() {
     let env = TestEnv::new("autoretry").with_result_extended(true);
     let queue = env.queue("q");
     let config = config(&env);
-    let mut registry = demo_registry();
+    let mut registry = celeriac::demo::registry();
     registry.register(
         Task::new("test.smtp", || async {
             Err::<(), _>(TaskError::new("SMTPError", "421 try later"))
@@ -169,7 +169,7 @@ async fn soft_time_limit_is_observable_and_hard_limit_aborts_without_stopping_th
     let queue = env.queue("q");
     let mut config = config(&env);
     config.task_time_limit = Some(30.0);
-    let mut registry = demo_registry();
+    let mut registry = celeriac::demo::registry();
     registry.register(Task::new("test.stubborn", || async {
         tokio::time::sleep(Duration::from_secs(60)).await;
         Ok::<_, TaskError>(())
@@ -359,7 +359,7 @@ async fn lower_priority_numbers_are_served_first_and_queues_are_selected() {
     let other = env.queue("other");
     let config = config(&env);
     let order = Arc::new(Mutex::new(Vec::new()));
-    let mut registry = demo_registry();
+    let mut registry = celeriac::demo::registry();
     let recorder = order.clone();
     registry.register(Task::new("test.record", move |label: String| {
         let recorder = recorder.clone();
@@ -475,7 +475,7 @@ async fn rate_limit_spaces_task_starts() {
     let queue = env.queue("q");
     let config = config(&env);
     let starts = Arc::new(Mutex::new(Vec::new()));
-    let mut registry = demo_registry();
+    let mut registry = celeriac::demo::registry();
     let recorder = starts.clone();
     registry.register(
         Task::new("test.limited", move || {

@@ -9,7 +9,6 @@
 use crate::support::{add_operator, http, json_body, Server};
 use celeriac::testkit::{eventually, DatabaseKind, DjangoProject, TestEnv};
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -184,27 +183,12 @@ print(json.dumps(result.id))
     let task_id = sent.as_str().unwrap().to_owned();
     add_operator(command(&env, &project));
 
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
-    let _server = Server(
-        command(&env, &project)
-            .env(
-                "CELERIAC_TASK_ROUTES",
-                json!({"orders.tasks.*": {"queue": queue}}).to_string(),
-            )
-            .args([
-                "serve",
-                "--no-worker",
-                "--no-beat",
-                "--addr",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts"),
+    let mut serve = command(&env, &project);
+    serve.env(
+        "CELERIAC_TASK_ROUTES",
+        json!({"orders.tasks.*": {"queue": queue}}).to_string(),
     );
+    let (_server, addr) = Server::serve(serve);
     let path = format!("/api/task/info/{task_id}");
     let info = eventually(Duration::from_secs(60), "the caught-up task", || async {
         let (status, body) = http(addr, "GET", &path, "")?;

@@ -10,14 +10,12 @@
 
 use crate::support::{add_operator, http, json_body, Server};
 use celeriac::config::{Config, RedisSsl};
-use celeriac::task::Registry;
 use celeriac::testkit::{
     eventually_blocking, RedisServer, SentinelRedis, TestEnv, TlsRedis, MASTER_NAME,
 };
 use celeriac::worker::{Worker, WorkerOptions};
 use serde_json::json;
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -67,10 +65,7 @@ async fn dashboard_round_trip(
     // A Rust worker on the same Redis, in this process.
     worker_config.worker_send_task_events = true;
     worker_config.broker_transport_options.global_keyprefix = env.key_prefix.clone();
-    let mut registry = Registry::new();
-    for task in celeriac::demo::tasks() {
-        registry.register(task);
-    }
+    let registry = celeriac::demo::registry();
     let node = format!("access-{queue}@test");
     let worker = Worker::new(
         worker_config,
@@ -89,23 +84,7 @@ async fn dashboard_round_trip(
         let _ = stopped.await;
     }));
 
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
-    let _server = Server(
-        command()
-            .args([
-                "serve",
-                "--no-worker",
-                "--no-beat",
-                "--addr",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts"),
-    );
+    let (_server, addr) = Server::serve(command());
     let first = round_trip(addr, node.clone()).await;
     assert_eq!(first["result"], 5, "{first}");
     if let Some(redis) = failover {

@@ -3,12 +3,35 @@
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A `celeriac serve` child, killed when dropped.
 pub struct Server(pub Child);
+
+impl Server {
+    /// Runs `command` (the test's environment) as `serve --no-worker --no-beat` on a free
+    /// port of 127.0.0.1; the server and its address.
+    pub fn serve(mut command: Command) -> (Server, SocketAddr) {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let child = command
+            .args([
+                "serve",
+                "--no-worker",
+                "--no-beat",
+                "--addr",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        (Server(child), addr)
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 
 use axum::http::{Request, StatusCode};
-use celeriac::task::Registry;
 use celeriac::testkit::{eventually, Flower, RedisServer, TestEnv};
 use celeriac::worker::{Worker, WorkerOptions};
 use http_body_util::BodyExt;
@@ -136,10 +135,7 @@ impl Both {
 
 /// A Celeriac worker on `celery` sending events, until the sender is dropped.
 async fn start_worker(app: &TestApp) -> tokio::sync::oneshot::Sender<()> {
-    let mut registry = Registry::new();
-    for task in celeriac::demo::tasks() {
-        registry.register(task);
-    }
+    let registry = celeriac::demo::registry();
     let options = WorkerOptions {
         queues: vec!["celery".to_owned()],
         concurrency: 2,

@@ -213,6 +213,15 @@ async fn task_known(state: &AppState, name: &str) -> Result<bool, AppError> {
     }))
 }
 
+/// Flower's 404 for a name no worker or event has shown.
+async fn require_known(state: &AppState, name: &str) -> Result<(), AppError> {
+    if task_known(state, name).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("Unknown task '{name}'")))
+    }
+}
+
 /// Publishes `call` as task `name`, audits it, and answers the new task's id.
 async fn send(
     state: &AppState,
@@ -327,9 +336,7 @@ pub(super) async fn async_apply(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let call = read_call(&body)?;
-    if !task_known(&state, &name).await? {
-        return Err(AppError::NotFound(format!("Unknown task '{name}'")));
-    }
+    require_known(&state, &name).await?;
     let task_id = send(&state, &user, client.as_deref(), &name, call).await?;
     sent_answer(&state, &task_id).await
 }
@@ -357,9 +364,7 @@ pub(super) async fn apply(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let mut call = read_call(&body)?;
-    if !task_known(&state, &name).await? {
-        return Err(AppError::NotFound(format!("Unknown task '{name}'")));
-    }
+    require_known(&state, &name).await?;
     if state.producer.backend().is_none() {
         return Err(no_backend());
     }

@@ -8,7 +8,6 @@ use axum::http::{Request, StatusCode};
 use celeriac::config::Config;
 use celeriac::history::{TaskEvent, TaskEventKind};
 use celeriac::producer::{Producer, SendOptions};
-use celeriac::task::Registry;
 use celeriac::testkit::{eventually, TestEnv};
 use celeriac::worker::{Worker, WorkerOptions};
 use http_body_util::{BodyExt, Empty};
@@ -114,10 +113,7 @@ pub(super) async fn spawn_app_in(env: TestEnv) -> TestApp {
 impl TestApp {
     /// A worker on the app's queue, sending task events, until the returned sender is dropped.
     pub(super) async fn start_worker(&self, node_name: &str) -> tokio::sync::oneshot::Sender<()> {
-        let mut registry = Registry::new();
-        for task in celeriac::demo::tasks() {
-            registry.register(task);
-        }
+        let registry = celeriac::demo::registry();
         let options = WorkerOptions {
             queues: vec![self.queue.clone()],
             concurrency: 2,
